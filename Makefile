@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO   := demo-out
+
+.PHONY: install system demo test bench deploy clean
+
+install: system $(STAMP)
+
+# Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks).
+system:
+	@missing=""; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr tesseract-ocr-eng"; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	[ -d /usr/share/fonts/truetype/liberation ] || missing="$$missing fonts-liberation"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/srgan make-sample $(DEMO)/sample
+	$(BIN)/srgan upscale $(DEMO)/sample/rvl_sample.tar.gz $(DEMO)/sample/sample.pdf --out $(DEMO)/result; \
+	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status
+	@echo
+	@echo "pages:        $(CURDIR)/$(DEMO)/result/pages"
+	@echo "records:      $(CURDIR)/$(DEMO)/result/records  (read with pyarrow.dataset)"
+	@echo "side-by-side: $(CURDIR)/$(DEMO)/result/compare"
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+bench: install
+	$(BIN)/python -m srgan.bench
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

@@ -1,0 +1,100 @@
+"""Training checkpoints: everything needed to resume, saved atomically, loaded with weights_only=True.
+
+A checkpoint holds plain data only (state dicts, numbers, strings, lists, dicts), so
+``torch.load(weights_only=True)`` can read it: the generator spec and the config travel as dicts
+(nanoGPT saves ``model_args`` beside the state dict the same way).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def _state(module: nn.Module | None) -> dict | None:
+    return None if module is None else {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    net_g: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    step: int,
+    stage: str,
+    stage_step: int,
+    config: dict,
+    net_d: nn.Module | None = None,
+    opt_d: torch.optim.Optimizer | None = None,
+    ema_g: nn.Module | None = None,
+    ema_updates: int = 0,
+    history: list[dict] | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write a checkpoint to path through a temp file in the same folder and os.replace.
+
+    Args:
+        step: optimisation steps done in all stages together.
+        stage: ``'srresnet'`` (L1 pre-training) or ``'srgan'``.
+        stage_step: steps done in that stage.
+        config: the run's PipelineConfig as a plain dict.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {
+        "format": FORMAT,
+        "step": int(step),
+        "stage": stage,
+        "stage_step": int(stage_step),
+        "spec": net_g.spec.to_dict() if hasattr(net_g, "spec") else None,
+        "net_g": _state(net_g),
+        "net_d": _state(net_d),
+        "ema_g": _state(ema_g),
+        "ema_updates": int(ema_updates),
+        "opt_g": opt_g.state_dict(),
+        "opt_d": opt_d.state_dict() if opt_d is not None else None,
+        "config": config,
+        "history": list(history or []),
+        "extra": dict(extra or {}),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.debug("checkpoint: step %d (%s step %d) -> %s", step, stage, stage_step, path)
+    return path
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint with ``torch.load(weights_only=True)``; ValueError (one line) when unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"resume: checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is one line for the user
+        raise ValueError(f"resume: {path} is not a readable checkpoint: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"resume: {path} is not a checkpoint of this trainer (format {FORMAT})")
+    return ckpt
+
+
+def restore_module(module: nn.Module, state: dict | None, what: str) -> None:
+    """Load a state dict saved by save_checkpoint with strict=True."""
+    if state is None:
+        raise ValueError(f"resume: the checkpoint has no {what}")
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,222 @@
+"""The ``srgan`` console script.
+
+Exit status: 0 all pages done; 3 finished but some pages failed; 2 bad usage or configuration
+(one line naming the option or key); 1 anything else. This is the one library module that reaches
+into ``flows/``, lazily, inside the commands that start flows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from srgan.config import ConfigError, PipelineConfig, load_config, override
+from srgan.weights import WeightsError, resolve_weights
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAGES_FAILED = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad command line (one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="srgan", description="Super-resolution for scanned documents.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    up = sub.add_parser("upscale", help="upscale pages (folders, archives, TIFF/PNG/JPEG, PDF)")
+    up.add_argument("inputs", nargs="+")
+    up.add_argument("--out", required=True)
+    up.add_argument("--scale", type=int, choices=(2, 4, 8))
+    up.add_argument("--config")
+    up.add_argument("--weights", help="name in weights/ or a path to a .pt file")
+    up.add_argument("--no-normalise", action="store_true", help="turn text-size normalisation off")
+    up.add_argument("--no-progress", action="store_true")
+
+    ev = sub.add_parser("evaluate", help="treat inputs as originals: bicubic-downscale, upscale, compare")
+    ev.add_argument("inputs", nargs="+")
+    ev.add_argument("--scale", type=int, choices=(2, 4, 8), default=2)
+    ev.add_argument("--out", required=True)
+    ev.add_argument("--config")
+    ev.add_argument("--weights", default=None)
+    ev.add_argument("--no-normalise", action="store_true")
+    ev.add_argument("--json", help="also write the figures to this JSON file")
+
+    ms = sub.add_parser("make-sample", help="write a small RVL-CDIP-style sample archive and PDF")
+    ms.add_argument("dir")
+    ms.add_argument("--pages", type=int, default=6)
+
+    tr = sub.add_parser("train", help="train generator weights (SRResNet then SRGAN)")
+    tr.add_argument("--config")
+    tr.add_argument("--data", nargs="+")
+    tr.add_argument("--scale", type=int, choices=(2, 4, 8))
+    tr.add_argument("--resume")
+    tr.add_argument("--flow", action="store_true", help="run as the Prefect flow 'train'")
+    return p
+
+
+def _config(path: str | None, **overrides: object) -> PipelineConfig:
+    cfg = load_config(path)
+    for key, value in overrides.items():
+        if value is not None:
+            cfg = override(cfg, key.replace("__", "."), value)
+    return cfg
+
+
+def _progress_thread(out: Path, stop: threading.Event) -> threading.Thread:
+    """A tqdm bar fed by the flow's progress file (documents done / discovered)."""
+
+    def run() -> None:
+        from tqdm import tqdm
+
+        bar = None
+        while not stop.wait(0.5):
+            files = sorted((out / ".work").glob("*.progress.json"), key=lambda p: p.stat().st_mtime)
+            if not files:
+                continue
+            try:
+                state = json.loads(files[-1].read_text())
+            except (OSError, ValueError):
+                continue
+            if bar is None:
+                bar = tqdm(total=state["docs_total"], unit="doc", file=sys.stderr)
+            bar.n = state["docs_done"]
+            bar.set_postfix(pages=state["pages"], errors=state["errors"])
+            bar.refresh()
+        if bar is not None:
+            bar.close()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    cfg = _config(args.config, upscale__scale=args.scale, upscale__weights=args.weights,
+                  upscale__normalise=False if args.no_normalise else None)
+    for inp in args.inputs:
+        if not Path(inp).exists():
+            raise UsageError(f"srgan upscale: input not found: {inp}")
+    resolve_weights(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)
+    from flows.upscale import upscale  # lazy: the library side reaches into flows/ only here
+
+    from srgan.summary import format_summary
+
+    out = Path(args.out).resolve()
+    stop = threading.Event()
+    bar = None if args.no_progress or not sys.stderr.isatty() else _progress_thread(out, stop)
+    try:
+        summary = upscale(input_path=[str(Path(i).resolve()) for i in args.inputs], output_dir=str(out),
+                          scale=cfg.upscale.scale, config_path=args.config, weights=cfg.upscale.weights,
+                          normalise=cfg.upscale.normalise)
+    finally:
+        stop.set()
+        if bar is not None:
+            bar.join(2)
+    print(format_summary(summary))
+    return EXIT_PAGES_FAILED if summary["errors"] else EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from srgan.evaluate import format_table, run_evaluate
+
+    cfg = _config(args.config, upscale__normalise=False if args.no_normalise else None)
+    weights = args.weights or cfg.upscale.weights
+    result, manifest = run_evaluate(args.inputs, args.scale, Path(args.out), cfg, weights)
+    if not result.rows:
+        print("evaluate: no readable pages", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"weights: {manifest['path']}  scale: {args.scale}  normalise: {cfg.upscale.normalise}")
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.figures(), indent=2))
+    return EXIT_OK
+
+
+def cmd_make_sample(args: argparse.Namespace) -> int:
+    from srgan.sample import make_sample
+
+    written = make_sample(Path(args.dir), pages=args.pages)
+    for key, value in written.items():
+        print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = _config(args.config, training__scale=args.scale)
+    if args.flow:
+        from flows.train import train as train_flow  # lazy, as above
+
+        result = train_flow(data=args.data, scale=cfg.training.scale, config_path=args.config, resume=args.resume)
+        print(json.dumps(result, indent=2, default=str))
+        return EXIT_OK
+    from srgan.train import train
+
+    result = train(cfg, args.data or [], Path(cfg.training.out_dir), resume=Path(args.resume) if args.resume else None)
+    print(json.dumps(result.summary() if hasattr(result, "summary") else str(result), indent=2, default=str))
+    return EXIT_OK
+
+
+def legacy_main(argv: list[str]) -> int:
+    """The original script's flags: --mode test|train --SR_factor N --checkpoint ... --save_folder ..."""
+    p = _Parser(prog="srgan", description="original SRGAN script flags")
+    p.add_argument("--mode", choices=("test", "train"), required=True)
+    p.add_argument("--SR_factor", type=int, choices=(2, 4, 8), default=2)
+    p.add_argument("--checkpoint", help="test: weights file; train: checkpoint folder")
+    p.add_argument("--save_folder", help="test: output folder")
+    p.add_argument("--load_state_dict", choices=("true", "false"), default="false")
+    p.add_argument("--save_weights", choices=("true", "false"), default="true")
+    p.add_argument("--config")
+    p.add_argument("inputs", nargs="*")
+    a = p.parse_args(argv)
+    if a.mode == "test":
+        if not a.save_folder or not a.inputs:
+            raise UsageError("srgan --mode test: needs --save_folder OUT and at least one INPUT")
+        new = ["upscale", *a.inputs, "--out", a.save_folder, "--scale", str(a.SR_factor)]
+        if a.checkpoint:
+            new += ["--weights", a.checkpoint]
+        if a.config:
+            new += ["--config", a.config]
+        return dispatch(build_parser().parse_args(new))
+    from srgan.train import legacy_train
+
+    cfg = _config(a.config, training__scale=a.SR_factor)
+    legacy_train(cfg, a.inputs, checkpoint_dir=Path(a.checkpoint) if a.checkpoint else None,
+                 load_state_dict=a.load_state_dict == "true", save_weights=a.save_weights == "true")
+    return EXIT_OK
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    commands = {"upscale": cmd_upscale, "evaluate": cmd_evaluate, "make-sample": cmd_make_sample, "train": cmd_train}
+    return commands[args.command](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if "--mode" in argv or any(a.startswith("--mode=") for a in argv):
+            return legacy_main(argv)
+        return dispatch(build_parser().parse_args(argv))
+    except (UsageError, ConfigError, WeightsError) as exc:
+        print(str(exc).splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - anything else: one line, exit 1
+        logging.getLogger("srgan").debug("failure", exc_info=True)
+        print(f"srgan: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""One typed configuration object, read from ``pipeline.yaml`` at the edge.
+
+Library functions take the section they need (``cfg.tiling``, ``cfg.pdf``...), never a raw dict.
+Every unknown key and every bad value is refused with one line naming the key
+(:class:`ConfigError`), which the CLI turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "pipeline.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is wrong; the message names the key."""
+
+
+@dataclass
+class UpscaleConfig:
+    scale: int = 2  # 2, 4 or 8
+    weights: str = "auto"  # name in weights/ (without .pt), a path, or "auto" (default for the scale)
+    weights_dir: str = "weights"  # relative to the project root unless absolute
+    normalise: bool = True  # text-size normalisation on/off
+    normalise_tolerance: float = 0.15  # |log(factor)| below log(1+tol) -> factor 1
+    normalise_min_factor: float = 0.25
+    normalise_max_factor: float = 4.0
+    output_format: str = "png"  # png or tiff
+    compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
+    compare_crop: int = 256  # size of the input crop shown in each picture
+
+
+@dataclass
+class TilingConfig:
+    tile: int = 128  # tile side in input pixels (without context)
+    overlap: int = 16  # context pixels on each side of a tile, cropped after upscaling
+    batch_size: int = 16  # tiles per forward pass (fixed shape; the last batch is padded)
+
+
+@dataclass
+class EngineConfig:
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the generator (falls back with one log line)
+    threads: int = 0  # CPU threads for torch; 0 = torch's default
+
+
+@dataclass
+class PdfConfig:
+    dpi: int = 150  # rendering resolution of PDF pages
+    max_pages: int = 500  # pages rendered per PDF at most; the rest become error rows
+    render_timeout_s: int = 120  # per page
+
+
+@dataclass
+class LimitsConfig:
+    max_pixels: int = 80_000_000  # per page, checked from the header before decoding
+    max_member_bytes: int = 512 * 1024 * 1024  # uncompressed bytes per archive member
+
+
+@dataclass
+class RecordsConfig:
+    dir: str = "records"  # relative to the output directory
+    rows_per_part: int = 500  # a Parquet part file is flushed every N rows
+
+
+@dataclass
+class FlowConfig:
+    pages_per_task: int = 8  # documents handed to one decode/infer/write task
+    gpu_concurrency_limit: str = "srgan-gpu"  # Prefect global concurrency limit name
+    task_runner: str = "thread"  # thread | dask
+    dask_address: str = ""  # scheduler address when task_runner is dask
+    max_workers: int = 2  # bound of the thread task runner
+
+
+@dataclass
+class TrainingConfig:
+    scale: int = 2
+    num_feat: int = 64
+    num_block: int = 16
+    in_channels: int = 1
+    crop: int = 96  # HR crop side
+    batch_size: int = 16
+    pretrain_steps: int = 2000  # stage 1: L1 (PSNR-oriented)
+    gan_steps: int = 0  # stage 2: SRGAN (0 = skip)
+    lr: float = 2e-4
+    gan_lr: float = 1e-4
+    adv_weight: float = 1e-3
+    vgg_layer: str = "relu5_4"  # VGG19 layer for the content loss
+    vgg_weights: str = ""  # a file of torchvision VGG19 ImageNet weights; "" = torchvision cache
+    ema_decay: float = 0.999  # 0 = no EMA
+    text_height: float = 9.0  # LR x-height in pixels the crops are normalised to
+    normalise: bool = True
+    degradation: str = "bicubic"  # bicubic | scan (blur, noise, JPEG, ink spread)
+    synthetic_pages: int = 16  # synthetic pages mixed into the training set
+    eval_fraction: float = 0.2  # pages held out for evaluation
+    workers: int = 2
+    precision: str = "auto"
+    save_every: int = 500
+    eval_every: int = 250
+    seed: int = 0
+    max_seconds: float = 0.0  # wall-clock cap per stage, 0 = none
+    out_dir: str = "runs/train"
+
+
+@dataclass
+class PipelineConfig:
+    upscale: UpscaleConfig = field(default_factory=UpscaleConfig)
+    tiling: TilingConfig = field(default_factory=TilingConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    pdf: PdfConfig = field(default_factory=PdfConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def validate(self) -> PipelineConfig:
+        """Check values across keys; raise ConfigError naming the first bad key."""
+        checks = [
+            ("upscale.scale", self.upscale.scale in (2, 4, 8), "must be 2, 4 or 8"),
+            ("training.scale", self.training.scale in (2, 4, 8), "must be 2, 4 or 8"),
+            ("upscale.output_format", self.upscale.output_format in ("png", "tiff"), "must be png or tiff"),
+            ("upscale.normalise_min_factor", 0 < self.upscale.normalise_min_factor <= 1, "must be in (0, 1]"),
+            ("upscale.normalise_max_factor", self.upscale.normalise_max_factor >= 1, "must be >= 1"),
+            ("upscale.normalise_tolerance", 0 <= self.upscale.normalise_tolerance < 1, "must be in [0, 1)"),
+            ("upscale.compare_pages", self.upscale.compare_pages >= 0, "must be >= 0"),
+            ("upscale.compare_crop", self.upscale.compare_crop >= 16, "must be >= 16"),
+            ("tiling.tile", self.tiling.tile >= 8, "must be >= 8"),
+            ("tiling.overlap", 0 <= self.tiling.overlap < self.tiling.tile, "must be in [0, tile)"),
+            ("tiling.batch_size", self.tiling.batch_size >= 1, "must be >= 1"),
+            ("engine.device", self.engine.device in ("auto", "cpu", "cuda"), "must be auto, cpu or cuda"),
+            ("engine.precision", self.engine.precision in ("auto", "fp32", "bf16", "fp16"),
+             "must be auto, fp32, bf16 or fp16"),
+            ("engine.threads", self.engine.threads >= 0, "must be >= 0"),
+            ("pdf.dpi", 10 <= self.pdf.dpi <= 1200, "must be in [10, 1200]"),
+            ("pdf.max_pages", self.pdf.max_pages >= 1, "must be >= 1"),
+            ("pdf.render_timeout_s", self.pdf.render_timeout_s >= 1, "must be >= 1"),
+            ("limits.max_pixels", self.limits.max_pixels >= 64 * 64, "must be >= 4096"),
+            ("limits.max_member_bytes", self.limits.max_member_bytes >= 1024, "must be >= 1024"),
+            ("records.rows_per_part", self.records.rows_per_part >= 1, "must be >= 1"),
+            ("flow.pages_per_task", self.flow.pages_per_task >= 1, "must be >= 1"),
+            ("flow.task_runner", self.flow.task_runner in ("thread", "dask"), "must be thread or dask"),
+            ("flow.max_workers", self.flow.max_workers >= 1, "must be >= 1"),
+            ("training.crop", self.training.crop % self.training.scale == 0 and self.training.crop >= 16,
+             "must be >= 16 and divisible by training.scale"),
+            ("training.in_channels", self.training.in_channels in (1, 3), "must be 1 or 3"),
+            ("training.degradation", self.training.degradation in ("bicubic", "scan"), "must be bicubic or scan"),
+            ("training.eval_fraction", 0 <= self.training.eval_fraction < 1, "must be in [0, 1)"),
+            ("training.precision", self.training.precision in ("auto", "fp32", "bf16", "fp16"),
+             "must be auto, fp32, bf16 or fp16"),
+            ("training.ema_decay", 0 <= self.training.ema_decay < 1, "must be in [0, 1)"),
+            ("training.text_height", self.training.text_height > 0, "must be > 0"),
+        ]
+        for key, ok, why in checks:
+            if not ok:
+                raise ConfigError(f"{key}: {why} (got {_get(self, key)!r})")
+        return self
+
+
+def _get(obj: object, dotted: str) -> object:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _coerce(key: str, value: object, typ: type) -> object:
+    """Return value as typ, or raise ConfigError naming the key."""
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
+
+
+def _build(cls: type, data: object, prefix: str) -> object:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'pipeline.yaml'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"{prefix}{key}: unknown key")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        typ = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(typ):
+            kwargs[f.name] = _build(typ, data[f.name], key + ".")
+        else:
+            kwargs[f.name] = _coerce(key, data[f.name], typ)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict) -> PipelineConfig:
+    """Build and validate a PipelineConfig from a parsed YAML mapping."""
+    cfg = _build(PipelineConfig, data, "")
+    assert isinstance(cfg, PipelineConfig)
+    return cfg.validate()
+
+
+def load_config(path: str | Path | None = None) -> PipelineConfig:
+    """Read pipeline.yaml (the project's own when path is None) into a validated PipelineConfig."""
+    path = Path(path) if path else DEFAULT_CONFIG_PATH
+    if not path.exists():
+        if path == DEFAULT_CONFIG_PATH:
+            return PipelineConfig().validate()
+        raise ConfigError(f"config: file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    return config_from_dict(data)
+
+
+def override(cfg: PipelineConfig, dotted: str, value: object) -> PipelineConfig:
+    """Set one dotted key (e.g. 'upscale.scale') on a copy of cfg, re-validated."""
+    section, name = dotted.split(".")
+    new_section = dataclasses.replace(getattr(cfg, section), **{name: value})
+    return dataclasses.replace(cfg, **{section: new_section}).validate()
+
+
+def to_dict(cfg: PipelineConfig) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,97 @@
+"""PDF pages rendered one at a time by poppler (through pdf2image), each checked against the limits."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..config import LimitsConfig, PdfConfig
+from .decode import to_grey
+from .refs import DocumentRef, Page, error_page, one_line, where
+
+logger = logging.getLogger(__name__)
+
+_SIZE = re.compile(r"([0-9.]+)\s*x\s*([0-9.]+)\s*pts")
+_PAGE_SIZE_KEY = re.compile(r"Page\s+(\d+)\s+size")
+
+
+def read_pdf(doc: DocumentRef, src: Path | bytes, pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+    """Yield one Page per PDF page; pages past pdf.max_pages or over limits.max_pixels are error Pages."""
+    if isinstance(src, bytes):
+        if not src:
+            yield error_page(doc, f"empty file: {where(doc)}")
+            return
+        # poppler needs a file: one private temporary copy for the whole document
+        with tempfile.TemporaryDirectory(prefix="srgan-pdf-") as tmp:
+            path = Path(tmp) / "doc.pdf"
+            path.write_bytes(src)
+            yield from _read_path(doc, path, pdf, limits)
+        return
+    if src.stat().st_size == 0:
+        yield error_page(doc, f"empty file: {where(doc)}")
+        return
+    yield from _read_path(doc, src, pdf, limits)
+
+
+def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+    from pdf2image import convert_from_path, pdfinfo_from_path
+
+    try:
+        info = pdfinfo_from_path(str(path), timeout=pdf.render_timeout_s)
+        count = int(info["Pages"])
+        last = min(count, pdf.max_pages)
+        sizes = _page_sizes(pdfinfo_from_path(str(path), timeout=pdf.render_timeout_s,
+                                              first_page=1, last_page=last)) if last else {}
+    except Exception as exc:  # noqa: BLE001 - a PDF poppler cannot read is a bad input
+        yield error_page(doc, f"cannot read PDF: {one_line(exc)} ({where(doc)})")
+        return
+    if count < 1:
+        yield error_page(doc, f"PDF has no pages ({where(doc)})")
+        return
+    default = _parse_size(str(info.get("Page size", "")))
+    for index in range(count):
+        page_no = index + 1
+        if page_no > pdf.max_pages:
+            yield error_page(doc, f"PDF page beyond pdf.max_pages={pdf.max_pages} ({where(doc, index)})",
+                             index, count)
+            continue
+        size_pt = sizes.get(page_no, default)
+        if size_pt is not None:
+            width, height = (round(v * pdf.dpi / 72) for v in size_pt)
+            if width * height > limits.max_pixels:
+                yield error_page(doc, f"PDF page too large: {width}x{height} pixels at {pdf.dpi} dpi > "
+                                 f"limits.max_pixels={limits.max_pixels} ({where(doc, index)})", index, count)
+                continue
+        try:
+            images = convert_from_path(str(path), dpi=pdf.dpi, first_page=page_no, last_page=page_no,
+                                       grayscale=True, timeout=pdf.render_timeout_s)
+            if not images:
+                raise ValueError("poppler rendered nothing")
+            image = images[0]
+            if image.width * image.height > limits.max_pixels:
+                raise ValueError(f"rendered {image.width}x{image.height} > limits.max_pixels")
+            grey = to_grey(image)
+        except Exception as exc:  # noqa: BLE001
+            yield error_page(doc, f"cannot render PDF page: {one_line(exc)} ({where(doc, index)})",
+                             index, count)
+            continue
+        yield Page(doc=doc, page_index=index, page_count=count, image=grey, dpi=float(pdf.dpi))
+
+
+def _page_sizes(info: dict) -> dict[int, tuple[float, float]]:
+    """pdfinfo -f/-l output: {page number: (width_pt, height_pt)}."""
+    sizes = {}
+    for key, value in info.items():
+        match = _PAGE_SIZE_KEY.fullmatch(key.strip())
+        size = _parse_size(str(value)) if match else None
+        if match and size:
+            sizes[int(match.group(1))] = size
+    return sizes
+
+
+def _parse_size(text: str) -> tuple[float, float] | None:
+    match = _SIZE.search(text)
+    return (float(match.group(1)), float(match.group(2))) if match else None

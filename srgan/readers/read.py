@@ -1,0 +1,90 @@
+"""read_pages: documents -> Pages in order; archives read in one streaming pass per run of members."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..config import LimitsConfig, PdfConfig
+from .decode import read_image
+from .pdf import read_pdf
+from .refs import DocumentRef, Page, error_page, one_line, where
+from .sources import plain_file, read_members
+
+logger = logging.getLogger(__name__)
+
+
+def read_pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+    """Yield the Pages of each document in order; bad input becomes error Pages, never an exception."""
+    for container, group in itertools.groupby(docs, key=lambda d: d.container):
+        if container:
+            yield from _read_archive_run(list(group), pdf, limits)
+        else:
+            for doc in group:
+                yield from _read_doc(doc, None, pdf, limits)
+
+
+def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+    """Pages of one document from its bytes (archive member) or its file; never raises."""
+    if doc.kind == "error":
+        yield error_page(doc, doc.error or f"bad document ({where(doc)})")
+        return
+    produced = 0
+    try:
+        src: Path | bytes = data if data is not None else plain_file(doc)
+        if doc.kind == "pdf":
+            pages = read_pdf(doc, src, pdf, limits)
+        elif doc.kind == "image":
+            pages = read_image(doc, src, limits.max_pixels)
+        else:
+            raise ValueError(f"unknown document kind {doc.kind!r}")
+        for page in pages:
+            produced += 1
+            yield page
+    except Exception as exc:  # noqa: BLE001 - one bad document must not stop the run
+        yield error_page(doc, f"cannot read {doc.kind}: {one_line(exc)} ({where(doc, produced)})", produced,
+                         max(produced + 1, 1))
+
+
+def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+    """Read the wanted members of one archive in a single pass, yielding pages in the docs' order.
+
+    Members arriving out of order are held in memory until their turn (none when docs follow the
+    archive order, as discover lists them).
+    """
+    slots: dict[str, deque[int]] = defaultdict(deque)
+    for i, doc in enumerate(docs):
+        if doc.kind != "error":
+            slots[doc.member].append(i)
+    ready: dict[int, bytes | Exception] = {}
+    next_i = 0
+    failure: str | None = None
+
+    def emit(doc: DocumentRef, got: bytes | Exception | None) -> Iterator[Page]:
+        if doc.kind == "error":
+            yield error_page(doc, doc.error or f"bad document ({where(doc)})")
+        elif isinstance(got, Exception):
+            yield error_page(doc, f"cannot read member: {one_line(got)} ({where(doc)})")
+        elif got is None:
+            yield error_page(doc, f"{failure or 'member not found in archive'} ({where(doc)})")
+        else:
+            yield from _read_doc(doc, got, pdf, limits)
+
+    def drain() -> Iterator[Page]:
+        nonlocal next_i
+        while next_i < len(docs) and (docs[next_i].kind == "error" or next_i in ready):
+            next_i += 1
+            yield from emit(docs[next_i - 1], ready.pop(next_i - 1, None))
+
+    try:
+        for name, got in read_members(docs[0].container, list(slots), limits):
+            if slots.get(name):
+                ready[slots[name].popleft()] = got
+                yield from drain()
+    except Exception as exc:  # noqa: BLE001 - damaged archive: what was read is kept
+        failure = f"cannot read archive {docs[0].container}: {one_line(exc)}"
+    for i in range(next_i, len(docs)):
+        yield from emit(docs[i], ready.pop(i, None))

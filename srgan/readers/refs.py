@@ -1,0 +1,59 @@
+"""The two records the readers hand out: a document found on disk and one decoded page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """One input document: a plain file or a member of an archive."""
+
+    source: str  # the input as given by the user (folder, archive or single file)
+    container: str  # archive holding the member; "" for a plain file on disk
+    member: str  # path relative to the input folder, name inside the archive, or the file name
+    rel_path: str  # output name stem: POSIX, relative, no extension, no '..'
+    kind: str  # "image" | "pdf" | "error"
+    label: str | None = None  # RVL-CDIP class name, from label files
+    split: str | None = None  # "train" | "val" | "test"
+    size_bytes: int = 0
+    error: str | None = None  # one-line reason when kind == "error"
+
+
+@dataclass
+class Page:
+    """One decoded page: (H, W) uint8 grey, or ``image=None`` and a one-line ``error``."""
+
+    doc: DocumentRef
+    page_index: int  # 0-based page within the document
+    page_count: int  # pages in the document
+    image: np.ndarray | None
+    dpi: float | None  # horizontal dpi from the file (PDF: the render dpi)
+    error: str | None = None
+
+
+def where(doc: DocumentRef, page_index: int | None = None) -> str:
+    """Human name of a document (and page) for error lines: 'archive.tar:member page 2'."""
+    name = f"{doc.container}:{doc.member}" if doc.container else _plain_path(doc)
+    return name if page_index is None else f"{name} page {page_index + 1}"
+
+
+def _plain_path(doc: DocumentRef) -> str:
+    if doc.member and doc.source.rstrip("/").endswith(doc.member):
+        return doc.source
+    return f"{doc.source.rstrip('/')}/{doc.member}" if doc.member else doc.source
+
+
+def one_line(exc: BaseException | str, limit: int = 300) -> str:
+    """An exception (or text) as one short line."""
+    text = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
+    parts = [p.strip() for p in text.splitlines() if p.strip()]
+    line = " | ".join(parts) or (type(exc).__name__ if not isinstance(exc, str) else "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def error_page(doc: DocumentRef, reason: str, page_index: int = 0, page_count: int = 1) -> Page:
+    return Page(doc=doc, page_index=page_index, page_count=page_count, image=None, dpi=None,
+                error=one_line(reason))

@@ -1,0 +1,303 @@
+"""Find documents: folders (walked, sorted), tar/tgz/zip archives (streamed, never extracted), files.
+
+Also streams wanted members back out of an archive for the reader, one pass per archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import tarfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import LimitsConfig
+from .labels import LabelIndex, label_file_split
+from .refs import DocumentRef, one_line
+
+logger = logging.getLogger(__name__)
+
+PAGE_KINDS = {".tif": "image", ".tiff": "image", ".png": "image", ".jpg": "image", ".jpeg": "image",
+              ".pdf": "pdf"}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+def page_kind(name: str) -> str | None:
+    """'image' or 'pdf' from the file extension (any case), else None."""
+    return PAGE_KINDS.get(os.path.splitext(name)[1].lower())
+
+
+def archive_stem(name: str) -> str | None:
+    """The name without its archive suffix, or None when name is not an archive."""
+    lower = name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def unsafe_reason(name: str) -> str | None:
+    """Why an archive member name must not be used (absolute, '..', drive letter), or None."""
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        return "absolute member name"
+    if ".." in norm.split("/"):
+        return "member name contains '..'"
+    if "\x00" in norm:
+        return "member name contains NUL"
+    return None
+
+
+def safe_parts(name: str) -> list[str]:
+    """Path parts with '', '.', '..' and drive letters dropped (for output names only)."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    if parts and len(parts[0]) == 2 and parts[0][1] == ":":
+        parts = parts[1:]
+    return parts or ["_"]
+
+
+def stem_path(name: str) -> str:
+    """Safe relative POSIX path without the file's extension."""
+    parts = safe_parts(name)
+    parts[-1] = os.path.splitext(parts[-1])[0] or parts[-1]
+    return "/".join(parts)
+
+
+def plain_file(doc: DocumentRef) -> Path:
+    """Where a plain (non-archive) document lives on disk."""
+    source = Path(doc.source)
+    return source / doc.member if source.is_dir() else source
+
+
+def discover(inputs: Sequence[str | Path], limits: LimitsConfig) -> Iterator[DocumentRef]:
+    """Yield a DocumentRef per page file under each input; bad inputs become kind='error' refs.
+
+    Output names (rel_path) are made unique within one call by a '_<ext>' or '_<n>' suffix.
+    """
+    taken: set[str] = set()
+    for item in inputs:
+        for ref in _discover_one(Path(item), str(item), limits):
+            yield _unique(ref, taken)
+
+
+def _unique(ref: DocumentRef, taken: set[str]) -> DocumentRef:
+    rel = ref.rel_path
+    if rel in taken:
+        ext = os.path.splitext(ref.member)[1].lstrip(".").lower()
+        rel = f"{ref.rel_path}_{ext}" if ext else ref.rel_path
+        n = 2
+        while rel in taken:
+            rel, n = f"{ref.rel_path}_{n}", n + 1
+    taken.add(rel)
+    return ref if rel == ref.rel_path else replace(ref, rel_path=rel)
+
+
+def _error(source: str, container: str, member: str, rel: str, reason: str) -> DocumentRef:
+    return DocumentRef(source=source, container=container, member=member, rel_path=rel,
+                       kind="error", error=one_line(reason))
+
+
+def _discover_one(path: Path, source: str, limits: LimitsConfig) -> Iterator[DocumentRef]:
+    name = path.name or source
+    try:
+        if path.is_dir():
+            yield from _walk_folder(path, source, limits)
+            return
+        if not path.exists():
+            yield _error(source, "", name, stem_path(name), f"input not found: {source}")
+            return
+        stem = archive_stem(name)
+        if stem is not None:
+            yield from list_archive(path, source, stem_path(stem), limits, None)
+            return
+        kind = page_kind(name)
+        if kind is None:
+            yield _error(source, "", name, stem_path(name), f"unsupported file type: {source}")
+            return
+        yield DocumentRef(source=source, container="", member=name, rel_path=stem_path(name),
+                          kind=kind, size_bytes=path.stat().st_size)
+    except OSError as exc:
+        yield _error(source, "", name, stem_path(name), f"cannot read input {source}: {one_line(exc)}")
+
+
+def _walk_folder(root: Path, source: str, limits: LimitsConfig) -> Iterator[DocumentRef]:
+    files: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        files.extend(name if rel_dir == "." else f"{rel_dir}/{name}" for name in filenames)
+    files.sort()
+    labels = LabelIndex()
+    for rel in files:
+        split = label_file_split(rel)
+        if split:
+            try:
+                labels.add_file((root / rel).read_text(errors="replace"), f"{source}/{rel}", split)
+            except OSError as exc:
+                logger.warning("%s/%s: cannot read label file: %s", source, rel, one_line(exc))
+    for rel in files:
+        kind = page_kind(rel)
+        stem = archive_stem(rel)
+        if kind:
+            try:
+                size = (root / rel).stat().st_size
+            except OSError as exc:
+                yield _error(source, "", rel, stem_path(rel), f"cannot read {source}/{rel}: {one_line(exc)}")
+                continue
+            ref = DocumentRef(source=source, container="", member=rel, rel_path=stem_path(rel),
+                              kind=kind, size_bytes=size)
+            yield _with_label(ref, labels, rel)
+        elif stem is not None:
+            yield from list_archive(root / rel, source, stem_path(stem), limits, labels)
+
+
+def _with_label(ref: DocumentRef, labels: LabelIndex, path: str) -> DocumentRef:
+    found = labels.lookup(path)
+    return replace(ref, label=found[0], split=found[1]) if found else ref
+
+
+def list_archive(path: Path, source: str, prefix: str, limits: LimitsConfig,
+                 outer: LabelIndex | None) -> Iterator[DocumentRef]:
+    """Refs for the page members of one archive, labelled from label files inside it (or outer)."""
+    refs: list[DocumentRef] = []
+    labels = LabelIndex()
+    failure = None
+    lister = _list_zip if path.name.lower().endswith(".zip") else _list_tar
+    try:
+        for ref, member_path, text in lister(path, source, prefix, limits):
+            if text is not None:
+                labels.add_file(text, f"{path}:{member_path}", label_file_split(member_path) or "")
+            else:
+                refs.append(ref)
+    except Exception as exc:  # noqa: BLE001 - a damaged archive is a bad input, not a crash
+        failure = f"cannot read archive {path}: {one_line(exc)}"
+    if outer is not None:
+        merged = LabelIndex()
+        merged.update(outer)
+        merged.update(labels)
+        labels = merged
+    for ref in refs:
+        yield ref if ref.kind == "error" else _with_label(ref, labels, ref.member)
+    if failure:
+        yield _error(source, str(path), "", f"{prefix}/_archive_error", failure)
+
+
+def _member_ref(source: str, container: str, prefix: str, name: str, size: int, limits: LimitsConfig,
+                bad_type: str | None) -> DocumentRef | None:
+    """A ref for one archive member (an error ref when unsafe or too big); None when not a page."""
+    rel = f"{prefix}/{stem_path(name)}"
+    reason = unsafe_reason(name) or bad_type
+    if reason:
+        return _error(source, container, name, rel, f"{reason}: {container}:{name}")
+    kind = page_kind(name)
+    if kind is None:
+        return None
+    if size > limits.max_member_bytes:
+        return _error(source, container, name, rel, f"member too large: {size} bytes > "
+                      f"limits.max_member_bytes={limits.max_member_bytes}: {container}:{name}")
+    return DocumentRef(source=source, container=container, member=name, rel_path=rel, kind=kind,
+                       size_bytes=size)
+
+
+def _tar_bad_type(member: tarfile.TarInfo) -> str | None:
+    if member.issym():
+        return "symlink member refused"
+    if member.islnk():
+        return "hard link member refused"
+    if member.isdev():
+        return "device or fifo member refused"
+    if not member.isfile():
+        return "special member refused"
+    return None
+
+
+def _label_text(read, name: str, size: int, limits: LimitsConfig) -> str | None:
+    if size > limits.max_member_bytes:
+        logger.warning("%s: label file larger than limits.max_member_bytes, ignored", name)
+        return None
+    return read().decode("utf-8", errors="replace")
+
+
+def _list_tar(path: Path, source: str, prefix: str, limits: LimitsConfig):
+    """One streaming pass: yields (ref, member name, None) or (None, member name, label text)."""
+    container = str(path)
+    with path.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
+        for member in tar:
+            if member.isdir():
+                continue
+            bad_type = _tar_bad_type(member)
+            if bad_type is None and unsafe_reason(member.name) is None and label_file_split(member.name):
+                extracted = tar.extractfile(member)
+                text = _label_text(extracted.read, member.name, member.size, limits) if extracted else None
+                if text is not None:
+                    yield None, member.name, text
+                continue
+            ref = _member_ref(source, container, prefix, member.name, member.size, limits, bad_type)
+            if ref is not None:
+                yield ref, member.name, None
+
+
+def _zip_bad_type(info: zipfile.ZipInfo) -> str | None:
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "symlink member refused"
+    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) and stat.S_IFMT(mode):
+        return "special member refused"
+    return None
+
+
+def _list_zip(path: Path, source: str, prefix: str, limits: LimitsConfig):
+    container = str(path)
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            bad_type = _zip_bad_type(info)
+            if bad_type is None and unsafe_reason(info.filename) is None and label_file_split(info.filename):
+                text = _label_text(lambda i=info: _read_zip(archive, i, limits), info.filename,
+                                   info.file_size, limits)
+                if text is not None:
+                    yield None, info.filename, text
+                continue
+            ref = _member_ref(source, container, prefix, info.filename, info.file_size, limits, bad_type)
+            if ref is not None:
+                yield ref, info.filename, None
+
+
+def _read_zip(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: LimitsConfig) -> bytes:
+    """A zip member's bytes, refusing more than limits.max_member_bytes whatever the header says."""
+    with archive.open(info) as fh:
+        data = fh.read(limits.max_member_bytes + 1)
+    if len(data) > limits.max_member_bytes:
+        raise ValueError(f"member larger than limits.max_member_bytes={limits.max_member_bytes}")
+    return data
+
+
+def read_members(container: str, names: Sequence[str], limits: LimitsConfig) -> Iterator[tuple[str, bytes | Exception]]:
+    """Stream an archive once, yielding (name, bytes or the error) for each wanted member found.
+
+    Members not found are simply not yielded; a damaged archive raises after what it could read.
+    """
+    wanted = set(names)
+    path = Path(container)
+    if path.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            for name in dict.fromkeys(names):
+                try:
+                    yield name, _read_zip(archive, archive.getinfo(name), limits)
+                except Exception as exc:  # noqa: BLE001
+                    yield name, exc
+        return
+    with path.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
+        for member in tar:
+            if member.name not in wanted or not member.isfile() or unsafe_reason(member.name):
+                continue
+            if member.size > limits.max_member_bytes:
+                yield member.name, ValueError(
+                    f"member too large: {member.size} bytes > limits.max_member_bytes={limits.max_member_bytes}")
+                continue
+            extracted = tar.extractfile(member)
+            yield member.name, extracted.read() if extracted else ValueError("member has no data")

@@ -1,0 +1,89 @@
+"""Per-page records: one Parquet row per page, written as part files of a dataset.
+
+Part files are written atomically (temp file + rename) under ``OUT/records/`` and read back as one
+table with ``pyarrow.dataset``. The schema is fixed here and documented in README.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),  # the input given (folder, archive or file)
+        ("member", pa.string()),  # file relative to the input, or member inside the archive
+        ("page_index", pa.int32()),  # 0-based page of the document
+        ("page_count", pa.int32()),
+        ("label", pa.string()),  # RVL-CDIP class name, when label files name the page
+        ("split", pa.string()),  # train / val / test
+        ("input_width", pa.int32()),
+        ("input_height", pa.int32()),
+        ("input_dpi", pa.float64()),
+        ("text_height_px", pa.float64()),  # estimated x-height of the body text, input pixels
+        ("text_height_note", pa.string()),  # why there is no estimate (blank page...)
+        ("normalise_factor", pa.float64()),  # page resampled by this before the model
+        ("scale", pa.int32()),
+        ("output_path", pa.string()),
+        ("output_width", pa.int32()),
+        ("output_height", pa.int32()),
+        ("output_dpi", pa.float64()),
+        ("weights_name", pa.string()),
+        ("weights_sha256", pa.string()),
+        ("device", pa.string()),
+        ("precision", pa.string()),
+        ("psnr_consistency", pa.float64()),  # output downscaled back vs input, dB
+        ("psnr_consistency_bicubic", pa.float64()),  # the same for plain bicubic upscaling
+        ("psnr", pa.float64()),  # against an original (evaluate only)
+        ("ssim", pa.float64()),
+        ("psnr_bicubic", pa.float64()),
+        ("ssim_bicubic", pa.float64()),
+        ("seconds_decode", pa.float64()),
+        ("seconds_normalise", pa.float64()),
+        ("seconds_infer", pa.float64()),  # this page's share of its batch
+        ("seconds_write", pa.float64()),
+        ("seconds_metrics", pa.float64()),
+        ("config_hash", pa.string()),
+        ("status", pa.string()),  # ok | error
+        ("error", pa.string()),  # one-line reason when status is error
+    ]
+)
+
+COLUMNS = SCHEMA.names
+
+
+def write_part(rows: list[dict], records_dir: Path, run_id: str) -> Path | None:
+    """Write rows as one Parquet part file (atomic); returns its path, or None for no rows."""
+    if not rows:
+        return None
+    records_dir.mkdir(parents=True, exist_ok=True)
+    unknown = set().union(*rows) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"records: unknown columns {sorted(unknown)}")
+    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=SCHEMA)
+    final = records_dir / f"part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
+    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=records_dir)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
+
+
+def read_records(records_dir: Path) -> pa.Table:
+    """All part files under records_dir as one table (empty table with the schema if none)."""
+    records_dir = Path(records_dir)
+    if not records_dir.exists() or not any(records_dir.glob("*.parquet")):
+        return SCHEMA.empty_table()
+    return ds.dataset(records_dir, format="parquet", schema=SCHEMA, exclude_invalid_files=True).to_table()

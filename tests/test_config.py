@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from srgan.config import ConfigError, PipelineConfig, load_config, override
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_pipeline_yaml_loads_and_covers_every_key():
+    cfg = load_config(REPO / "pipeline.yaml")
+    assert isinstance(cfg, PipelineConfig)
+    text = (REPO / "pipeline.yaml").read_text()
+    import dataclasses
+
+    for section in dataclasses.fields(PipelineConfig):
+        for f in dataclasses.fields(getattr(cfg, section.name)):
+            assert f"  {f.name}:" in text, f"pipeline.yaml lacks {section.name}.{f.name}"
+
+
+@pytest.mark.parametrize(
+    "yaml_text,key",
+    [
+        ("upscale:\n  scael: 2\n", "upscale.scael"),
+        ("upscale:\n  scale: 3\n", "upscale.scale"),
+        ("tiling:\n  tile: big\n", "tiling.tile"),
+        ("engine:\n  precision: fp8\n", "engine.precision"),
+        ("nonsense: 1\n", "nonsense"),
+        ("pdf:\n  dpi: -5\n", "pdf.dpi"),
+        ("upscale:\n  normalise: 'yes'\n", "upscale.normalise"),
+        ("tiling:\n  overlap: 500\n", "tiling.overlap"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key(tmp_path, yaml_text, key):
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml_text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    msg = str(exc.value)
+    assert msg.startswith(key) and "\n" not in msg
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("upscale: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_override_revalidates():
+    cfg = override(PipelineConfig(), "upscale.scale", 4)
+    assert cfg.upscale.scale == 4
+    with pytest.raises(ConfigError, match="upscale.scale"):
+        override(cfg, "upscale.scale", 5)

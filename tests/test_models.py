@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from srgan.models import Discriminator, Generator, discriminator_depth
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_generator_shapes(scale, channels):
+    net = Generator(scale=scale, num_feat=4, num_block=2, in_channels=channels)
+    y = net(torch.rand(2, channels, 12, 10))
+    assert y.shape == (2, channels, 12 * scale, 10 * scale)
+    assert len(net.upsample) == {2: 1, 4: 2, 8: 3}[scale]
+
+
+def test_generator_rejects_scale():
+    with pytest.raises(ValueError, match="scale"):
+        Generator(scale=3)
+
+
+@pytest.mark.parametrize("scale,depth", [(2, 3), (4, 4), (8, 5)])
+def test_discriminator_halves_and_doubles(scale, depth):
+    assert discriminator_depth(96, scale) == depth
+    d = Discriminator(crop=96, scale=scale, num_feat=8)
+    assert d(torch.rand(2, 1, 96, 96)).shape == (2, 1)
+    convs = [m for m in d.features if isinstance(m, torch.nn.Conv2d)]
+    strided = [m for m in convs if m.stride == (2, 2)]
+    assert len(strided) == depth
+    outs = [m.out_channels for m in convs[2::2]]
+    assert outs == [min(8 * 2 ** (i + 1), 512) for i in range(depth)]
+
+
+def test_discriminator_small_crop():
+    d = Discriminator(crop=24, scale=8, num_feat=4)
+    assert d.depth == 3
+    assert d(torch.rand(1, 1, 24, 24)).shape == (1, 1)
