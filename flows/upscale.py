@@ -6,6 +6,7 @@ travel between tasks; pages live in ``.npy`` files under ``OUT/.work/<run_id>/``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -157,6 +158,9 @@ def upscale(
         progress.advance(len(chunk), batch_rows)
         update_progress_artifact(progress_id, 100.0 * progress.docs_done / max(progress.docs_total, 1))
     shutil.rmtree(work_dir, ignore_errors=True)
+    progress.path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (out / ".work").rmdir()  # only when no other run is using it
     summary = summarise(rows, time.perf_counter() - started)
     summary.update(run_id=run_id, output_dir=str(out), records_dir=str(records_dir),
                    pages_dir=str(out / "pages"), compare_dir=str(out / "compare"), weights=pt.name)

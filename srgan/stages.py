@@ -10,7 +10,7 @@ import io
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ class PageWork:
     @property
     def stem(self) -> str:
         """Output name stem: rel_path, plus _p0001... for documents of several pages."""
-        if self.page_count > 1 or self.doc.kind == "pdf":
+        if self.page_count > 1:
             return f"{self.doc.rel_path}_p{self.page_index + 1:04d}"
         return self.doc.rel_path
 
@@ -252,6 +252,3 @@ def _safe_name(key: str) -> str:
 
     return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
-
-def work_to_dict(work: PageWork) -> dict:
-    return asdict(work)

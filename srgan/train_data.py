@@ -257,7 +257,7 @@ def random_crop(page: np.ndarray, crop: int, rng: np.random.Generator, tries: in
 
 def to_tensor(img: np.ndarray, channels: int = 1) -> torch.Tensor:
     """(H, W) uint8 -> (C, H, W) float32 in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(img)).float().div_(255.0).unsqueeze(0)  # (1, H, W)
+    t = torch.from_numpy(np.array(img, dtype=np.uint8)).float().div_(255.0).unsqueeze(0)  # (1, H, W), a copy
     return t.expand(channels, -1, -1).contiguous() if channels > 1 else t
 
 

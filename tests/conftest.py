@@ -48,8 +48,41 @@ def text_like_page(h: int = 200, w: int = 160, seed: int = 0) -> np.ndarray:
         x = 8
         while x < w - 16:
             cw = int(rng.integers(5, 9))
-            ch = 9 if rng.random() < 0.6 else 13
+            ch = 9 if rng.random() < 0.75 else 13
             page[y + 13 - ch : y + 13, x : x + cw] = 20
             page[y + 13 - ch + 2 : y + 11, x + 2 : x + cw - 2] = 255
             x += cw + int(rng.integers(2, 6))
     return page
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API (SQLite) for every flow test of the session."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def write_config(tmp_path: Path, weights_dir: Path, extra: str = "") -> Path:
+    """A pipeline.yaml for tests: tiny weights, small tiles."""
+    p = tmp_path / "pipeline.yaml"
+    p.write_text(f"upscale:\n  weights_dir: {weights_dir}\n  compare_crop: 32\ntiling:\n  tile: 48\n  overlap: 8\n"
+                 f"  batch_size: 4\npdf:\n  dpi: 50\n{extra}")
+    return p
+
+
+@pytest.fixture
+def small_inputs(tmp_path: Path) -> Path:
+    """A folder with a PNG, a TIFF in a sub-folder, a 2-page PDF and an empty (bad) file."""
+    from PIL import Image
+
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    Image.fromarray(text_like_page(120, 100)).save(root / "a.png", dpi=(100, 100))
+    Image.fromarray(text_like_page(90, 130, 1)).save(root / "sub" / "b.tif", dpi=(150, 150))
+    pdf_pages = [Image.fromarray(text_like_page(150, 120, s)) for s in (2, 3)]
+    pdf_pages[0].save(root / "c.pdf", save_all=True, append_images=pdf_pages[1:], resolution=50)
+    (root / "empty.png").write_bytes(b"")
+    return root

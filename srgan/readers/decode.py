@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .refs import DocumentRef, Page, error_page, one_line, where
 
@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _U16_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+_MIN_DPI = 10.0
 
 
 def read_image(doc: DocumentRef, src: Path | bytes, max_pixels: int) -> Iterator[Page]:
@@ -34,7 +35,8 @@ def read_image(doc: DocumentRef, src: Path | bytes, max_pixels: int) -> Iterator
             fmt = im.format or "image"
             count = int(getattr(im, "n_frames", 1)) if fmt == "TIFF" else 1
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad input
-            yield error_page(doc, f"{_what(exc, _ext_format(doc))}: {one_line(exc)} ({where(doc)})")
+            reason = "cannot identify image file" if isinstance(exc, UnidentifiedImageError) else one_line(exc)
+            yield error_page(doc, f"{_what(exc, _ext_format(doc))}: {reason} ({where(doc)})")
             return
         with im:
             for index in range(count):
@@ -57,6 +59,10 @@ def _frame(doc: DocumentRef, im: Image.Image, fmt: str, index: int, count: int,
 
 
 def _what(exc: Exception, fmt: str) -> str:
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"{fmt} too large (limits.max_pixels)"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"not a readable {fmt}"
     return f"truncated {fmt}" if "truncated" in str(exc).lower() else f"cannot decode {fmt}"
 
 
@@ -72,8 +78,9 @@ def dpi_of(im: Image.Image) -> float | None:
         value = float(dpi[0] if isinstance(dpi, (tuple, list)) else dpi)
     except (TypeError, ValueError, IndexError, ZeroDivisionError):
         return None
-    # PNG stores pixels per metre: 11811 reads back as 299.9994, so round to 0.01 dpi
-    return round(value, 2) if math.isfinite(value) and value > 0 else None
+    # writers that know nothing store 1 (Pillow's TIFF default): treat tiny values as unknown.
+    # PNG stores pixels per metre: 11811 reads back as 299.9994, so round to 0.01 dpi.
+    return round(value, 2) if math.isfinite(value) and value >= _MIN_DPI else None
 
 
 def to_grey(im: Image.Image) -> np.ndarray:

@@ -80,7 +80,8 @@ def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsCon
             yield from emit(docs[next_i - 1], ready.pop(next_i - 1, None))
 
     try:
-        for name, got in read_members(docs[0].container, list(slots), limits):
+        names = [doc.member for doc in docs if doc.kind != "error"]
+        for name, got in read_members(docs[0].container, names, limits):
             if slots.get(name):
                 ready[slots[name].popleft()] = got
                 yield from drain()

@@ -10,9 +10,10 @@ import os
 import stat
 import tarfile
 import zipfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..config import LimitsConfig
 from .labels import LabelIndex, label_file_split
@@ -27,7 +28,7 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
 def page_kind(name: str) -> str | None:
     """'image' or 'pdf' from the file extension (any case), else None."""
-    return PAGE_KINDS.get(os.path.splitext(name)[1].lower())
+    return PAGE_KINDS.get(PurePosixPath(name.replace("\\", "/")).suffix.lower())
 
 
 def archive_stem(name: str) -> str | None:
@@ -62,7 +63,7 @@ def safe_parts(name: str) -> list[str]:
 def stem_path(name: str) -> str:
     """Safe relative POSIX path without the file's extension."""
     parts = safe_parts(name)
-    parts[-1] = os.path.splitext(parts[-1])[0] or parts[-1]
+    parts[-1] = PurePosixPath(parts[-1]).stem or parts[-1]
     return "/".join(parts)
 
 
@@ -86,7 +87,7 @@ def discover(inputs: Sequence[str | Path], limits: LimitsConfig) -> Iterator[Doc
 def _unique(ref: DocumentRef, taken: set[str]) -> DocumentRef:
     rel = ref.rel_path
     if rel in taken:
-        ext = os.path.splitext(ref.member)[1].lstrip(".").lower()
+        ext = PurePosixPath(ref.member).suffix.lstrip(".").lower()
         rel = f"{ref.rel_path}_{ext}" if ext else ref.rel_path
         n = 2
         while rel in taken:
@@ -276,25 +277,37 @@ def _read_zip(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: LimitsCon
     return data
 
 
-def read_members(container: str, names: Sequence[str], limits: LimitsConfig) -> Iterator[tuple[str, bytes | Exception]]:
+def read_members(container: str, names: Sequence[str],
+                 limits: LimitsConfig) -> Iterator[tuple[str, bytes | Exception]]:
     """Stream an archive once, yielding (name, bytes or the error) for each wanted member found.
 
-    Members not found are simply not yielded; a damaged archive raises after what it could read.
+    A name listed n times is yielded for its first n occurrences; the stream stops once all are
+    found. Members not found are not yielded; a damaged archive raises after what it could read.
     """
-    wanted = set(names)
+    wanted = Counter(names)
+    left = sum(wanted.values())
     path = Path(container)
     if path.name.lower().endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
-            for name in dict.fromkeys(names):
+            infos: dict[str, list[zipfile.ZipInfo]] = {}
+            for info in archive.infolist():
+                infos.setdefault(info.filename, []).append(info)
+            for name in names:
+                if not infos.get(name):
+                    continue
                 try:
-                    yield name, _read_zip(archive, archive.getinfo(name), limits)
+                    yield name, _read_zip(archive, infos[name].pop(0), limits)
                 except Exception as exc:  # noqa: BLE001
                     yield name, exc
         return
     with path.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
         for member in tar:
-            if member.name not in wanted or not member.isfile() or unsafe_reason(member.name):
+            if left == 0:
+                break
+            if not wanted[member.name] or not member.isfile() or unsafe_reason(member.name):
                 continue
+            wanted[member.name] -= 1
+            left -= 1
             if member.size > limits.max_member_bytes:
                 yield member.name, ValueError(
                     f"member too large: {member.size} bytes > limits.max_member_bytes={limits.max_member_bytes}")

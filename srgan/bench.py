@@ -1,0 +1,194 @@
+"""``python -m srgan.bench``: throughput of the model, the whole pipeline and the naive tiler.
+
+Cases, for every selected model in weights/:
+- ``model``: engine only (tiles batched across pages), counted convolution FLOPs;
+- ``pipeline``: decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records;
+- ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do.
+Timings live here, never in pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from srgan.config import EngineConfig, PipelineConfig, load_config
+from srgan.engine import Engine
+from srgan.models import Generator
+from srgan.run import run_pipeline
+from srgan.tiling import split_tiles
+from srgan.weights import load_generator, resolve_weights_dir
+
+
+def conv_flops(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-add FLOPs (2 per MAC) of every Conv2d for one forward of a tensor of `shape`."""
+    total = 0
+
+    def hook(mod: torch.nn.Conv2d, _inp: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        total += 2 * out.numel() * (mod.in_channels // mod.groups) * k
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    try:
+        with torch.inference_mode():
+            net.to("cpu").float()(torch.zeros(shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def synthetic_pages(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
+    """RVL-CDIP-size grey pages with text-like strokes (rendered text when fonts exist)."""
+    w, h = size
+    pages = []
+    try:
+        from srgan.sample import synthetic_page
+
+        base = [synthetic_page(seed + i, dpi=100)[0] for i in range(min(n, 4))]
+        pages = [np.asarray(Image.fromarray(base[i % len(base)]).resize((w, h))) for i in range(n)]
+    except Exception:  # noqa: BLE001 - no fonts: fall back to drawn strokes
+        rng = np.random.default_rng(seed)
+        for _ in range(n):
+            page = np.full((h, w), 255, np.uint8)
+            for y in range(20, h - 20, 14):
+                xs = rng.integers(20, w - 40, size=w // 12)
+                for x in xs:
+                    page[y : y + 7, x : x + 5] = 0
+            pages.append(page)
+    return pages
+
+
+def matmul_tflops(device: torch.device) -> float | None:
+    """The card's measured bf16 matrix rate (8192^3 products), for the percentage column."""
+    if device.type != "cuda":
+        return None
+    n = 8192
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    reps = 10
+    for _ in range(reps):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_model(engine: Engine, pages: list[np.ndarray], flops_per_tile: int) -> tuple[float, float]:
+    """Seconds for engine.upscale over pages (after a warm-up) and the convolution FLOPs executed."""
+    engine.upscale(pages[:1])
+    _sync(engine.device)
+    t0 = time.perf_counter()
+    engine.upscale(pages)
+    _sync(engine.device)
+    seconds = time.perf_counter() - t0
+    tiles = sum(len(split_tiles(p, engine.tile, engine.pad)[1].boxes) for p in pages)
+    batches = -(-tiles // engine.batch_size)
+    return seconds, float(flops_per_tile * batches * engine.batch_size)
+
+
+def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
+              size: tuple[int, int], weights_dir: Path) -> list[dict]:
+    rows = []
+    pages = synthetic_pages(n_pages, size)
+    engine_cfg = dataclasses.replace(cfg.engine, device=device)
+    peak = None
+    for name in models:
+        net_g, manifest = load_generator(name, weights_dir)
+        win = cfg.tiling.tile + 2 * cfg.tiling.overlap
+        flops_per_tile = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, win, win))
+        engine = Engine(net_g, engine_cfg, cfg.tiling)
+        if peak is None:
+            peak = matmul_tflops(engine.device)
+        base = {"device": engine.info.device, "device_name": engine.info.device_name, "model": name,
+                "scale": net_g.scale, "page_size": f"{size[0]}x{size[1]}", "precision": engine.info.precision,
+                "tile": cfg.tiling.tile, "batch_size": cfg.tiling.batch_size, "compile": cfg.engine.compile}
+        for case in cases:
+            if case == "model":
+                seconds, flops = bench_model(engine, pages, flops_per_tile)
+                n = len(pages)
+            elif case == "naive":
+                naive_cfg = dataclasses.replace(cfg.tiling, batch_size=1)
+                naive = Engine(net_g, EngineConfig(device=device, precision="fp32", channels_last=False), naive_cfg)
+                few = pages[: max(1, min(len(pages), 4 if naive.device.type == "cpu" else 16))]
+                seconds, flops = bench_model(naive, few, flops_per_tile)
+                n = len(few)
+            elif case == "pipeline":
+                with tempfile.TemporaryDirectory() as tmp:
+                    src = Path(tmp) / "in"
+                    src.mkdir()
+                    for i, p in enumerate(pages):
+                        Image.fromarray(p).save(src / f"page{i:05d}.png", dpi=(100, 100))
+                    t0 = time.perf_counter()
+                    summary = run_pipeline([str(src)], Path(tmp) / "out", cfg, engine, name,
+                                           manifest.get("sha256", ""), manifest.get("text_height"))
+                    _sync(engine.device)
+                    seconds = time.perf_counter() - t0
+                    n = summary["pages"]
+                    flops = float("nan")
+            else:
+                raise ValueError(f"unknown case {case}")
+            tflops = flops / seconds / 1e12 if seconds > 0 and flops == flops else None
+            rows.append({"case": case, **base, "pages": n, "seconds": round(seconds, 3),
+                         "pages_per_s": round(n / seconds, 3), "tflops": None if tflops is None else round(tflops, 2),
+                         "pct_of_matmul_peak": None if (tflops is None or not peak) else round(100 * tflops / peak, 1),
+                         "matmul_peak_tflops": None if peak is None else round(peak, 1)})
+            print(_fmt_row(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt_row(r: dict) -> str:
+    return (f"{r['case']:9s} {r['model']:12s} x{r['scale']} {r['device_name'][:22]:22s} {r['precision']:5s} "
+            f"{r['pages']:4d} pages {r['seconds']:8.2f} s {r['pages_per_s']:8.2f} pages/s "
+            f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
+            f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m srgan.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--config")
+    p.add_argument("--models", default="all", help="comma-separated names in weights/, or 'all'")
+    p.add_argument("--cases", default="model,pipeline,naive")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--pages", type=int, default=8)
+    p.add_argument("--size", default="1000x768", help="page WxH in pixels")
+    p.add_argument("--tile", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--json", help="write the rows to this JSON file")
+    a = p.parse_args(argv)
+    cfg = load_config(a.config)
+    if a.tile or a.batch_size:
+        cfg = dataclasses.replace(cfg, tiling=dataclasses.replace(
+            cfg.tiling, tile=a.tile or cfg.tiling.tile, batch_size=a.batch_size or cfg.tiling.batch_size))
+    if a.compile:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True))
+    wdir = resolve_weights_dir(cfg.upscale.weights_dir)
+    models = sorted(x.stem for x in wdir.glob("*.pt")) if a.models == "all" else a.models.split(",")
+    w, h = (int(v) for v in a.size.lower().split("x"))
+    rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir)
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

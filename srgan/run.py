@@ -1,0 +1,109 @@
+"""The upscale data path in plain Python (no Prefect), with background threads.
+
+Decoding/normalising and writing run in worker threads while the main thread feeds the model, so
+the accelerator does not wait for the CPU. Used by the benchmark and wherever Prefect is absent
+(the GPU machine); the Prefect flow composes the same ``srgan.stages`` steps as tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from srgan.config import PipelineConfig, to_dict
+from srgan.engine import Engine
+from srgan.readers import discover, read_pages
+from srgan.records import write_part
+from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, prepare_page
+from srgan.summary import summarise
+
+_DONE = object()
+
+
+def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_height: float | None,
+              depth: int) -> Iterator[PageWork]:
+    """PageWorks from a background decoding thread, at most `depth` ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            docs = list(discover(inputs, cfg.limits))
+            t0 = time.perf_counter()
+            for page in read_pages(docs, cfg.pdf, cfg.limits):
+                page.seconds = time.perf_counter() - t0
+                q.put(prepare_page(page, work_dir, text_height, cfg.upscale))
+                t0 = time.perf_counter()
+        finally:
+            q.put(_DONE)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while (item := q.get()) is not _DONE:
+        yield item
+
+
+def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
+                 weights_name: str, weights_sha256: str, text_height: float | None) -> dict:
+    """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records."""
+    out_dir = Path(out_dir)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    config = to_dict(cfg)
+    ctx = RunContext(run_id=run_id, started_at=datetime.now(UTC), out_dir=str(out_dir), scale=engine.scale,
+                     weights_name=weights_name, weights_sha256=weights_sha256, device=engine.info.device,
+                     precision=engine.info.precision,
+                     config_hash=hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16],
+                     output_format=cfg.upscale.output_format, compare_crop=cfg.upscale.compare_crop)
+    work_dir = out_dir / ".work" / run_id
+    records_dir = out_dir / cfg.records.dir
+    started = time.perf_counter()
+    rows: list[dict] = []
+    pending_rows: list[dict] = []
+    written: list[Future] = []
+    batch_pages = cfg.flow.pages_per_task
+    with ThreadPoolExecutor(max_workers=2) as writers:
+
+        def write(works: list[PageWork], first: int) -> list[dict]:
+            out = []
+            for i, w in enumerate(works):
+                out.append(finish_page(w, ctx, compare=first + i < cfg.upscale.compare_pages))
+                cleanup(w)
+            return out
+
+        batch: list[PageWork] = []
+        seen = 0
+
+        def flush(batch: list[PageWork]) -> None:
+            nonlocal seen
+            infer_pages(engine, batch)
+            written.append(writers.submit(write, batch, seen))
+            seen += len(batch)
+
+        for work in _prepared(inputs, cfg, work_dir, text_height, depth=2 * batch_pages):
+            batch.append(work)
+            if len(batch) == batch_pages:
+                flush(batch)
+                batch = []
+            while written and written[0].done():  # collect finished writes in order; records in parts
+                pending_rows.extend(written.pop(0).result())
+                if len(pending_rows) >= cfg.records.rows_per_part:
+                    write_part(pending_rows, records_dir, run_id)
+                    rows.extend(pending_rows)
+                    pending_rows = []
+        if batch:
+            flush(batch)
+        for fut in written:
+            pending_rows.extend(fut.result())
+    write_part(pending_rows, records_dir, run_id)
+    rows.extend(pending_rows)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    summary = summarise(rows, time.perf_counter() - started)
+    summary.update(run_id=run_id, records_dir=str(records_dir), pages_dir=str(out_dir / "pages"))
+    return summary

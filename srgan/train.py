@@ -1,0 +1,603 @@
+"""SRResNet / SRGAN training: ``python -m srgan.train`` (no Prefect needed) and ``train()``.
+
+Stage 1 (``srresnet``) pre-trains the generator on L1 (PSNR-oriented). Stage 2 (``srgan``, when
+``training.gan_steps > 0``) adds a discriminator: the generator minimises VGG19 content loss plus
+``adv_weight`` x adversarial loss (Ledig et al. 2017). An EMA of the generator is what ships.
+
+At the end the new generator is evaluated on held-out pages with the same code as ``srgan
+evaluate`` and copied into ``weights/`` only when it beats the current weights for that scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import functools
+import json
+import logging
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srgan.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
+from srgan.config import ConfigError, PipelineConfig, load_config, override, to_dict
+from srgan.engine import autocast_context, pick_device
+from srgan.losses import ContentLoss, GANLoss
+from srgan.models import Discriminator, Generator
+from srgan.plot import write_losses
+from srgan.train_data import (
+    CropDataset,
+    PageSets,
+    batch_psnr,
+    fixed_crops,
+    make_loader,
+    prepare_pages,
+    steps_per_epoch_hint,
+)
+
+log = logging.getLogger(__name__)
+
+LOSS_KEYS = ("l1", "content", "adversarial", "d_real", "d_fake")
+VAL_CROPS = 32  # crops of held-out pages in the validation batch behind val_psnr
+
+
+@dataclass
+class TrainResult:
+    """What a training run did and decided."""
+
+    promoted: bool
+    reason: str
+    eval: object | None  # srgan.evaluate.EvalResult of the new generator on the held-out pages
+    new_weights: Path  # always saved into out_dir
+    seconds: float
+    steps: int
+    checkpoint: Path
+    stage: str = "srresnet"
+    previous_eval: object | None = None  # EvalResult of the weights it was compared with
+    previous_weights: Path | None = None
+    promoted_to: Path | None = None
+    vgg_source: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """Small JSON-able dict for the CLI, the flow and logs."""
+
+        def fig(ev: object | None) -> dict | None:
+            if ev is None:
+                return None
+            return {"pages": len(ev.rows), "mean_psnr": _r(ev.mean_psnr), "mean_psnr_bicubic": _r(ev.mean_psnr_bicubic),
+                    "mean_gain_db": _r(ev.mean_gain_db)}
+
+        return {
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "new_weights": str(self.new_weights),
+            "promoted_to": str(self.promoted_to) if self.promoted_to else None,
+            "previous_weights": str(self.previous_weights) if self.previous_weights else None,
+            "checkpoint": str(self.checkpoint),
+            "stage": self.stage,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 1),
+            "vgg_source": self.vgg_source,
+            "eval": fig(self.eval),
+            "previous_eval": fig(self.previous_eval),
+            **self.extra,
+        }
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 3)
+
+
+# ------------------------------------------------------------------------------------------- pieces
+
+
+class ModelEMA:
+    """Exponential moving average of a generator's weights.
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so a short run is not
+    dominated by its random initialisation.
+
+    Args:
+        net_g: the generator to follow (copied).
+        decay: EMA decay, e.g. 0.999.
+    """
+
+    def __init__(self, net_g: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(net_g).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, net_g: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for ema_v, v in zip(self.module.state_dict().values(), net_g.state_dict().values(), strict=True):
+            if ema_v.dtype.is_floating_point:
+                ema_v.lerp_(v.detach(), 1.0 - d)
+            else:
+                ema_v.copy_(v)
+
+
+def training_precision(requested: str, device: torch.device) -> str:
+    """The one place training precision is chosen: bf16 on CUDA (where supported), fp32 elsewhere.
+
+    fp16 is not used for training (it would need loss scaling in both GAN steps): asked for on
+    CUDA it becomes bf16, or fp32 where bf16 is missing.
+    """
+    if device.type != "cuda":
+        if requested not in ("auto", "fp32"):
+            log.info("training.precision %s: training on CPU runs in fp32", requested)
+        return "fp32"
+    if requested == "fp32":
+        return "fp32"
+    if torch.cuda.is_bf16_supported():
+        if requested == "fp16":
+            log.info("training.precision fp16: training uses bf16 instead (no loss scaling needed)")
+        return "bf16"
+    log.info("training.precision %s: this GPU has no bf16; training in fp32", requested)
+    return "fp32"
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Run a block (network initialisation) under a fixed seed without touching the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _set_requires_grad(net: nn.Module, flag: bool) -> None:
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
+def machine_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+# --------------------------------------------------------------------------------------------- steps
+
+
+def pretrain_step(net_g: Generator, opt_g: torch.optim.Optimizer, lq: torch.Tensor, gt: torch.Tensor,
+                  autocast: Callable[[], contextlib.AbstractContextManager], ema: ModelEMA | None) -> dict[str, float]:
+    """One SRResNet step: L1 between SR and HR."""
+    with autocast():
+        sr = net_g(lq)  # (N, C, h, w) -> (N, C, h*s, w*s)
+    l_pix = F.l1_loss(sr.float(), gt)
+    opt_g.zero_grad(set_to_none=True)
+    l_pix.backward()
+    opt_g.step()
+    if ema is not None:
+        ema.update(net_g)
+    return {"l1": float(l_pix.detach())}
+
+
+def gan_step(
+    net_g: Generator,
+    net_d: Discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    content_loss: ContentLoss,
+    gan_loss: GANLoss,
+    lq: torch.Tensor,
+    gt: torch.Tensor,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    ema: ModelEMA | None,
+) -> dict[str, float]:
+    """One SRGAN step, top to bottom: G on content + adversarial, then D on real and fake."""
+    # generator: D is frozen so the adversarial loss moves only G
+    _set_requires_grad(net_d, False)
+    with autocast():
+        sr = net_g(lq)  # (N, C, h, w) -> (N, C, h*s, w*s)
+        l_content = content_loss(sr, gt)
+        l_adv = gan_loss(net_d(sr), target_is_real=True)  # G wants D to call its output real
+    l_g = l_content + l_adv
+    opt_g.zero_grad(set_to_none=True)
+    l_g.backward()
+    opt_g.step()
+
+    # discriminator: real HR crops vs SR; SR is detached so this step does not backpropagate into G
+    _set_requires_grad(net_d, True)
+    opt_d.zero_grad(set_to_none=True)
+    with autocast():
+        real_logits = net_d(gt)  # (N, C, crop, crop) -> (N, 1)
+    l_d_real = gan_loss(real_logits, target_is_real=True, is_disc=True)
+    l_d_real.backward()
+    with autocast():
+        fake_logits = net_d(sr.detach())
+    l_d_fake = gan_loss(fake_logits, target_is_real=False, is_disc=True)
+    l_d_fake.backward()
+    opt_d.step()
+
+    if ema is not None:
+        ema.update(net_g)
+    with torch.no_grad():
+        l_pix = F.l1_loss(sr.detach().float(), gt)  # logged only, to compare with stage 1
+    return {
+        "l1": float(l_pix),
+        "content": float(l_content.detach()),
+        "adversarial": float(l_adv.detach()),
+        "d_real": float(l_d_real.detach()),
+        "d_fake": float(l_d_fake.detach()),
+    }
+
+
+@torch.inference_mode()
+def validate(net_g: nn.Module, val: tuple[torch.Tensor, torch.Tensor] | None, device: torch.device,
+             autocast: Callable[[], contextlib.AbstractContextManager], batch_size: int) -> float | None:
+    """PSNR (dB, 8-bit) of net_g on the fixed validation crops, or None without held-out pages."""
+    if val is None:
+        return None
+    lq_all, gt_all = val
+    scores = []
+    for i in range(0, len(lq_all), batch_size):
+        lq = lq_all[i : i + batch_size].to(device)
+        with autocast():
+            sr = net_g(lq)
+        scores.append(batch_psnr(sr, gt_all[i : i + batch_size].to(device)) * len(lq))
+    return sum(scores) / len(lq_all)
+
+
+# ------------------------------------------------------------------------------------------ the loop
+
+
+@dataclass
+class _Run:
+    """State shared by the two stages of one train() call."""
+
+    cfg: PipelineConfig
+    out_dir: Path
+    device: torch.device
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    channels_last: bool
+    net_g: Generator
+    ema: ModelEMA | None
+    val: tuple[torch.Tensor, torch.Tensor] | None
+    pages: PageSets
+    step: int = 0
+    stage: str = "srresnet"
+    stage_step: int = 0
+    history: list[dict] = field(default_factory=list)
+    net_d: Discriminator | None = None
+    opt_g: torch.optim.Optimizer | None = None
+    opt_d: torch.optim.Optimizer | None = None
+    checkpoint: Path | None = None
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def save(self) -> Path:
+        self.checkpoint = save_checkpoint(
+            self.out_dir / CHECKPOINT_NAME, net_g=self.net_g, opt_g=self.opt_g, step=self.step, stage=self.stage,
+            stage_step=self.stage_step, config=to_dict(self.cfg), net_d=self.net_d, opt_d=self.opt_d,
+            ema_g=self.ema.module if self.ema else None, ema_updates=self.ema.updates if self.ema else 0,
+            history=self.history,
+        )
+        write_losses(self.history, self.out_dir)
+        return self.checkpoint
+
+
+def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]) -> None:
+    """Run the current stage from run.stage_step to total steps (or until training.max_seconds)."""
+    tcfg = run.cfg.training
+    if run.stage_step >= total:
+        return
+    deadline = time.monotonic() + tcfg.max_seconds if tcfg.max_seconds > 0 else math.inf
+    log_every = max(1, min(50, tcfg.eval_every if tcfg.eval_every > 0 else 50))
+    dataset = CropDataset(run.pages.train, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed,
+                          offset=run.step, channels=tcfg.in_channels)
+    loader = make_loader(dataset, tcfg.batch_size, tcfg.workers, pin_memory=run.device.type == "cuda")
+    log.info("stage %s: steps %d..%d (batch %d, crop %d; about %d steps cover the pages once)", run.stage,
+             run.stage_step, total, tcfg.batch_size, tcfg.crop,
+             steps_per_epoch_hint(run.pages.train, tcfg.crop, tcfg.batch_size))
+    sums: dict[str, float] = {}
+    count = 0
+    t_window = time.monotonic()
+    batches = iter(loader)
+    try:
+        while run.stage_step < total:
+            if time.monotonic() >= deadline:
+                log.info("stage %s: training.max_seconds (%.0f s) reached at stage step %d of %d",
+                         run.stage, tcfg.max_seconds, run.stage_step, total)
+                break
+            lq, gt = next(batches)
+            losses = step_fn(run.to_device(lq), run.to_device(gt))
+            run.step += 1
+            run.stage_step += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            last = run.stage_step >= total
+            do_eval = tcfg.eval_every > 0 and run.stage_step % tcfg.eval_every == 0
+            do_save = tcfg.save_every > 0 and run.stage_step % tcfg.save_every == 0
+            if count >= log_every or do_eval or do_save or last:
+                row = {"step": run.step, "stage": run.stage, **{k: v / count for k, v in sums.items()}}
+                if do_eval or last:
+                    row["val_psnr"] = validate(run.ema.module if run.ema else run.net_g, run.val, run.device,
+                                               run.autocast, tcfg.batch_size)
+                run.history.append(row)
+                rate = count / max(time.monotonic() - t_window, 1e-9)
+                log.info("step %d %s %s (%.2f steps/s)", run.step, run.stage,
+                         " ".join(f"{k}={v:.4g}" for k, v in row.items() if k in (*LOSS_KEYS, "val_psnr")
+                                  and v is not None), rate)
+                sums, count, t_window = {}, 0, time.monotonic()
+            if do_save:
+                run.save()
+    except KeyboardInterrupt:
+        log.warning("interrupted at step %d: saving a checkpoint", run.step)
+        run.save()
+        raise
+    finally:
+        del batches, loader  # shuts the data-loader workers down
+
+
+# --------------------------------------------------------------------------------------------- train
+
+
+def train(
+    cfg: PipelineConfig,
+    data: Sequence[str],
+    out_dir: Path,
+    resume: Path | None = None,
+    device: str | None = None,
+    *,
+    eval_data: Sequence[str] | None = None,
+    weights_dir: str | Path | None = None,
+    weights_name: str | None = None,
+    promote: bool = True,
+) -> TrainResult:
+    """Train a generator on ``data`` (+ synthetic pages), evaluate it, and promote it if better.
+
+    Args:
+        cfg: the whole pipeline config; ``cfg.training`` drives training, ``cfg.pdf``/``cfg.limits``
+            the readers, ``cfg.engine``/``cfg.tiling``/``cfg.upscale`` the final evaluation.
+        data: inputs the upscale path reads (folders, archives, images, PDFs); may be empty.
+        out_dir: run folder: checkpoint.pt, losses.csv/png, the new weights and a work folder.
+        resume: a checkpoint.pt to continue from (same architecture).
+        device: ``cpu``/``cuda``/``auto``; default ``cfg.engine.device``.
+        eval_data: explicit held-out inputs (instead of a ``training.eval_fraction`` split).
+        weights_dir: where the current weights live; default ``cfg.upscale.weights_dir``.
+        weights_name: name of the promoted weights; default ``srgan_x{scale}``.
+        promote: False to only train and evaluate.
+    """
+    t_start = time.monotonic()
+    tcfg = cfg.training
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device or cfg.engine.device)
+    precision = training_precision(tcfg.precision, dev)
+    autocast = functools.partial(autocast_context, dev, precision)
+    channels_last = dev.type == "cuda" and cfg.engine.channels_last
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest kernels
+    log.info("training on %s (%s, %s)", dev, machine_name(dev), precision)
+
+    pages = prepare_pages(list(data), cfg, out_dir / ".work" / "pages", eval_data)
+    val = fixed_crops(pages.eval, VAL_CROPS, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed, tcfg.in_channels)
+
+    with _seeded(tcfg.seed):
+        net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels)
+    net_g = net_g.to(dev, memory_format=memory_format)
+    ema = ModelEMA(net_g, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
+    run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages)
+    run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.lr, betas=(0.9, 0.99))
+
+    ckpt = None
+    if resume is not None:
+        ckpt = load_checkpoint(Path(resume))
+        if ckpt["spec"] != net_g.spec.to_dict():
+            raise ValueError(f"resume: checkpoint generator {ckpt['spec']} differs from the config's "
+                             f"{net_g.spec.to_dict()}")
+        restore_module(net_g, ckpt["net_g"], "generator")
+        if ema is not None and ckpt["ema_g"] is not None:
+            restore_module(ema.module, ckpt["ema_g"], "EMA generator")
+            ema.updates = ckpt["ema_updates"]
+        run.step, run.stage, run.stage_step = ckpt["step"], ckpt["stage"], ckpt["stage_step"]
+        run.history = list(ckpt["history"])
+        if run.stage == "srresnet":
+            run.opt_g.load_state_dict(ckpt["opt_g"])
+        log.info("resumed from %s: step %d (%s step %d)", resume, run.step, run.stage, run.stage_step)
+
+    # stage 1: SRResNet, L1
+    if run.stage == "srresnet":
+        run_stage(run, tcfg.pretrain_steps,
+                  lambda lq, gt: pretrain_step(net_g, run.opt_g, lq, gt, autocast, ema))
+        run.save()
+
+    # stage 2: SRGAN, content + adversarial
+    vgg_source = None
+    if tcfg.gan_steps > 0:
+        if run.stage != "srgan":
+            run.stage, run.stage_step = "srgan", 0
+        with _seeded(tcfg.seed + 1):
+            net_d = Discriminator(tcfg.crop, tcfg.scale, tcfg.in_channels)
+        run.net_d = net_d.to(dev, memory_format=memory_format)
+        content = ContentLoss(tcfg.vgg_layer, 1.0, tcfg.vgg_weights or None).to(dev, memory_format=memory_format)
+        vgg_source = content.source
+        adversarial = GANLoss(tcfg.adv_weight)
+        run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.gan_lr, betas=(0.9, 0.999))
+        run.opt_d = torch.optim.Adam(run.net_d.parameters(), lr=tcfg.gan_lr, betas=(0.9, 0.999))
+        if ckpt is not None and ckpt["stage"] == "srgan":
+            restore_module(run.net_d, ckpt["net_d"], "discriminator")
+            run.opt_g.load_state_dict(ckpt["opt_g"])
+            run.opt_d.load_state_dict(ckpt["opt_d"])
+        run_stage(run, tcfg.gan_steps,
+                  lambda lq, gt: gan_step(net_g, run.net_d, run.opt_g, run.opt_d, content, adversarial, lq, gt,
+                                          autocast, ema))
+        run.save()
+    train_seconds = time.monotonic() - t_start
+    final_g = ema.module if ema is not None else net_g
+
+    return evaluate_and_promote(
+        final_g, pages, cfg, out_dir, dev, list(data), eval_data, run, vgg_source, train_seconds,
+        weights_dir=weights_dir, weights_name=weights_name, promote=promote, t_start=t_start,
+    )
+
+
+def evaluate_and_promote(
+    net_g: Generator, pages: PageSets, cfg: PipelineConfig, out_dir: Path, dev: torch.device, data: list[str],
+    eval_data: Sequence[str] | None, run: _Run, vgg_source: str | None, train_seconds: float, *,
+    weights_dir: str | Path | None, weights_name: str | None, promote: bool, t_start: float,
+) -> TrainResult:
+    """Evaluate the new generator (and the current weights) on the held-out pages; promote if better."""
+    from srgan.evaluate import evaluate_images
+    from srgan.weights import WeightsError, find_default, load_generator, resolve_weights_dir, save_weights
+
+    tcfg = cfg.training
+    scale = tcfg.scale
+    eval_cfg = override(cfg, "engine.device", dev.type)
+    default_name = f"srgan_x{scale}"
+    name = weights_name or default_name
+    wdir = resolve_weights_dir(weights_dir if weights_dir is not None else cfg.upscale.weights_dir)
+
+    net_g = copy.deepcopy(net_g).float().to(memory_format=torch.contiguous_format).eval()
+    originals = pages.eval_originals()
+    new_eval = evaluate_images(net_g, tcfg.text_height, originals, scale, eval_cfg) if originals else None
+    if new_eval is not None:
+        log.info("new generator on %d held-out page(s): %.2f dB (bicubic %.2f dB, gain %+.2f dB)",
+                 len(new_eval.rows), new_eval.mean_psnr, new_eval.mean_psnr_bicubic, new_eval.mean_gain_db)
+
+    current = find_default(wdir, scale) if name == default_name else (wdir / f"{name}.pt")
+    current = current if current is not None and current.exists() else None
+    prev_eval, prev_manifest, current_error = None, None, None
+    if current is not None and originals and promote:
+        try:
+            old_g, prev_manifest = load_generator(current, wdir, scale)
+            prev_eval = evaluate_images(old_g, prev_manifest.get("text_height"), originals, scale, eval_cfg)
+            log.info("current %s on the same pages: %.2f dB", current.name, prev_eval.mean_psnr)
+        except WeightsError as exc:
+            current_error = str(exc)
+            log.warning("current weights %s are unusable: %s", current, exc)
+
+    new_psnr = new_eval.mean_psnr if new_eval is not None else math.nan
+    if not promote:
+        promoted, reason = False, "promotion disabled (--no-promote)"
+    elif current is None:
+        promoted = new_eval is None or math.isfinite(new_psnr)
+        reason = (f"no current weights for scale {scale} in {wdir}" if promoted
+                  else "the new generator could not be evaluated")
+    elif current_error is not None:
+        promoted, reason = True, f"current weights unusable ({current_error})"
+    elif new_eval is None:
+        promoted, reason = False, f"no held-out pages to compare with the current {current.name}; kept it"
+    elif math.isfinite(new_psnr) and new_psnr > prev_eval.mean_psnr:
+        promoted = True
+        reason = f"new {new_psnr:.2f} dB > current {prev_eval.mean_psnr:.2f} dB on {len(new_eval.rows)} page(s)"
+    else:
+        promoted = False
+        reason = (f"new {new_psnr:.2f} dB <= current {prev_eval.mean_psnr:.2f} dB on {len(new_eval.rows)} page(s);"
+                  f" kept the current {current.name}")
+
+    manifest = {
+        "text_height": tcfg.text_height,
+        "trained_on": {
+            "data": [str(d) for d in data],
+            "eval_data": [str(d) for d in eval_data] if eval_data else None,
+            "training_pages": len(pages.train),
+            "synthetic_pages": sum(p.synthetic for p in pages.train),
+            "held_out_pages": [p.name for p in pages.eval],
+            "degradation": tcfg.degradation,
+        },
+        "stage": run.stage,
+        "vgg": vgg_source,
+        "vgg_layer": tcfg.vgg_layer if vgg_source else None,
+        "training_seconds": round(train_seconds, 1),
+        "machine": machine_name(dev),
+        "steps": run.step,
+        "batch": tcfg.batch_size,
+        "crop": tcfg.crop,
+        "ema_decay": tcfg.ema_decay,
+        "evaluation": new_eval.figures() if new_eval is not None else None,
+        "compared_with": None if current is None else {
+            "path": str(current),
+            "sha256": prev_manifest.get("sha256") if prev_manifest else None,
+            "evaluation": prev_eval.figures() if prev_eval is not None else None,
+        },
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    new_weights = save_weights(net_g, out_dir, name, manifest)
+    promoted_to = None
+    if promoted:
+        wdir.mkdir(parents=True, exist_ok=True)
+        promoted_to = save_weights(net_g, wdir, name, manifest)
+        log.info("promoted: %s -> %s (%s)", new_weights, promoted_to, reason)
+    else:
+        log.info("not promoted: %s; new weights stay in %s", reason, new_weights)
+    return TrainResult(
+        promoted=promoted, reason=reason, eval=new_eval, new_weights=new_weights,
+        seconds=time.monotonic() - t_start, steps=run.step, checkpoint=run.checkpoint or out_dir / CHECKPOINT_NAME,
+        stage=run.stage, previous_eval=prev_eval, previous_weights=current, promoted_to=promoted_to,
+        vgg_source=vgg_source,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+
+_OVERRIDES = {  # CLI option -> training key
+    "scale": "scale", "pretrain_steps": "pretrain_steps", "gan_steps": "gan_steps", "max_seconds": "max_seconds",
+    "num_feat": "num_feat", "num_block": "num_block", "batch_size": "batch_size", "crop": "crop",
+    "workers": "workers", "synthetic_pages": "synthetic_pages", "degradation": "degradation", "seed": "seed",
+    "save_every": "save_every", "eval_every": "eval_every", "vgg_weights": "vgg_weights", "precision": "precision",
+    "lr": "lr", "gan_lr": "gan_lr", "ema_decay": "ema_decay", "text_height": "text_height",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m srgan.train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="pipeline.yaml (default: the project's)")
+    p.add_argument("--data", nargs="*", action="extend", default=[], help="training inputs (folders, archives, files)")
+    p.add_argument("--eval-data", nargs="+", action="extend", default=None, help="held-out inputs")
+    p.add_argument("--out", help="run folder (default: training.out_dir)")
+    p.add_argument("--weights-dir", help="current/promoted weights folder (default: upscale.weights_dir)")
+    p.add_argument("--weights-name", help="name of the promoted weights (default: srgan_x{scale})")
+    p.add_argument("--resume", help="checkpoint.pt to continue from")
+    p.add_argument("--no-promote", action="store_true", help="never copy the new weights into the weights folder")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: engine.device")
+    for opt, typ in (("scale", int), ("pretrain_steps", int), ("gan_steps", int), ("max_seconds", float),
+                     ("num_feat", int), ("num_block", int), ("batch_size", int), ("crop", int), ("workers", int),
+                     ("synthetic_pages", int), ("degradation", str), ("seed", int), ("save_every", int),
+                     ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
+                     ("gan_lr", float), ("ema_decay", float), ("text_height", float)):
+        p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+        for opt, key in _OVERRIDES.items():
+            value = getattr(args, opt)
+            if value is not None:
+                cfg = override(cfg, f"training.{key}", value)
+        out = Path(args.out or cfg.training.out_dir)
+        result = train(cfg, args.data, out, resume=Path(args.resume) if args.resume else None, device=args.device,
+                       eval_data=args.eval_data, weights_dir=args.weights_dir, weights_name=args.weights_name,
+                       promote=not args.no_promote)
+    except (ConfigError, ValueError) as exc:
+        print(f"srgan.train: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.summary(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The upscale flow under Prefect's test harness (a real temporary API, SQLite)."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srgan.records import read_records
+from tests.conftest import write_config
+
+
+def test_upscale_flow_end_to_end(prefect_harness, tiny_weights, small_inputs, tmp_path):
+    from flows.upscale import upscale
+
+    cfg = write_config(tmp_path, tiny_weights)
+    out = tmp_path / "out"
+    summary = upscale(input_path=str(small_inputs), output_dir=str(out), scale=2, config_path=str(cfg))
+    assert summary["pages"] == 5 and summary["ok"] == 4 and summary["errors"] == 1
+    table = read_records(out / "records").to_pylist()
+    assert len(table) == 5
+    by_member = {(r["member"], r["page_index"]): r for r in table}
+    bad = by_member[("empty.png", 0)]
+    assert bad["status"] == "error" and "empty" in bad["error"]
+    a = by_member[("a.png", 0)]
+    assert a["status"] == "ok" and a["output_width"] == 200 and a["output_height"] == 240
+    assert a["input_dpi"] == 100 and a["output_dpi"] == 200
+    assert np.isfinite(a["psnr_consistency"]) and np.isfinite(a["psnr_consistency_bicubic"])
+    assert a["text_height_px"] is not None and a["normalise_factor"] > 0
+    img = Image.open(a["output_path"])
+    assert img.size == (200, 240) and round(img.info["dpi"][0]) == 200
+    # documents of several pages get _p0001...; sub-folders are kept
+    assert (out / "pages" / "c_p0001.png").exists() and (out / "pages" / "c_p0002.png").exists()
+    assert (out / "pages" / "sub" / "b.png").exists()
+    assert len(list((out / "compare").glob("*.png"))) >= 1
+    assert not (out / ".work").exists()  # work files cleaned up
+
+
+def test_normalisation_on_and_off(prefect_harness, tiny_weights, tmp_path):
+    """Text twice the trained height: normalised by ~0.5 by default, factor 1 with normalise off;
+    the output is exactly scale x the input either way."""
+    from flows.upscale import upscale
+    from srgan.textsize import resize
+    from tests.conftest import text_like_page
+
+    src = tmp_path / "big.png"
+    Image.fromarray(resize(text_like_page(130, 110), 2.0)).save(src)
+    cfg = write_config(tmp_path, tiny_weights)
+    factors = {}
+    for normalise in (True, False):
+        out = tmp_path / f"out{normalise}"
+        upscale(input_path=str(src), output_dir=str(out), scale=2, config_path=str(cfg), normalise=normalise)
+        (row,) = read_records(out / "records").to_pylist()
+        assert (row["output_width"], row["output_height"]) == (440, 520)
+        assert Image.open(row["output_path"]).size == (440, 520)
+        assert Path(row["output_path"]).name == "big.png"
+        factors[normalise] = row["normalise_factor"]
+    assert 0.4 < factors[True] < 0.6
+    assert factors[False] == 1.0
