@@ -71,7 +71,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(ckpt, tmp)
-        os.replace(tmp, path)
+        Path(tmp).replace(path)  # atomic within one folder
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

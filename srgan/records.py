@@ -21,6 +21,7 @@ SCHEMA = pa.schema(
         ("started_at", pa.timestamp("us", tz="UTC")),
         ("source", pa.string()),  # the input given (folder, archive or file)
         ("member", pa.string()),  # file relative to the input, or member inside the archive
+        ("content_sha256", pa.string()),  # sha256 of the document's bytes (the rerun-skip key with source, member)
         ("page_index", pa.int32()),  # 0-based page of the document
         ("page_count", pa.int32()),
         ("label", pa.string()),  # RVL-CDIP class name, when label files name the page

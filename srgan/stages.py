@@ -19,7 +19,7 @@ from PIL import Image
 from srgan.config import UpscaleConfig
 from srgan.engine import Engine
 from srgan.metrics import bicubic_upscale, consistency_psnr
-from srgan.readers import DocumentRef, Page
+from srgan.readers import DocumentRef, Page, printable
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
 from srgan.weights import atomic_write_bytes
 
@@ -216,8 +216,9 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
     return {
         "run_id": ctx.run_id,
         "started_at": ctx.started_at,
-        "source": d.source,
-        "member": d.member,
+        "source": printable(d.source),  # non-UTF-8 file names as \xNN: Parquet strings are UTF-8
+        "member": printable(d.member),
+        "content_sha256": d.content_sha256 or None,
         "page_index": work.page_index,
         "page_count": work.page_count,
         "label": d.label,

@@ -164,6 +164,19 @@ def _set_requires_grad(net: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+@torch.no_grad()
+def init_output_bias(net_g: Generator, pages: PageSets, crop: int, scale: int, seed: int, samples: int = 64) -> float:
+    """Start the generator's last conv at the mean grey level of training crops.
+
+    The generator has no bicubic skip, and a fresh one outputs about 0 (black) where pages are
+    mostly white paper: starting from the data mean saves the first few hundred steps.
+    """
+    crops = iter(CropDataset(pages.train, crop, scale, seed=seed, offset=2**31))  # not a training stream
+    mean = sum(float(next(crops)[1].mean()) for _ in range(samples)) / samples
+    net_g.tail.bias.fill_(mean)
+    return mean
+
+
 def machine_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -330,7 +343,7 @@ def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tens
                 row = {"step": run.step, "stage": run.stage, **{k: v / count for k, v in sums.items()}}
                 if do_eval or last:
                     row["val_psnr"] = validate(run.ema.module if run.ema else run.net_g, run.val, run.device,
-                                               run.autocast, tcfg.batch_size)
+                                               run.autocast, max(tcfg.batch_size, VAL_CROPS))
                 run.history.append(row)
                 rate = count / max(time.monotonic() - t_window, 1e-9)
                 log.info("step %d %s %s (%.2f steps/s)", run.step, run.stage,
@@ -394,6 +407,8 @@ def train(
 
     with _seeded(tcfg.seed):
         net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels)
+    if resume is None:
+        init_output_bias(net_g, pages, tcfg.crop, tcfg.scale, tcfg.seed)
     net_g = net_g.to(dev, memory_format=memory_format)
     ema = ModelEMA(net_g, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
     run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages)
@@ -493,6 +508,10 @@ def evaluate_and_promote(
         promoted = new_eval is None or math.isfinite(new_psnr)
         reason = (f"no current weights for scale {scale} in {wdir}" if promoted
                   else "the new generator could not be evaluated")
+        if promoted and new_eval is not None and new_eval.mean_gain_db < 0:
+            log.warning("promoting weights that are %.2f dB below bicubic (no current weights to keep)",
+                        -new_eval.mean_gain_db)
+            reason += f"; note: {-new_eval.mean_gain_db:.2f} dB below bicubic"
     elif current_error is not None:
         promoted, reason = True, f"current weights unusable ({current_error})"
     elif new_eval is None:
@@ -546,6 +565,18 @@ def evaluate_and_promote(
         stage=run.stage, previous_eval=prev_eval, previous_weights=current, promoted_to=promoted_to,
         vgg_source=vgg_source,
     )
+
+
+def legacy_train(cfg: PipelineConfig, inputs: Sequence[str], checkpoint_dir: Path | None = None,
+                 load_state_dict: bool = False, save_weights: bool = True) -> TrainResult:
+    """The original script's ``--mode train``: --checkpoint is the run folder, --load_state_dict
+    resumes from its checkpoint.pt, --save_weights false never touches weights/."""
+    out_dir = Path(checkpoint_dir) if checkpoint_dir else Path(cfg.training.out_dir)
+    resume = out_dir / CHECKPOINT_NAME if load_state_dict else None
+    if resume is not None and not resume.exists():
+        log.warning("--load_state_dict true: no %s yet; starting from scratch", resume)
+        resume = None
+    return train(cfg, list(inputs), out_dir, resume=resume, promote=save_weights)
 
 
 # ----------------------------------------------------------------------------------------------- CLI

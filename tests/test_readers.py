@@ -432,3 +432,18 @@ def test_duplicate_member_names_read_in_turn(tmp_path: Path) -> None:
         assert [d.rel_path for d in docs] == ["d/p", "d/p_png"]
         pages = list(read_pages(docs, PDF72, LIMITS))
         assert [int(p.image[0, 0]) for p in pages] == [0, 200]
+
+
+def test_subset_of_archive_and_generator_input(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "s.tar.gz", _sample_members(), "w:gz")
+    docs = list(discover([archive], LIMITS))
+    (page,) = read_pages(iter(docs[1:2]), PDF72, LIMITS)
+    assert page.doc == docs[1] and page.error is None
+    mixed = [docs[2], DocumentRef(source="x", container="", member="x.png", rel_path="x", kind="image"), docs[0]]
+    pages = list(read_pages(mixed, PDF72, LIMITS))
+    assert [p.doc for p in pages] == mixed and [p.error is None for p in pages] == [True, False, True]
+
+
+def test_archive_name_with_dots_keeps_its_stem(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "batch.v2.tar.gz", _sample_members()[:1], "w:gz")
+    assert [d.rel_path for d in discover([archive], LIMITS)] == ["batch.v2/scan/one"]

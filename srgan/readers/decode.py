@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,12 +36,12 @@ def read_image(doc: DocumentRef, src: Path | bytes, max_pixels: int) -> Iterator
             fmt = im.format or "image"
             count = int(getattr(im, "n_frames", 1)) if fmt == "TIFF" else 1
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad input
-            reason = "cannot identify image file" if isinstance(exc, UnidentifiedImageError) else one_line(exc)
-            yield error_page(doc, f"{_what(exc, _ext_format(doc))}: {reason} ({where(doc)})")
+            yield error_page(doc, f"{_what(exc, _ext_format(doc))}: {_reason(exc, max_pixels)} ({where(doc)})")
             return
         with im:
             for index in range(count):
-                yield _frame(doc, im, fmt, index, count, max_pixels)
+                if index not in doc.skip_pages:
+                    yield _frame(doc, im, fmt, index, count, max_pixels)
 
 
 def _frame(doc: DocumentRef, im: Image.Image, fmt: str, index: int, count: int,
@@ -58,9 +59,18 @@ def _frame(doc: DocumentRef, im: Image.Image, fmt: str, index: int, count: int,
         return error_page(doc, f"{_what(exc, fmt)}: {one_line(exc)} ({where(doc, index)})", index, count)
 
 
+def _reason(exc: Exception, max_pixels: int) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        return "cannot identify image file"
+    claimed = re.search(r"\((\d+) pixels\)", str(exc))
+    if isinstance(exc, Image.DecompressionBombError) and claimed:
+        return f"header claims {claimed.group(1)} pixels > limits.max_pixels={max_pixels}"
+    return one_line(exc)
+
+
 def _what(exc: Exception, fmt: str) -> str:
     if isinstance(exc, Image.DecompressionBombError):
-        return f"{fmt} too large (limits.max_pixels)"
+        return f"{fmt} too large"
     if isinstance(exc, UnidentifiedImageError):
         return f"not a readable {fmt}"
     return f"truncated {fmt}" if "truncated" in str(exc).lower() else f"cannot decode {fmt}"

@@ -19,7 +19,11 @@ _PAGE_SIZE_KEY = re.compile(r"Page\s+(\d+)\s+size")
 
 
 def read_pdf(doc: DocumentRef, src: Path | bytes, pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
-    """Yield one Page per PDF page; pages past pdf.max_pages or over limits.max_pixels are error Pages."""
+    """Yield one Page per PDF page; pages over limits.max_pixels are error Pages.
+
+    Pages past pdf.max_pages become one error Page (at index max_pages) for the whole rest, so a
+    PDF claiming millions of pages costs one row, not millions.
+    """
     if isinstance(src, bytes):
         if not src:
             yield error_page(doc, f"empty file: {where(doc)}")
@@ -52,11 +56,9 @@ def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfi
         yield error_page(doc, f"PDF has no pages ({where(doc)})")
         return
     default = _parse_size(str(info.get("Page size", "")))
-    for index in range(count):
+    for index in range(last):
         page_no = index + 1
-        if page_no > pdf.max_pages:
-            yield error_page(doc, f"PDF page beyond pdf.max_pages={pdf.max_pages} ({where(doc, index)})",
-                             index, count)
+        if index in doc.skip_pages:
             continue
         size_pt = sizes.get(page_no, default)
         if size_pt is not None:
@@ -75,10 +77,15 @@ def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfi
                 raise ValueError(f"rendered {image.width}x{image.height} > limits.max_pixels")
             grey = to_grey(image)
         except Exception as exc:  # noqa: BLE001
-            yield error_page(doc, f"cannot render PDF page: {one_line(exc)} ({where(doc, index)})",
-                             index, count)
+            reason = (f"render took longer than pdf.render_timeout_s={pdf.render_timeout_s}"
+                      if type(exc).__name__ == "PDFPopplerTimeoutError" else one_line(exc))
+            yield error_page(doc, f"cannot render PDF page: {reason} ({where(doc, index)})", index, count)
             continue
         yield Page(doc=doc, page_index=index, page_count=count, image=grey, dpi=float(pdf.dpi))
+    if count > last and last not in doc.skip_pages:
+        pages = f"page {last + 1}" if count == last + 1 else f"pages {last + 1}-{count}"
+        yield error_page(doc, f"PDF has {count} pages: {pages} beyond pdf.max_pages={pdf.max_pages} not rendered "
+                         f"({where(doc)})", last, count)
 
 
 def _page_sizes(info: dict) -> dict[int, tuple[float, float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 from collections import defaultdict, deque
@@ -18,7 +19,21 @@ logger = logging.getLogger(__name__)
 
 
 def read_pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
-    """Yield the Pages of each document in order; bad input becomes error Pages, never an exception."""
+    """Yield the Pages of each document in order; bad input becomes error Pages, never an exception.
+
+    Pages listed in a document's ``skip_pages`` (done by an earlier run) are not yielded.
+    The first error page of each document is logged as a warning, later ones at debug level.
+    """
+    warned: DocumentRef | None = None
+    for page in _pages(docs, pdf, limits):
+        if page.error:
+            level = logging.DEBUG if page.doc is warned else logging.WARNING
+            logger.log(level, "%s", page.error)
+            warned = page.doc
+        yield page
+
+
+def _pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
     for container, group in itertools.groupby(docs, key=lambda d: d.container):
         if container:
             yield from _read_archive_run(list(group), pdf, limits)
@@ -42,11 +57,12 @@ def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: Limi
         else:
             raise ValueError(f"unknown document kind {doc.kind!r}")
         for page in pages:
-            produced += 1
-            yield page
+            produced = page.page_index + 1
+            if page.page_index not in doc.skip_pages:
+                yield page
     except Exception as exc:  # noqa: BLE001 - one bad document must not stop the run
         yield error_page(doc, f"cannot read {doc.kind}: {one_line(exc)} ({where(doc, produced)})", produced,
-                         max(produced + 1, 1))
+                         produced + 1)
 
 
 def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
@@ -70,6 +86,8 @@ def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsCon
             yield error_page(doc, f"cannot read member: {one_line(got)} ({where(doc)})")
         elif got is None:
             yield error_page(doc, f"{failure or 'member not found in archive'} ({where(doc)})")
+        elif doc.content_sha256 and hashlib.sha256(got).hexdigest() != doc.content_sha256:
+            yield error_page(doc, f"member changed since discovery ({where(doc)})")
         else:
             yield from _read_doc(doc, got, pdf, limits)
 

@@ -20,6 +20,8 @@ class DocumentRef:
     split: str | None = None  # "train" | "val" | "test"
     size_bytes: int = 0
     error: str | None = None  # one-line reason when kind == "error"
+    content_sha256: str = ""  # sha256 of the document's bytes, from discover ("" for error refs)
+    skip_pages: tuple[int, ...] = ()  # page indexes read_pages leaves out (done by an earlier run)
 
 
 @dataclass
@@ -46,9 +48,17 @@ def _plain_path(doc: DocumentRef) -> str:
     return f"{doc.source.rstrip('/')}/{doc.member}" if doc.member else doc.source
 
 
+def printable(text: str) -> str:
+    """text safe to store, log and print: bytes of a non-UTF-8 file name (surrogate escapes) as \\xNN."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def one_line(exc: BaseException | str, limit: int = 300) -> str:
-    """An exception (or text) as one short line."""
-    text = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
+    """An exception (or text) as one short, printable line."""
+    text = printable(exc if isinstance(exc, str) else (str(exc) or type(exc).__name__))
     parts = [p.strip() for p in text.splitlines() if p.strip()]
     line = " | ".join(parts) or (type(exc).__name__ if not isinstance(exc, str) else "")
     return line if len(line) <= limit else line[: limit - 3] + "..."

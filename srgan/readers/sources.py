@@ -5,6 +5,7 @@ Also streams wanted members back out of an archive for the reader, one pass per 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -17,13 +18,14 @@ from pathlib import Path, PurePosixPath
 
 from ..config import LimitsConfig
 from .labels import LabelIndex, label_file_split
-from .refs import DocumentRef, one_line
+from .refs import DocumentRef, one_line, printable
 
 logger = logging.getLogger(__name__)
 
 PAGE_KINDS = {".tif": "image", ".tiff": "image", ".png": "image", ".jpg": "image", ".jpeg": "image",
               ".pdf": "pdf"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+_CHUNK = 1 << 20
 
 
 def page_kind(name: str) -> str | None:
@@ -53,11 +55,20 @@ def unsafe_reason(name: str) -> str | None:
 
 
 def safe_parts(name: str) -> list[str]:
-    """Path parts with '', '.', '..' and drive letters dropped (for output names only)."""
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    """Path parts with '', '.', '..' and drive letters dropped (for output names only).
+
+    Bytes of a non-UTF-8 name (surrogate escapes on Linux) become %xx, so output names are text.
+    """
+    parts = [printable(p).replace("\\x", "%") for p in name.replace("\\", "/").split("/")
+             if p not in ("", ".", "..")]
     if parts and len(parts[0]) == 2 and parts[0][1] == ":":
         parts = parts[1:]
     return parts or ["_"]
+
+
+def safe_path(name: str) -> str:
+    """Safe relative POSIX path (see safe_parts), extension kept."""
+    return "/".join(safe_parts(name))
 
 
 def stem_path(name: str) -> str:
@@ -71,6 +82,36 @@ def plain_file(doc: DocumentRef) -> Path:
     """Where a plain (non-archive) document lives on disk."""
     source = Path(doc.source)
     return source / doc.member if source.is_dir() else source
+
+
+def not_regular(path: Path) -> str | None:
+    """Why path must not be opened (a fifo would block the run, a device never ends), or None."""
+    mode = path.stat().st_mode  # follows symlinks: a link to a regular file is read
+    if stat.S_ISREG(mode):
+        return None
+    kind = "fifo" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
+        "socket" if stat.S_ISSOCK(mode) else "special file"
+    return f"not a regular file ({kind})"
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_stream(fh, limit: int) -> str:
+    """sha256 of a stream's bytes, refusing more than `limit` bytes whatever any header says."""
+    digest, total = hashlib.sha256(), 0
+    while block := fh.read(min(_CHUNK, limit + 1 - total)):
+        total += len(block)
+        if total > limit:
+            raise ValueError(f"member expands past limits.max_member_bytes={limit}")
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def discover(inputs: Sequence[str | Path], limits: LimitsConfig) -> Iterator[DocumentRef]:
@@ -112,14 +153,17 @@ def _discover_one(path: Path, source: str, limits: LimitsConfig) -> Iterator[Doc
             return
         stem = archive_stem(name)
         if stem is not None:
-            yield from list_archive(path, source, stem_path(stem), limits, None)
+            reason = not_regular(path)
+            if reason:
+                yield _error(source, str(path), "", f"{safe_path(stem)}/_archive_error", f"{reason}: {source}")
+                return
+            yield from list_archive(path, source, safe_path(stem), limits, None)
             return
         kind = page_kind(name)
         if kind is None:
             yield _error(source, "", name, stem_path(name), f"unsupported file type: {source}")
             return
-        yield DocumentRef(source=source, container="", member=name, rel_path=stem_path(name),
-                          kind=kind, size_bytes=path.stat().st_size)
+        yield _plain_ref(path, source, name, kind)
     except OSError as exc:
         yield _error(source, "", name, stem_path(name), f"cannot read input {source}: {one_line(exc)}")
 
@@ -144,15 +188,30 @@ def _walk_folder(root: Path, source: str, limits: LimitsConfig) -> Iterator[Docu
         stem = archive_stem(rel)
         if kind:
             try:
-                size = (root / rel).stat().st_size
+                ref = _plain_ref(root / rel, source, rel, kind)
             except OSError as exc:
                 yield _error(source, "", rel, stem_path(rel), f"cannot read {source}/{rel}: {one_line(exc)}")
                 continue
-            ref = DocumentRef(source=source, container="", member=rel, rel_path=stem_path(rel),
-                              kind=kind, size_bytes=size)
-            yield _with_label(ref, labels, rel)
+            yield ref if ref.kind == "error" else _with_label(ref, labels, rel)
         elif stem is not None:
-            yield from list_archive(root / rel, source, stem_path(stem), limits, labels)
+            try:
+                reason = not_regular(root / rel)
+            except OSError as exc:
+                reason = one_line(exc)
+            if reason:
+                yield _error(source, str(root / rel), "", f"{safe_path(stem)}/_archive_error",
+                             f"cannot read archive {source}/{rel}: {reason}")
+                continue
+            yield from list_archive(root / rel, source, safe_path(stem), limits, labels)
+
+
+def _plain_ref(path: Path, source: str, member: str, kind: str) -> DocumentRef:
+    """A ref for a page file on disk, its bytes hashed; an error ref when it is not a regular file."""
+    reason = not_regular(path)
+    if reason:
+        return _error(source, "", member, stem_path(member), f"{reason}: {path}")
+    return DocumentRef(source=source, container="", member=member, rel_path=stem_path(member), kind=kind,
+                       size_bytes=path.stat().st_size, content_sha256=sha256_file(path))
 
 
 def _with_label(ref: DocumentRef, labels: LabelIndex, path: str) -> DocumentRef:
@@ -217,7 +276,7 @@ def _tar_bad_type(member: tarfile.TarInfo) -> str | None:
 
 def _label_text(read, name: str, size: int, limits: LimitsConfig) -> str | None:
     if size > limits.max_member_bytes:
-        logger.warning("%s: label file larger than limits.max_member_bytes, ignored", name)
+        logger.warning("%s: label file larger than limits.max_member_bytes, ignored", printable(name))
         return None
     return read().decode("utf-8", errors="replace")
 
@@ -237,6 +296,12 @@ def _list_tar(path: Path, source: str, prefix: str, limits: LimitsConfig):
                     yield None, member.name, text
                 continue
             ref = _member_ref(source, container, prefix, member.name, member.size, limits, bad_type)
+            if ref is not None and ref.kind != "error":
+                try:
+                    ref = replace(ref, content_sha256=sha256_stream(tar.extractfile(member),
+                                                                    limits.max_member_bytes))
+                except Exception as exc:  # noqa: BLE001 - a broken stream ends the archive, naming the member
+                    raise OSError(f"at member {member.name}: {one_line(exc)}") from exc
             if ref is not None:
                 yield ref, member.name, None
 
@@ -258,12 +323,24 @@ def _list_zip(path: Path, source: str, prefix: str, limits: LimitsConfig):
                 continue
             bad_type = _zip_bad_type(info)
             if bad_type is None and unsafe_reason(info.filename) is None and label_file_split(info.filename):
-                text = _label_text(lambda i=info: _read_zip(archive, i, limits), info.filename,
-                                   info.file_size, limits)
+                try:
+                    text = _label_text(lambda i=info: _read_zip(archive, i, limits), info.filename,
+                                       info.file_size, limits)
+                except Exception as exc:  # noqa: BLE001 - a bad label member loses its labels, not the archive
+                    logger.warning("%s:%s: label file unreadable, ignored: %s", path, printable(info.filename),
+                                   one_line(exc))
+                    text = None
                 if text is not None:
                     yield None, info.filename, text
                 continue
             ref = _member_ref(source, container, prefix, info.filename, info.file_size, limits, bad_type)
+            if ref is not None and ref.kind != "error":
+                try:
+                    with archive.open(info) as fh:
+                        ref = replace(ref, content_sha256=sha256_stream(fh, limits.max_member_bytes))
+                except Exception as exc:  # noqa: BLE001 - bad CRC, bomb, encrypted member: that member only
+                    ref = _error(source, container, info.filename, ref.rel_path,
+                                 f"cannot read member: {one_line(exc)} ({container}:{info.filename})")
             if ref is not None:
                 yield ref, info.filename, None
 

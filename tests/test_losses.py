@@ -1,0 +1,65 @@
+import logging
+import math
+
+import pytest
+import torch
+
+from srgan.losses import ContentLoss, GANLoss, build_vgg19_features, vgg19_layer_index
+
+
+@pytest.fixture
+def no_torch_cache(tmp_path, monkeypatch):
+    """An empty TORCH_HOME: no cached VGG19 file, and nothing is ever downloaded."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path
+
+
+def test_layer_names():
+    idx = vgg19_layer_index()
+    assert idx["relu1_1"] == 1 and idx["conv5_4"] == 34 and idx["relu5_4"] == 35 and idx["pool5"] == 36
+    with pytest.raises(ValueError, match="vgg_layer"):
+        build_vgg19_features("relu9_9")
+
+
+def test_content_loss_zero_for_identical_and_positive_otherwise(no_torch_cache, caplog):
+    with caplog.at_level(logging.WARNING, logger="srgan.losses"):
+        loss = ContentLoss("relu2_2", weight=2.0)
+    assert loss.source == "random-seed-0"
+    assert len([r for r in caplog.records if "random VGG19" in r.getMessage()]) == 1  # one clear line
+    x = torch.rand(2, 1, 32, 32)
+    assert float(loss(x, x.clone())) == 0.0
+    sr = torch.rand(2, 1, 32, 32, requires_grad=True)
+    value = loss(sr, x)
+    assert float(value.detach()) > 0
+    value.backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+    assert all(not p.requires_grad for p in loss.parameters())  # VGG stays frozen
+
+
+def test_random_fallback_is_deterministic(no_torch_cache):
+    a, _ = build_vgg19_features("relu1_2")
+    b, _ = build_vgg19_features("relu1_2")
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_weights_file_is_used(no_torch_cache):
+    ref, _ = build_vgg19_features("pool5")
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(1.0)
+    path = no_torch_cache / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in ref.state_dict().items()}, path)
+    loss = ContentLoss("relu1_1", weights_file=path)
+    assert loss.source == "imagenet"
+    assert torch.equal(loss.vgg[0].weight, ref[0].weight)
+    assert len(loss.vgg) == 2  # cut after relu1_1
+
+
+def test_gan_loss():
+    g = GANLoss(weight=1e-3)
+    zeros = torch.zeros(4, 1)
+    assert math.isclose(float(g(zeros, True)), 1e-3 * math.log(2), rel_tol=1e-5)
+    assert math.isclose(float(g(zeros, False, is_disc=True)), math.log(2), rel_tol=1e-5)
+    assert float(g(torch.full((4, 1), 10.0), True, is_disc=True)) < 1e-3
+    assert float(g(torch.full((4, 1), 10.0), False, is_disc=True)) > 5

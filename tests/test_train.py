@@ -1,0 +1,261 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import srgan.sample
+from srgan.checkpoint import load_checkpoint, restore_module, save_checkpoint
+from srgan.config import PipelineConfig, override
+from srgan.models import Discriminator, Generator
+from srgan.train import ModelEMA, gan_step, main, pretrain_step, train
+from srgan.train_data import (
+    INK_LEVEL,
+    MIN_INK,
+    CropDataset,
+    make_loader,
+    normalise_factor,
+    prepare_pages,
+    split_pages,
+)
+from srgan.weights import save_weights, sha256_of
+from tests.conftest import text_like_page
+
+
+def tiny_cfg(**training) -> PipelineConfig:
+    """Tiny networks, small crops, a few steps, 3 small synthetic pages, no workers."""
+    values = dict(num_feat=4, num_block=1, crop=24, batch_size=2, pretrain_steps=3, gan_steps=0, workers=0,
+                  synthetic_pages=3, save_every=2, eval_every=2, text_height=4.5, eval_fraction=0.34)
+    values.update(training)
+    cfg = PipelineConfig()
+    for key, value in values.items():
+        cfg = override(cfg, f"training.{key}", value)
+    return override(cfg, "engine.device", "cpu")
+
+
+@pytest.fixture(autouse=True)
+def small_world(monkeypatch, tmp_path):
+    """100-dpi synthetic pages (fast to evaluate) and an empty TORCH_HOME (random VGG, no download)."""
+    original = srgan.sample.synthetic_page
+    monkeypatch.setattr(srgan.sample, "synthetic_page", lambda seed, dpi=100: original(seed, dpi=dpi))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+
+def assert_state_equal(a, b):
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a.cpu(), b.cpu())
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_state_equal(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert_state_equal(x, y)
+    else:
+        assert a == b
+
+
+# ----------------------------------------------------------------------------------------- training
+
+
+def test_both_stages_on_cpu(tmp_path):
+    cfg = tiny_cfg(pretrain_steps=3, gan_steps=2, vgg_layer="relu2_2")
+    out, wdir = tmp_path / "run", tmp_path / "weights"
+    result = train(cfg, [], out, device="cpu", weights_dir=wdir)
+    assert result.steps == 5 and result.stage == "srgan"
+    assert (out / "checkpoint.pt").exists() and (out / "losses.png").stat().st_size > 1000
+    rows = list(csv.DictReader((out / "losses.csv").open()))
+    assert {r["stage"] for r in rows} == {"srresnet", "srgan"}
+    assert rows[-1]["step"] == "5" and rows[-1]["val_psnr"] and rows[-1]["content"] and rows[-1]["d_fake"]
+    # no current weights: the new ones are promoted, with a full manifest
+    assert result.promoted and result.promoted_to == wdir / "srgan_x2.pt"
+    assert result.new_weights == out / "srgan_x2.pt"
+    manifest = json.loads((wdir / "srgan_x2.json").read_text())
+    assert manifest["vgg"] == "random-seed-0" == result.vgg_source
+    assert manifest["stage"] == "srgan" and manifest["steps"] == 5 and manifest["text_height"] == 4.5
+    assert manifest["trained_on"]["synthetic_pages"] == 2 and len(manifest["trained_on"]["held_out_pages"]) == 1
+    assert manifest["evaluation"]["pages"] == 1 and "mean_gain_db" in manifest["evaluation"]
+    assert manifest["batch"] == 2 and manifest["crop"] == 24 and manifest["machine"] and manifest["date"]
+    assert result.eval.mean_psnr == pytest.approx(manifest["evaluation"]["mean_psnr"], abs=1e-3)
+
+
+def test_resume_restores_step_and_optimiser_state(tmp_path):
+    # unit round trip: the optimiser comes back exactly
+    torch.manual_seed(0)
+    net_g, net_d = Generator(2, 4, 1), Discriminator(24, 2, num_feat=4)
+    opt_g, opt_d = torch.optim.Adam(net_g.parameters()), torch.optim.Adam(net_d.parameters())
+    ema = ModelEMA(net_g, 0.9)
+    for _ in range(2):
+        pretrain_step(net_g, opt_g, torch.rand(2, 1, 12, 12), torch.rand(2, 1, 24, 24), _null, ema)
+    path = save_checkpoint(tmp_path / "c.pt", net_g=net_g, opt_g=opt_g, step=2, stage="srresnet", stage_step=2,
+                           config={"a": 1}, net_d=net_d, opt_d=opt_d, ema_g=ema.module, ema_updates=2)
+    ckpt = load_checkpoint(path)
+    net2 = Generator(2, 4, 1)
+    opt2 = torch.optim.Adam(net2.parameters())
+    restore_module(net2, ckpt["net_g"], "generator")
+    opt2.load_state_dict(ckpt["opt_g"])
+    assert ckpt["step"] == 2 and ckpt["stage_step"] == 2
+    assert_state_equal(opt2.state_dict(), opt_g.state_dict())
+    assert_state_equal(net2.state_dict(), net_g.state_dict())
+
+    # through train(): stop after 2 of 4 steps, resume, finish at step 4
+    out = tmp_path / "run"
+    train(tiny_cfg(pretrain_steps=2), [], out, device="cpu", promote=False)
+    first = load_checkpoint(out / "checkpoint.pt")
+    assert first["step"] == 2
+    saved_opt = first["opt_g"]
+    result = train(tiny_cfg(pretrain_steps=4), [], out, resume=out / "checkpoint.pt", device="cpu", promote=False)
+    assert result.steps == 4
+    steps = [int(r["step"]) for r in csv.DictReader((out / "losses.csv").open())]
+    assert steps == sorted(steps) and steps[-1] == 4 and 2 in steps  # history carried over
+    # resuming at the end of stage 1 goes straight on to stage 2, with step counts intact
+    again = load_checkpoint(out / "checkpoint.pt")
+    net3 = Generator(2, 4, 1)
+    opt3 = torch.optim.Adam(net3.parameters(), lr=2e-4, betas=(0.9, 0.99))
+    opt3.load_state_dict(again["opt_g"])
+    assert int(opt3.state_dict()["state"][0]["step"]) == 4 > int(saved_opt["state"][0]["step"])
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def test_gan_step_returns_named_losses_and_freezes_nothing():
+    torch.manual_seed(0)
+    from srgan.losses import ContentLoss, GANLoss
+
+    net_g, net_d = Generator(2, 4, 1), Discriminator(24, 2, num_feat=4)
+    opt_g, opt_d = torch.optim.Adam(net_g.parameters()), torch.optim.Adam(net_d.parameters())
+    before = [p.clone() for p in net_d.parameters()]
+    losses = gan_step(net_g, net_d, opt_g, opt_d, ContentLoss("relu2_2"), GANLoss(1e-3),
+                      torch.rand(2, 1, 12, 12), torch.rand(2, 1, 24, 24), _null, None)
+    assert set(losses) == {"l1", "content", "adversarial", "d_real", "d_fake"}
+    assert all(isinstance(v, float) and np.isfinite(v) for v in losses.values())
+    assert all(p.requires_grad for p in net_d.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, net_d.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_discriminator_output_shape(scale):
+    crop = 48
+    net_d = Discriminator(crop, scale, num_feat=4)
+    assert net_d(torch.rand(3, 1, crop, crop)).shape == (3, 1)
+
+
+@torch.no_grad()
+def nearest_generator() -> Generator:
+    """A 2x generator that upsamples by pixel replication: far better than a 2-step model."""
+    net = Generator(2, 4, 1)
+    for p in net.parameters():
+        p.zero_()
+    net.head[0].weight[0, 0, 4, 4] = 1.0
+    net.head[1].weight.fill_(1.0)  # PReLU with slope 1: identity
+    stage = net.upsample[0]
+    stage.conv.weight[0:4, 0, 1, 1] = 1.0  # channel 0 copied to its 4 sub-pixels
+    stage.act.weight.fill_(1.0)
+    net.tail.weight[0, 0, 4, 4] = 1.0
+    return net
+
+
+def test_nearest_generator_is_pixel_replication():
+    x = torch.rand(1, 1, 6, 5)
+    assert torch.allclose(nearest_generator()(x), x.repeat_interleave(2, 2).repeat_interleave(2, 3), atol=1e-6)
+
+
+def test_promotion_keeps_better_current_weights(tmp_path):
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    save_weights(nearest_generator(), wdir, "srgan_x2", {"text_height": 4.5})
+    before = sha256_of(wdir / "srgan_x2.pt")
+    result = train(tiny_cfg(pretrain_steps=2), [], tmp_path / "run", device="cpu", weights_dir=wdir)
+    assert not result.promoted and "kept" in result.reason
+    assert result.previous_eval.mean_psnr > result.eval.mean_psnr
+    assert sha256_of(wdir / "srgan_x2.pt") == before
+    assert result.new_weights.exists() and result.new_weights.parent == tmp_path / "run"
+
+
+def test_main_prints_summary(tmp_path, capsys):
+    code = main(["--pretrain-steps", "1", "--num-feat", "4", "--num-block", "1", "--crop", "24", "--batch-size",
+                 "2", "--synthetic-pages", "2", "--workers", "0", "--device", "cpu", "--text-height", "4.5",
+                 "--out", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"), "--no-promote"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["promoted"] is False and summary["steps"] == 1
+    assert not (tmp_path / "w").exists()
+    assert main(["--crop", "25", "--out", str(tmp_path / "bad")]) == 2  # one-line config error
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+def test_split_is_deterministic_and_disjoint():
+    names = [f"doc{i:02d}" for i in range(10)]
+    train_a, eval_a = split_pages(names, 0.2, seed=0)
+    train_b, eval_b = split_pages(list(reversed(names)), 0.2, seed=0)
+    assert (train_a, eval_a) == (train_b, eval_b)
+    assert len(eval_a) == 2 and not set(train_a) & set(eval_a) and set(train_a) | set(eval_a) == set(names)
+    assert split_pages(names, 0.0, seed=0) == (sorted(names), [])
+    assert len(split_pages(names[:2], 0.1, seed=0)[1]) == 1  # at least one held out
+
+
+def test_normalise_factor_policy():
+    assert normalise_factor(None, 9.0, 2) == 1.0
+    assert normalise_factor(18.5, 9.0, 2) == 1.0  # within 0.9-1.1
+    assert normalise_factor(27.0, 9.0, 2) == pytest.approx(2 / 3)
+    assert normalise_factor(200.0, 9.0, 2) == 0.25
+    assert normalise_factor(4.0, 9.0, 2) == 1.5
+
+
+def test_eval_pages_never_trained_on(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "scans"
+    src.mkdir()
+    for i in range(5):
+        Image.fromarray(text_like_page(120, 100, seed=i)).save(src / f"p{i}.png")
+    held = tmp_path / "held"
+    held.mkdir()
+    Image.fromarray(text_like_page(120, 100, seed=9)).save(held / "h.png")
+    cfg = tiny_cfg(synthetic_pages=1, eval_fraction=0.4)
+    sets = prepare_pages([str(src)], cfg, tmp_path / "work")
+    train_names, eval_names = {p.name for p in sets.train}, {p.name for p in sets.eval}
+    assert len(eval_names) == 2 and not train_names & eval_names and "synthetic/0000" in train_names
+    assert all(p.original is not None for p in sets.eval)
+    assert [n for n, _ in sets.eval_originals()] == [p.name for p in sets.eval]
+    explicit = prepare_pages([str(src)], cfg, tmp_path / "work2", eval_data=[str(held)])
+    assert [p.name for p in explicit.eval] == ["h"] and len(explicit.train) == 6
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+@pytest.mark.parametrize("degradation", ["bicubic", "scan"])
+def test_crops_contain_ink_and_lr_is_hr_over_scale(tmp_path, scale, degradation):
+    cfg = tiny_cfg(synthetic_pages=2, eval_fraction=0.0, scale=scale, crop=48)
+    sets = prepare_pages([], cfg, tmp_path / "work")
+    loader = make_loader(CropDataset(sets.train, 48, scale, degradation, seed=0), batch_size=4, workers=0,
+                         pin_memory=False)
+    batches = iter(loader)
+    for _ in range(3):
+        lq, gt = next(batches)
+        assert lq.shape == (4, 1, 48 // scale, 48 // scale) and gt.shape == (4, 1, 48, 48)
+        assert lq.dtype == gt.dtype == torch.float32
+        assert 0 <= float(gt.min()) and float(gt.max()) <= 1
+        ink = (gt * 255 < INK_LEVEL).float().flatten(1).mean(1)
+        assert bool((ink >= MIN_INK).all())
+
+
+def test_loader_with_a_worker(tmp_path):
+    sets = prepare_pages([], tiny_cfg(synthetic_pages=1, eval_fraction=0.0), tmp_path / "work")
+    loader = make_loader(CropDataset(sets.train, 24, 2), batch_size=2, workers=1, pin_memory=False)
+    lq, gt = next(iter(loader))
+    assert lq.shape == (2, 1, 12, 12) and gt.shape == (2, 1, 24, 24)
+
+
+def test_flow_is_named_train():
+    pytest.importorskip("prefect")
+    from flows.train import train as train_flow
+
+    assert train_flow.name == "train"
