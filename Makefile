@@ -42,5 +42,10 @@ test: install
 bench: install
 	$(BIN)/python -m srgan.bench
 
+# Work pool `srgan`, the GPU concurrency limit and the deployments of prefect.yaml, on the Prefect
+# server at PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after `prefect server start`).
+deploy: install
+	$(BIN)/srgan deploy
+
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -13,19 +13,30 @@ import json
 import shutil
 import time
 import uuid
+from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import prefect.runtime
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
-from prefect.artifacts import update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+from prefect.concurrency.sync import concurrency
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from srgan.config import PipelineConfig, config_from_dict, load_config, override, to_dict
+from srgan.config import FlowConfig, PipelineConfig, config_from_dict, load_config, override, to_dict
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
+from srgan.readers.refs import one_line
 from srgan.records import write_part
+from srgan.resume import pending_documents
 from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, prepare_page
 from srgan.summary import summarise
 from srgan.weights import load_generator, read_manifest, resolve_weights
@@ -63,9 +74,44 @@ def decode_and_normalise(docs: list[DocumentRef], work_dir: str, text_height: fl
 
 @task(cache_policy=NO_CACHE)
 def infer(works: list[PageWork], weights_path: str, sha256: str, config: dict) -> list[PageWork]:
-    """Upscale the normalised pages, tiles of all pages batched together."""
+    """Upscale the normalised pages, tiles of all pages batched together, holding the GPU's slot."""
     engine = cached_engine(weights_path, sha256, json.dumps(config, sort_keys=True))
-    return infer_pages(engine, works)
+    with gpu_slot(config["flow"]["gpu_concurrency_limit"], engine.info.device):
+        return infer_pages(engine, works)
+
+
+def guards_gpu(limit: str, device: str) -> bool:
+    """Whether a run holds the GPU's limit: on a CUDA device, when flow.gpu_concurrency_limit names one.
+
+    The limit must exist for runs of a deployment (`srgan deploy` makes it; without it they fail with
+    one line); one-off runs (`srgan upscale`, a direct call, the tests) create it with 1 slot if missing.
+    CPU runs and an empty name hold nothing.
+    """
+    return bool(limit) and device.startswith("cuda")
+
+
+@contextlib.contextmanager
+def gpu_slot(limit: str, device: str) -> Iterator[None]:
+    """Hold one slot of the GPU's global concurrency limit (1 slot: one run on the GPU at a time).
+
+    strict: a missing limit fails the run with one line instead of running unguarded.
+    """
+    if not guards_gpu(limit, device):
+        yield
+        return
+    try:
+        with concurrency(limit, occupy=1, strict=True):
+            yield
+    except ConcurrencySlotAcquisitionError as exc:
+        why = "does not exist" if "must be created" in str(exc) else f"cannot be acquired: {one_line(exc)}"
+        raise GpuLimitError(
+            f"GPU concurrency limit {limit!r} {why} on the Prefect server: create it with `srgan deploy` "
+            f"or `prefect gcl create {limit} --limit 1`, or set flow.gpu_concurrency_limit to \"\" to run unguarded"
+        ) from None
+
+
+class GpuLimitError(RuntimeError):
+    """The GPU's global concurrency limit is missing on the Prefect server (one line)."""
 
 
 @task(cache_policy=NO_CACHE)
@@ -89,6 +135,96 @@ def batches(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def shard_of(doc: DocumentRef, shard_count: int) -> int:
+    """The shard a document belongs to: a hash of its output name, so every run agrees."""
+    digest = hashlib.sha256(doc.rel_path.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shard_count
+
+
+def select_shard(docs: list[DocumentRef], shard_index: int | None, shard_count: int | None) -> list[DocumentRef]:
+    """The documents of one shard (all of them when no shard is given)."""
+    if shard_index is None and shard_count is None:
+        return docs
+    if shard_index is None or shard_count is None or not 0 <= shard_index < shard_count:
+        raise ValueError(f"shard_index/shard_count: need 0 <= index < count, got {shard_index}/{shard_count}")
+    return [d for d in docs if shard_of(d, shard_count) == shard_index]
+
+
+def stage_runner(fcfg: FlowConfig) -> TaskRunner:
+    """The task runner of the CPU stages (decode/normalise, write): a bounded thread pool, or an
+    existing Dask cluster (flow.task_runner: dask, flow.dask_address) through prefect-dask."""
+    if fcfg.task_runner == "dask":
+        if not fcfg.dask_address:
+            raise ValueError("flow.dask_address: needed when flow.task_runner is dask (e.g. tcp://host:8786)")
+        from prefect_dask import DaskTaskRunner  # lazy: only this option needs dask
+
+        return DaskTaskRunner(address=fcfg.dask_address)
+    return ThreadPoolTaskRunner(max_workers=fcfg.max_workers)
+
+
+def process_batches(stages: TaskRunner, doc_batches: list[list[DocumentRef]], ctx: RunContext, weights_path: str,
+                    text_height: float | None, config: dict, records_dir: str, compare_pages: int,
+                    ahead: int) -> Iterator[tuple[list[DocumentRef], list[dict]]]:
+    """decode/normalise (stage runner) -> infer (this process, one batch at a time) -> write (stage runner)
+    -> record; at most `ahead` batches are decoded ahead of the model. Yields (documents, rows) in order."""
+    todo, decoded, pending = iter(doc_batches), deque(), deque()
+
+    def decode_next() -> None:
+        if (chunk := next(todo, None)) is not None:
+            decoded.append((chunk, stages.submit(decode_and_normalise, {
+                "docs": chunk, "work_dir": str(Path(ctx.out_dir) / ".work" / ctx.run_id),
+                "text_height": text_height, "config": config})))
+
+    for _ in range(ahead):
+        decode_next()
+    first = True
+    while decoded:
+        chunk, works = decoded.popleft()
+        decode_next()
+        inferred = infer(works, weights_path, ctx.weights_sha256, config)
+        written = stages.submit(write_pages, {"works": inferred, "ctx": ctx,
+                                              "compare_first": compare_pages if first else 0})
+        pending.append((chunk, written, record.submit(written, records_dir, ctx.run_id)))
+        first = False
+        while pending and pending[0][2].wrapped_future.done():
+            chunk, written, recorded = pending.popleft()
+            recorded.result()
+            yield chunk, written.result()
+    for chunk, written, recorded in pending:
+        recorded.result()
+        yield chunk, written.result()
+
+
+def compare_pictures(rows: list[dict], out: Path, first: int) -> list[Path]:
+    """The side-by-side pictures a run wrote: one per page that succeeded among its first pages."""
+    paths = []
+    for r in rows[:first]:
+        if r["status"] == "ok" and r.get("output_path"):
+            stem = Path(r["output_path"]).relative_to(out / "pages").with_suffix(".png")
+            paths.append(out / "compare" / stem)
+    return [p for p in paths if p.exists()]
+
+
+def outputs_markdown(summary: dict, pictures: list[Path]) -> str:
+    """Where a run's outputs are: records dataset, pages, side-by-side pictures (input | bicubic | model)."""
+    gain = summary.get("mean_consistency_gain_db")
+    lines = [
+        f"# Upscale run {summary['run_id']}",
+        "",
+        f"{summary['pages']} pages, {summary['errors']} errors, "
+        f"mean PSNR gain over bicubic {'n/a' if gain is None else f'{gain:.2f} dB'}, "
+        f"{summary.get('pages_per_s')} pages/s, weights `{summary['weights']}`",
+        "",
+        f"- records (Parquet dataset, `srgan.records.read_records`): `{summary['records_dir']}`",
+        f"- pages: `{summary['pages_dir']}`",
+        f"- side-by-side pictures (input | bicubic | model) in `{summary['compare_dir']}`:",
+        *[f"  - `{p}`" for p in pictures],
+    ]
+    if not pictures:
+        lines.append("  - none this run")
+    return "\n".join(lines) + "\n"
+
+
 def resolve_config(config_path: str | None, scale: int | None, weights: str | None,
                    normalise: bool | None) -> PipelineConfig:
     cfg = load_config(config_path)
@@ -109,8 +245,13 @@ def upscale(
     config_path: str | None = None,
     weights: str | None = None,
     normalise: bool | None = None,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
 ) -> dict:
-    """Upscale every page under input_path into output_dir; returns the run's summary."""
+    """Upscale every page under input_path into output_dir; returns the run's summary.
+
+    shard_index/shard_count: process only the documents of that shard (see flows/sharded.py).
+    """
     logger = get_run_logger()
     cfg = resolve_config(config_path, scale, weights, normalise)
     config = to_dict(cfg)
@@ -136,27 +277,29 @@ def upscale(
     )
     work_dir = out / ".work" / run_id
     records_dir = out / cfg.records.dir
-    docs = discover_documents(inputs, config)
+    docs = select_shard(discover_documents(inputs, config), shard_index, shard_count)
+    docs = pending_documents(docs, out, records_dir, run_id, ctx.weights_sha256, ctx.config_hash)  # rerun-skip
     logger.info("run %s: %d documents under %s, weights %s on %s/%s", run_id, len(docs), ", ".join(inputs),
                 pt.name, ctx.device, ctx.precision)
     progress_id = create_progress_artifact(0.0, key="upscale-progress", description=f"run {run_id}")
     progress = Progress(out / ".work" / f"{run_id}.progress.json", len(docs))
 
-    text_height = manifest.get("text_height")
-    doc_batches = batches(docs, cfg.flow.pages_per_task)
-    futures = []
-    for i, chunk in enumerate(doc_batches):
-        decoded = decode_and_normalise.submit(chunk, str(work_dir), text_height, config)
-        inferred = infer.submit(decoded, str(pt), ctx.weights_sha256, config)
-        written = write_pages.submit(inferred, ctx, cfg.upscale.compare_pages if i == 0 else 0)
-        futures.append((chunk, written, record.submit(written, str(records_dir), run_id)))
+    if guards_gpu(cfg.flow.gpu_concurrency_limit, ctx.device) and not prefect.runtime.deployment.id:
+        from flows.deploy import create_limit_if_missing  # one-off runs make it; deployment runs need srgan deploy
+
+        create_limit_if_missing(cfg.flow.gpu_concurrency_limit)
     rows: list[dict] = []
-    for chunk, written, recorded in futures:
-        batch_rows = written.result()
-        recorded.result()
-        rows.extend(batch_rows)
-        progress.advance(len(chunk), batch_rows)
-        update_progress_artifact(progress_id, 100.0 * progress.docs_done / max(progress.docs_total, 1))
+    first_rows: list[dict] | None = None
+    with stage_runner(cfg.flow) as stages:
+        for chunk, batch_rows in process_batches(stages, batches(docs, cfg.flow.pages_per_task), ctx, str(pt),
+                                                 manifest.get("text_height"), config, str(records_dir),
+                                                 cfg.upscale.compare_pages, ahead=max(2, cfg.flow.max_workers)):
+            first_rows = batch_rows if first_rows is None else first_rows
+            rows.extend(batch_rows)
+            progress.advance(len(chunk), batch_rows)
+            update_progress_artifact(progress_id, 100.0 * progress.docs_done / max(progress.docs_total, 1))
+    if not docs:
+        update_progress_artifact(progress_id, 100.0)
     shutil.rmtree(work_dir, ignore_errors=True)
     progress.path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
@@ -164,15 +307,14 @@ def upscale(
     summary = summarise(rows, time.perf_counter() - started)
     summary.update(run_id=run_id, output_dir=str(out), records_dir=str(records_dir),
                    pages_dir=str(out / "pages"), compare_dir=str(out / "compare"), weights=pt.name)
+    if shard_count:
+        summary.update(shard_index=shard_index, shard_count=shard_count)
     for err in (r for r in rows if r["status"] == "error"):
         logger.warning("error: %s page %s: %s", err["member"] or err["source"], err["page_index"] + 1, err["error"])
     create_table_artifact([{k: v for k, v in summary.items() if not isinstance(v, (list, dict))}],
                           key="upscale-summary", description=f"run {run_id}")
-    create_markdown_artifact(
-        f"# Upscale run {run_id}\n\n- records: `{records_dir}`\n- pages: `{out / 'pages'}`\n"
-        f"- side-by-side pictures: `{out / 'compare'}`\n",
-        key="upscale-outputs",
-    )
+    pictures = compare_pictures(first_rows or [], out, cfg.upscale.compare_pages)
+    create_markdown_artifact(outputs_markdown(summary, pictures), key="upscale-outputs", description=f"run {run_id}")
     logger.info("run %s done: %d pages, %d errors", run_id, summary["pages"], summary["errors"])
     return summary
 

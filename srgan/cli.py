@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--scale", type=int, choices=(2, 4, 8))
     tr.add_argument("--resume")
     tr.add_argument("--flow", action="store_true", help="run as the Prefect flow 'train'")
+
+    dp = sub.add_parser("deploy", help="create the work pool, GPU concurrency limit and deployments on PREFECT_API_URL")
+    dp.add_argument("--config", help="pipeline.yaml naming the GPU concurrency limit (flow.gpu_concurrency_limit)")
+    dp.add_argument("--prefect-file", help="deployments file (default: the project's prefect.yaml)")
     return p
 
 
@@ -167,6 +171,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from flows.deploy import PREFECT_FILE, deploy  # lazy, as above
+
+    for name in deploy(config_path=args.config, prefect_file=Path(args.prefect_file or PREFECT_FILE)):
+        print(f"deployment: {name}")
+    return EXIT_OK
+
+
 def legacy_main(argv: list[str]) -> int:
     """The original script's flags: --mode test|train --SR_factor N --checkpoint ... --save_folder ..."""
     p = _Parser(prog="srgan", description="original SRGAN script flags")
@@ -197,7 +209,8 @@ def legacy_main(argv: list[str]) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    commands = {"upscale": cmd_upscale, "evaluate": cmd_evaluate, "make-sample": cmd_make_sample, "train": cmd_train}
+    commands = {"upscale": cmd_upscale, "evaluate": cmd_evaluate, "make-sample": cmd_make_sample, "train": cmd_train,
+                "deploy": cmd_deploy}
     return commands[args.command](args)
 
 

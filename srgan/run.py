@@ -7,6 +7,7 @@ the accelerator does not wait for the CPU. Used by the benchmark and wherever Pr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import queue
@@ -14,15 +15,16 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from srgan.config import PipelineConfig, to_dict
 from srgan.engine import Engine
-from srgan.readers import discover, read_pages
+from srgan.readers import DocumentRef, discover, read_pages
 from srgan.records import write_part
+from srgan.resume import pending_documents
 from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, prepare_page
 from srgan.summary import summarise
 
@@ -30,13 +32,16 @@ _DONE = object()
 
 
 def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_height: float | None,
-              depth: int) -> Iterator[PageWork]:
-    """PageWorks from a background decoding thread, at most `depth` ahead of the consumer."""
+              depth: int, select: Callable[[list[DocumentRef]], list[DocumentRef]] = list) -> Iterator[PageWork]:
+    """PageWorks from a background decoding thread, at most `depth` ahead of the consumer.
+
+    ``select`` filters the discovered documents (the rerun-skip of srgan.resume).
+    """
     q: queue.Queue = queue.Queue(maxsize=depth)
 
     def produce() -> None:
         try:
-            docs = list(discover(inputs, cfg.limits))
+            docs = select(list(discover(inputs, cfg.limits)))
             t0 = time.perf_counter()
             for page in read_pages(docs, cfg.pdf, cfg.limits):
                 page.seconds = time.perf_counter() - t0
@@ -86,7 +91,9 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
             written.append(writers.submit(write, batch, seen))
             seen += len(batch)
 
-        for work in _prepared(inputs, cfg, work_dir, text_height, depth=2 * batch_pages):
+        skip_done = functools.partial(pending_documents, out_dir=out_dir, records_dir=records_dir, run_id=run_id,
+                                      weights_sha256=weights_sha256, config_hash=ctx.config_hash)
+        for work in _prepared(inputs, cfg, work_dir, text_height, depth=2 * batch_pages, select=skip_done):
             batch.append(work)
             if len(batch) == batch_pages:
                 flush(batch)

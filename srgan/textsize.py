@@ -3,6 +3,28 @@
 The original SRGAN-on-RVL-CDIP notes found that a model works on text of the pixel height it was
 trained on. So each page is resampled until its x-height matches the weights' trained text height,
 upscaled, and the result resampled to exactly ``scale`` x the input size.
+
+The estimator (:func:`estimate_text_height`) measures the x-height of the page's body text from
+connected components of ink, keeping only those that sit in text lines:
+
+1. ink = pixels darker than the midpoint between Otsu's two class means (a blurred or shrunk
+   page keeps its letters' true extent; white-on-black pages are inverted);
+2. letter-like components: at least ``MIN_TEXT_PX`` high, not rules, not boxes, not blobs;
+3. text-line test, per component, on its 12 nearest neighbours: a *twin* beside it on the same
+   line (same top and bottom within 10%: two x-height letters such as "ne"), no similar-sized
+   component stacked closely above or below it (halftone dots, speckle, pictures have those),
+   and most of its neighbours passing the same test (two rounds of voting);
+4. orientation: the test is run on the page as it is and transposed; when text lines run
+   top-to-bottom (page turned 90 or 270 degrees) the x-height is the components' width. A page
+   upside down needs nothing: tops and bottoms are both accepted as the line's edge;
+5. the most frequent height in log space (so 4 px and 40 px text get the same relative
+   resolution); a lower peak at 1/1.8..1/1.2 of it with at least 40% of its weight is taken
+   instead (the x-height, when ascenders and capitals outnumber it); the mean of the heights
+   within 10% of the peak is the estimate.
+
+Handwriting rarely has twins; when too few are found, step 3 falls back to components with any
+line mate (aligned top or bottom), as long as they are a fair share of the page's letter-like
+components (so a picture's dots never pass as text).
 """
 
 from __future__ import annotations
@@ -18,84 +40,198 @@ from srgan.config import UpscaleConfig
 
 log = logging.getLogger(__name__)
 
-MIN_COMPONENTS = 15  # fewer letter-like components than this: no reliable estimate
+MIN_COMPONENTS = 15  # fewer text-line components than this: no reliable estimate
+MIN_TEXT_PX = 3  # smallest x-height the estimator reports (2 px "letters" are dots)
+NEIGHBOURS = 12  # nearest components each component is compared with
+LOOSE_MIN_SHARE = 0.1  # handwriting fallback: share of letter-like components that must pass
+_FAR = 1 << 30
 
 
 @dataclass(frozen=True)
 class TextHeight:
-    """Estimated x-height of a page's body text in pixels, or None with the reason."""
+    """Estimated x-height of a page's body text in pixels, or None with the reason.
+
+    ``components``: how many text-line components the estimate rests on; ``vertical``: the text
+    lines run top-to-bottom (page turned 90/270 degrees), so the x-height was measured across them.
+    """
 
     px: float | None
     reason: str | None = None
     components: int = 0
+    vertical: bool = False
 
 
 def otsu_threshold(image: np.ndarray) -> int:
     """Grey level that best separates ink from paper (Otsu 1979)."""
-    hist = np.bincount(image.ravel(), minlength=256).astype(np.float64)
-    total = hist.sum()
+    return _otsu(np.bincount(image.ravel(), minlength=256).astype(np.float64))[0]
+
+
+def _otsu(hist: np.ndarray) -> tuple[int, float, float]:
+    """(threshold, mean of the dark class, mean of the light class) of a 256-bin histogram."""
     levels = np.arange(256)
     w0 = np.cumsum(hist)
     m0 = np.cumsum(hist * levels)
+    total, mean_all = w0[-1], m0[-1]
     w1 = total - w0
-    mean_all = m0[-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         between = (mean_all * w0 - m0 * total) ** 2 / (w0 * w1)
     between[~np.isfinite(between)] = 0
-    return int(np.argmax(between))
+    t = int(np.argmax(between))
+    return t, m0[t] / max(w0[t], 1.0), (mean_all - m0[t]) / max(w1[t], 1.0)
+
+
+def ink_threshold(image: np.ndarray) -> int | None:
+    """Grey level at or below which a pixel is ink, or None for a flat page (no contrast).
+
+    The midpoint between Otsu's two class means: a blurred edge is cut half-way, so letters keep
+    their true height on soft scans and shrunk pages (Otsu alone sits nearer the paper there).
+    """
+    sub = image[::2, ::2] if image.size > 1_000_000 else image  # the histogram barely changes
+    hist = np.bincount(sub.ravel(), minlength=256).astype(np.float64)
+    cum = np.cumsum(hist) / max(hist.sum(), 1.0)
+    lo, hi = int(np.searchsorted(cum, 0.001)), int(np.searchsorted(cum, 0.999))
+    if hi - lo < 32:
+        return None
+    _, dark, light = _otsu(hist)
+    return int((dark + light) / 2)
 
 
 def ink_mask(image: np.ndarray) -> np.ndarray:
-    """Boolean (H, W) mask of dark pixels (ink), by Otsu's threshold capped to dark-ish levels."""
-    if image.max() - image.min() < 32:  # flat page: no contrast, no ink
+    """Boolean (H, W) mask of dark pixels (ink); all False on a flat page."""
+    thr = ink_threshold(image)
+    if thr is None:
         return np.zeros(image.shape, dtype=bool)
-    thr = min(otsu_threshold(image), 200)
     return image <= thr
+
+
+def _components(ink: np.ndarray) -> np.ndarray:
+    """(N, 5) int64 rows of top, bottom, left, right (exclusive) and area of 8-connected components."""
+    from scipy import ndimage  # scipy is a dependency; imported here to keep import time low
+
+    labels, count = ndimage.label(ink, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return np.zeros((0, 5), dtype=np.int64)
+    slices = ndimage.find_objects(labels)
+    boxes = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in slices], dtype=np.int64)
+    area = np.bincount(labels[ink], minlength=count + 1)[1:]  # ink pixels only: 3x faster than all
+    return np.column_stack([boxes, area])
+
+
+def _letter_like(top, bot, left, right, area) -> np.ndarray:
+    """Components shaped like letters or short words: not rules, boxes, blobs or specks."""
+    h, w = bot - top, right - left
+    fill = area / (h * w)
+    return (
+        (h >= MIN_TEXT_PX)
+        & (w <= 8 * h)  # a few merged letters at most; rules are longer
+        & (h <= 5 * w + 2)  # vertical rules and table lines are thinner
+        & ((h < 8) | ((fill > 0.1) & (fill < 0.9)))  # frames and solid boxes (small text is blobby)
+    )
+
+
+def _text_line_members(top, bot, left, right) -> tuple[np.ndarray, np.ndarray]:
+    """Two boolean masks over the given components: strict (print) and loose (handwriting) members.
+
+    Each component is compared with its NEIGHBOURS nearest (by centre). Gaps are edge to edge;
+    a negative gap means the two overlap along that axis.
+    """
+    from scipy.spatial import cKDTree
+
+    n = top.size
+    if n < 3:
+        return np.zeros(n, bool), np.zeros(n, bool)
+    h = bot - top
+    centres = np.column_stack([(left + right) / 2, (top + bot) / 2])
+    _, nb = cKDTree(centres).query(centres, k=min(NEIGHBOURS + 1, n))
+    nb = nb[:, 1:]  # (n, k) neighbour indices, the component itself dropped
+    hi, hj = h[:, None], h[nb]
+    gap_x = np.maximum(left[nb] - right[:, None], left[:, None] - right[nb])
+    gap_y = np.maximum(top[nb] - bot[:, None], top[:, None] - bot[nb])
+    sized = (2 * hj >= hi) & (hj <= 2 * hi)
+    beside = (gap_y < 0) & (gap_x >= 0) & (gap_x <= hi)  # on the same line, at most a letter away
+    d_top, d_bot = np.abs(top[nb] - top[:, None]), np.abs(bot[nb] - bot[:, None])
+    tol = np.maximum(1, 0.15 * hi)
+    mate = sized & beside & ((d_bot <= tol) | (d_top <= tol))
+    tight = np.maximum(1, 0.1 * hi)
+    twin = beside & (d_bot <= tight) & (d_top <= tight)
+    # text lines have a clear gap above and below; halftone dots and speckle are packed in 2-D
+    near_x = np.where(sized & (gap_y < 0) & (gap_x >= 0), gap_x, _FAR).min(1)
+    near_y = np.where(sized & (gap_x < 0) & (gap_y >= 0), gap_y, _FAR).min(1)
+    isolated = (near_y >= 1.5 * near_x + 1) & (10 * near_y >= 3 * h)
+    strict = isolated & twin.any(1)
+    for _ in range(2):  # a text letter's neighbours are mostly text letters too
+        strict &= strict[nb].mean(1) >= 0.5
+    loose = isolated & mate.any(1)
+    return strict, loose
+
+
+def typical_height(heights: np.ndarray) -> float:
+    """Body-text x-height from the heights of text-line components (see the module docstring)."""
+    log_h = np.log(heights.astype(np.float64))
+    step, origin = 0.01, math.log(MIN_TEXT_PX) - 0.2
+    hist = np.bincount(((log_h - origin) / step).astype(np.int64))
+    kernel = np.exp(-0.5 * (np.arange(-15, 16) / 5.0) ** 2)  # Gaussian, sigma 0.05 in log units
+    density = np.convolve(hist, kernel, mode="same")
+    peak = int(np.argmax(density))
+    maxima = np.flatnonzero((density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])) + 1
+    lower = maxima[(maxima < peak - math.log(1.2) / step) & (maxima > peak - math.log(1.8) / step)
+                   & (density[maxima] >= 0.4 * density[peak])]
+    if lower.size:  # x-height letters outnumbered by ascenders, capitals and digits
+        peak = int(lower[np.argmax(density[lower])])
+    centre = math.exp(origin + peak * step)
+    near = heights[np.abs(log_h - math.log(centre)) <= 0.1]
+    return float(near.mean()) if near.size else centre
+
+
+def _measure(ink: np.ndarray) -> TextHeight:
+    """Estimate from an ink mask; px None with the reason when no text lines are found."""
+    boxes = _components(ink)
+    if boxes.shape[0] == 0:
+        return TextHeight(None, "blank page: no ink found")
+    top, bot, left, right, area = boxes.T
+    found = []
+    for vertical in (False, True):
+        if vertical:  # measure across the lines of a page turned by 90 or 270 degrees
+            top, bot, left, right = left, right, top, bot
+        keep = np.flatnonzero(_letter_like(top, bot, left, right, area))
+        strict, loose = _text_line_members(top[keep], bot[keep], left[keep], right[keep])
+        found.append((vertical, (bot - top)[keep], strict, loose))
+    upright, turned = found
+    vertical, heights, strict, loose = turned if turned[2].sum() > 1.2 * upright[2].sum() else upright
+    if strict.sum() < MIN_COMPONENTS:  # too few printed text letters: try handwriting
+        vertical, heights, strict, loose = max(found, key=lambda f: f[3].sum())
+        if loose.sum() < MIN_COMPONENTS or loose.sum() < LOOSE_MIN_SHARE * heights.size:
+            return TextHeight(None, f"no text lines found ({boxes.shape[0]} ink components)", int(loose.sum()),
+                              vertical)
+        strict = loose
+    return TextHeight(typical_height(heights[strict]), None, int(strict.sum()), vertical)
 
 
 def estimate_text_height(image: np.ndarray) -> TextHeight:
     """Estimate the x-height (px) of the body text of an (H, W) uint8 grey page.
 
-    Ink is found by Otsu's threshold; connected components that look like letters (not specks,
-    rules or pictures) are kept, and the most frequent component height is taken: lower-case
-    letters without ascenders (a c e m n o r s u v w x z) are the largest group of body text.
+    Returns px=None with a one-line reason for blank pages, pages of pictures only and pages
+    whose letters are too small to measure (under MIN_TEXT_PX); the page is then processed at
+    factor 1. About 0.3 s for a 2550x3300 page on one CPU core.
     """
-    from scipy import ndimage  # scipy is a dependency; imported here to keep import time low
-
-    ink = ink_mask(image)
-    frac = float(ink.mean()) if ink.size else 0.0
+    if image.ndim == 3:
+        image = image.mean(axis=2)
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.size == 0:
+        return TextHeight(None, "empty image")
+    thr = ink_threshold(image)
+    if thr is None:
+        return TextHeight(None, "blank page: no contrast")
+    ink = image <= thr
+    frac = float(ink.mean())
     if frac < 0.0005:
         return TextHeight(None, "blank page: no ink found")
-    if frac > 0.6:
-        return TextHeight(None, f"page is mostly ink ({frac:.0%}): no text found")
-    labels, count = ndimage.label(ink)
-    if count == 0:
-        return TextHeight(None, "blank page: no ink found")
-    slices = ndimage.find_objects(labels)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    heights = np.array([s[0].stop - s[0].start for s in slices])
-    widths = np.array([s[1].stop - s[1].start for s in slices])
-    fill = sizes / np.maximum(heights * widths, 1)
-    page_h = image.shape[0]
-    letter = (
-        (heights >= 3)
-        & (heights <= max(3, page_h // 8))
-        & (widths <= heights * 3)
-        & (widths * 8 >= heights)
-        & (fill > 0.08)
-        & (fill < 0.95)
-    )
-    h = heights[letter]
-    if h.size < MIN_COMPONENTS:
-        return TextHeight(None, f"too few letter-like components ({h.size})", int(h.size))
-    hist = np.bincount(h).astype(np.float64)
-    smooth = np.convolve(hist, [0.25, 0.5, 0.25], mode="same")
-    peak = int(np.argmax(smooth))
-    # refine to a sub-pixel mean over the peak's neighbourhood
-    lo, hi = max(peak - 1, 0), min(peak + 2, hist.size)
-    weights = hist[lo:hi]
-    px = float((np.arange(lo, hi) * weights).sum() / max(weights.sum(), 1))
-    return TextHeight(px, None, int(h.size))
+    if frac > 0.5:  # light text on a dark page (a negative), or mostly picture
+        inverted = _measure(~ink)
+        if inverted.px is not None:
+            return inverted
+    return _measure(ink)
 
 
 def normalisation_factor(estimate: TextHeight, target_px: float, cfg: UpscaleConfig) -> float:

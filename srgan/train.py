@@ -18,12 +18,14 @@ import json
 import logging
 import math
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +47,9 @@ from srgan.train_data import (
     steps_per_epoch_hint,
 )
 
+if TYPE_CHECKING:
+    from srgan.evaluate import EvalResult
+
 log = logging.getLogger(__name__)
 
 LOSS_KEYS = ("l1", "content", "adversarial", "d_real", "d_fake")
@@ -57,13 +62,13 @@ class TrainResult:
 
     promoted: bool
     reason: str
-    eval: object | None  # srgan.evaluate.EvalResult of the new generator on the held-out pages
+    eval: EvalResult | None  # the new generator on the held-out pages (None without any)
     new_weights: Path  # always saved into out_dir
     seconds: float
     steps: int
     checkpoint: Path
     stage: str = "srresnet"
-    previous_eval: object | None = None  # EvalResult of the weights it was compared with
+    previous_eval: EvalResult | None = None  # the weights it was compared with, same pages
     previous_weights: Path | None = None
     promoted_to: Path | None = None
     vgg_source: str | None = None
@@ -72,7 +77,7 @@ class TrainResult:
     def summary(self) -> dict:
         """Small JSON-able dict for the CLI, the flow and logs."""
 
-        def fig(ev: object | None) -> dict | None:
+        def fig(ev: EvalResult | None) -> dict | None:
             if ev is None:
                 return None
             return {"pages": len(ev.rows), "mean_psnr": _r(ev.mean_psnr), "mean_psnr_bicubic": _r(ev.mean_psnr_bicubic),
@@ -119,16 +124,22 @@ class ModelEMA:
             p.requires_grad_(False)
         self.decay = decay
         self.updates = 0
+        self._ema_tensors = _float_tensors(self.module)
+        self._source: tuple[int, list[torch.Tensor]] | None = None
 
     @torch.no_grad()
     def update(self, net_g: nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for ema_v, v in zip(self.module.state_dict().values(), net_g.state_dict().values(), strict=True):
-            if ema_v.dtype.is_floating_point:
-                ema_v.lerp_(v.detach(), 1.0 - d)
-            else:
-                ema_v.copy_(v)
+        if self._source is None or self._source[0] != id(net_g):
+            self._source = (id(net_g), _float_tensors(net_g))
+        # one multi-tensor kernel instead of one small kernel per weight
+        torch._foreach_lerp_(self._ema_tensors, self._source[1], 1.0 - d)
+
+
+def _float_tensors(net: nn.Module) -> list[torch.Tensor]:
+    """The module's floating-point state (parameters and buffers) as tensors sharing its storage."""
+    return [v for v in net.state_dict(keep_vars=False).values() if v.dtype.is_floating_point]
 
 
 def training_precision(requested: str, device: torch.device) -> str:
@@ -402,33 +413,58 @@ def train(
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest kernels
     log.info("training on %s (%s, %s)", dev, machine_name(dev), precision)
 
-    pages = prepare_pages(list(data), cfg, out_dir / ".work" / "pages", eval_data)
-    val = fixed_crops(pages.eval, VAL_CROPS, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed, tcfg.in_channels)
+    work = out_dir / ".work" / "train-pages"
+    try:
+        pages = prepare_pages(list(data), cfg, work, eval_data)
+        val = fixed_crops(pages.eval, VAL_CROPS, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed, tcfg.in_channels)
+        if val is not None:  # the figure val_psnr has to beat
+            bicubic = F.interpolate(val[0], scale_factor=tcfg.scale, mode="bicubic", align_corners=False)
+            log.info("validation: %d held-out crops; bicubic upscaling gets %.2f dB", len(val[0]),
+                     batch_psnr(bicubic, val[1]))
 
-    with _seeded(tcfg.seed):
-        net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels)
-    if resume is None:
-        init_output_bias(net_g, pages, tcfg.crop, tcfg.scale, tcfg.seed)
-    net_g = net_g.to(dev, memory_format=memory_format)
-    ema = ModelEMA(net_g, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
-    run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages)
-    run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.lr, betas=(0.9, 0.99))
+        with _seeded(tcfg.seed):
+            net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels)
+        if resume is None:
+            init_output_bias(net_g, pages, tcfg.crop, tcfg.scale, tcfg.seed)
+        net_g = net_g.to(dev, memory_format=memory_format)
+        ema = ModelEMA(net_g, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
+        run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages)
+        run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.lr, betas=(0.9, 0.99))
 
-    ckpt = None
-    if resume is not None:
-        ckpt = load_checkpoint(Path(resume))
-        if ckpt["spec"] != net_g.spec.to_dict():
-            raise ValueError(f"resume: checkpoint generator {ckpt['spec']} differs from the config's "
-                             f"{net_g.spec.to_dict()}")
-        restore_module(net_g, ckpt["net_g"], "generator")
-        if ema is not None and ckpt["ema_g"] is not None:
-            restore_module(ema.module, ckpt["ema_g"], "EMA generator")
-            ema.updates = ckpt["ema_updates"]
-        run.step, run.stage, run.stage_step = ckpt["step"], ckpt["stage"], ckpt["stage_step"]
-        run.history = list(ckpt["history"])
-        if run.stage == "srresnet":
-            run.opt_g.load_state_dict(ckpt["opt_g"])
-        log.info("resumed from %s: step %d (%s step %d)", resume, run.step, run.stage, run.stage_step)
+        ckpt = resume_run(run, Path(resume)) if resume is not None else None
+        return _train_stages(run, ckpt, list(data), eval_data, t_start, weights_dir=weights_dir,
+                             weights_name=weights_name, promote=promote)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # page copies; the checkpoint stays
+        with contextlib.suppress(OSError):
+            work.parent.rmdir()  # only when nothing else is in it
+
+
+def resume_run(run: _Run, path: Path) -> dict:
+    """Load a checkpoint into run: generator, EMA, step counters, history (and stage-1 optimiser)."""
+    ckpt = load_checkpoint(path)
+    if ckpt["spec"] != run.net_g.spec.to_dict():
+        raise ValueError(f"resume: checkpoint generator {ckpt['spec']} differs from the config's "
+                         f"{run.net_g.spec.to_dict()}")
+    restore_module(run.net_g, ckpt["net_g"], "generator")
+    if run.ema is not None:
+        if ckpt["ema_g"] is not None:
+            restore_module(run.ema.module, ckpt["ema_g"], "EMA generator")
+            run.ema.updates = ckpt["ema_updates"]
+        else:  # a run without EMA before: start the average at the resumed weights
+            run.ema.module.load_state_dict(run.net_g.state_dict())
+    run.step, run.stage, run.stage_step = ckpt["step"], ckpt["stage"], ckpt["stage_step"]
+    run.history = list(ckpt["history"])
+    if run.stage == "srresnet":
+        run.opt_g.load_state_dict(ckpt["opt_g"])
+    log.info("resumed from %s: step %d (%s step %d)", path, run.step, run.stage, run.stage_step)
+    return ckpt
+
+
+def _train_stages(run: _Run, ckpt: dict | None, data: list[str], eval_data: Sequence[str] | None,
+                  t_start: float, **promotion: object) -> TrainResult:
+    tcfg, dev, net_g, ema, autocast = run.cfg.training, run.device, run.net_g, run.ema, run.autocast
+    memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
 
     # stage 1: SRResNet, L1
     if run.stage == "srresnet":
@@ -460,10 +496,8 @@ def train(
     train_seconds = time.monotonic() - t_start
     final_g = ema.module if ema is not None else net_g
 
-    return evaluate_and_promote(
-        final_g, pages, cfg, out_dir, dev, list(data), eval_data, run, vgg_source, train_seconds,
-        weights_dir=weights_dir, weights_name=weights_name, promote=promote, t_start=t_start,
-    )
+    return evaluate_and_promote(final_g, run.pages, run.cfg, run.out_dir, dev, data, eval_data, run, vgg_source,
+                                train_seconds, t_start=t_start, **promotion)
 
 
 def evaluate_and_promote(

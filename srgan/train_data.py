@@ -31,7 +31,8 @@ NORMALISE_SKIP = (0.9, 1.1)  # factors inside this band are treated as 1 (no res
 NORMALISE_CLAMP = (0.25, 1.5)  # never blow an HR page up by more than 1.5x: targets would be soft
 INK_LEVEL = 128  # a pixel darker than this is ink
 MIN_INK = 0.01  # a crop needs at least this fraction of ink pixels
-CROP_TRIES = 10
+CROP_TRIES = 10  # the first third uniform, the rest around known ink pixels
+INK_POINTS = 4096  # ink pixel positions kept per page to aim crops at text
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class TrainPage:
     text_px: float | None  # estimated (or, for synthetic pages, true) x-height of the page read
     synthetic: bool = False
     shape: tuple[int, int] = (0, 0)  # hr (H, W)
+    ink: Path | None = None  # (N, 2) int32 (y, x) of up to INK_POINTS ink pixels of hr
 
 
 @dataclass
@@ -135,12 +137,14 @@ def _store(name: str, image: np.ndarray, text_px: float | None, tcfg: TrainingCo
     stem = f"{index:06d}"
     hr_path = work_dir / f"{stem}_hr.npy"
     np.save(hr_path, np.ascontiguousarray(hr))
+    ink_path = work_dir / f"{stem}_ink.npy"
+    np.save(ink_path, ink_points(hr, seed=index))
     original = None
     if keep_original:
         original = work_dir / f"{stem}_orig.npy"
         np.save(original, np.ascontiguousarray(image))
     return TrainPage(name=name, hr=hr_path, original=original, factor=factor, text_px=text_px,
-                     synthetic=synthetic, shape=(int(hr.shape[0]), int(hr.shape[1])))
+                     synthetic=synthetic, shape=(int(hr.shape[0]), int(hr.shape[1])), ink=ink_path)
 
 
 def prepare_pages(data: Sequence[str], cfg: PipelineConfig, work_dir: Path,
@@ -231,10 +235,22 @@ def ink_fraction(crop: np.ndarray) -> float:
     return float((crop < INK_LEVEL).mean()) if crop.size else 0.0
 
 
-def random_crop(page: np.ndarray, crop: int, rng: np.random.Generator, tries: int = CROP_TRIES) -> np.ndarray:
-    """A crop x crop window of an (H, W) page that contains ink (the inkiest of a few tries).
+def ink_points(page: np.ndarray, seed: int = 0, limit: int = INK_POINTS) -> np.ndarray:
+    """(N, 2) int32 (y, x) positions of up to ``limit`` ink pixels of a page, drawn at random."""
+    ys, xs = np.nonzero(page < INK_LEVEL)
+    if len(ys) > limit:
+        keep = np.random.default_rng(seed).choice(len(ys), size=limit, replace=False)
+        ys, xs = ys[keep], xs[keep]
+    return np.stack([ys, xs], axis=1).astype(np.int32)
 
-    Pages smaller than the crop are padded with white paper.
+
+def random_crop(page: np.ndarray, crop: int, rng: np.random.Generator, points: np.ndarray | None = None,
+                tries: int = CROP_TRIES) -> np.ndarray:
+    """A crop x crop window of an (H, W) page with at least MIN_INK ink (else the inkiest tried).
+
+    The first third of the tries are uniform over the page; the rest are windows around one of
+    ``points`` (known ink pixels), so sparse pages still give text crops. Pages smaller than the
+    crop are padded with white paper.
     """
     h, w = page.shape
     if h < crop or w < crop:
@@ -242,9 +258,14 @@ def random_crop(page: np.ndarray, crop: int, rng: np.random.Generator, tries: in
         padded[:h, :w] = page
         page, (h, w) = padded, padded.shape
     best, best_ink = None, -1.0
-    for _ in range(max(1, tries)):
-        y = int(rng.integers(0, h - crop + 1))
-        x = int(rng.integers(0, w - crop + 1))
+    for t in range(max(1, tries)):
+        if points is not None and len(points) and t >= tries // 3:
+            py, px = points[int(rng.integers(len(points)))]
+            y = int(np.clip(py - rng.integers(0, crop), 0, h - crop))
+            x = int(np.clip(px - rng.integers(0, crop), 0, w - crop))
+        else:
+            y = int(rng.integers(0, h - crop + 1))
+            x = int(rng.integers(0, w - crop + 1))
         window = np.array(page[y : y + crop, x : x + crop])  # copies out of the memory map
         ink = ink_fraction(window)
         if ink >= MIN_INK:
@@ -262,9 +283,9 @@ def to_tensor(img: np.ndarray, channels: int = 1) -> torch.Tensor:
 
 
 def make_pair(hr_page: np.ndarray, crop: int, scale: int, degradation: str, rng: np.random.Generator,
-              channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+              channels: int = 1, points: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(lq, gt): (C, crop/scale, crop/scale) and (C, crop, crop) float tensors in [0, 1]."""
-    gt = random_crop(hr_page, crop, rng)
+    gt = random_crop(hr_page, crop, rng, points)
     lq = degrade(gt, scale, degradation, rng)
     return to_tensor(lq, channels), to_tensor(gt, channels)
 
@@ -293,6 +314,7 @@ class CropDataset(IterableDataset):
         if crop % scale:
             raise ValueError(f"CropDataset: crop {crop} is not divisible by scale {scale}")
         self.paths = [str(p.hr) for p in pages]
+        self.inks = [str(p.ink) if p.ink else None for p in pages]
         areas = np.array([max(1, p.shape[0] * p.shape[1]) for p in pages], dtype=np.float64)
         self.probs = np.sqrt(areas) / np.sqrt(areas).sum()
         self.crop, self.scale, self.degradation = crop, scale, degradation
@@ -305,7 +327,8 @@ class CropDataset(IterableDataset):
         while True:
             i = int(rng.choice(len(self.paths), p=self.probs))
             page = np.load(self.paths[i], mmap_mode="r")
-            yield make_pair(page, self.crop, self.scale, self.degradation, rng, self.channels)
+            points = np.load(self.inks[i]) if self.inks[i] else None
+            yield make_pair(page, self.crop, self.scale, self.degradation, rng, self.channels, points)
 
 
 def make_loader(dataset: CropDataset, batch_size: int, workers: int, pin_memory: bool) -> DataLoader:
@@ -328,8 +351,9 @@ def fixed_crops(pages: Sequence[TrainPage], count: int, crop: int, scale: int, d
     rng = np.random.default_rng([seed, 99991])
     lqs, gts = [], []
     for k in range(count):
-        page = np.load(pages[k % len(pages)].hr, mmap_mode="r")
-        lq, gt = make_pair(page, crop, scale, degradation, rng, channels)
+        p = pages[k % len(pages)]
+        page = np.load(p.hr, mmap_mode="r")
+        lq, gt = make_pair(page, crop, scale, degradation, rng, channels, np.load(p.ink) if p.ink else None)
         lqs.append(lq)
         gts.append(gt)
     return torch.stack(lqs), torch.stack(gts)

@@ -14,9 +14,11 @@ from srgan.train_data import (
     INK_LEVEL,
     MIN_INK,
     CropDataset,
+    ink_points,
     make_loader,
     normalise_factor,
     prepare_pages,
+    random_crop,
     split_pages,
 )
 from srgan.weights import save_weights, sha256_of
@@ -66,6 +68,7 @@ def test_both_stages_on_cpu(tmp_path):
     result = train(cfg, [], out, device="cpu", weights_dir=wdir)
     assert result.steps == 5 and result.stage == "srgan"
     assert (out / "checkpoint.pt").exists() and (out / "losses.png").stat().st_size > 1000
+    assert not (out / ".work").exists()  # page copies are removed at the end
     rows = list(csv.DictReader((out / "losses.csv").open()))
     assert {r["stage"] for r in rows} == {"srresnet", "srgan"}
     assert rows[-1]["step"] == "5" and rows[-1]["val_psnr"] and rows[-1]["content"] and rows[-1]["d_fake"]
@@ -137,6 +140,21 @@ def test_gan_step_returns_named_losses_and_freezes_nothing():
     assert all(isinstance(v, float) and np.isfinite(v) for v in losses.values())
     assert all(p.requires_grad for p in net_d.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, net_d.parameters(), strict=True))
+
+
+def test_ema_follows_with_warm_up():
+    torch.manual_seed(0)
+    net = Generator(2, 4, 1)
+    ema = ModelEMA(net, decay=0.999)
+    start = [p.clone() for p in net.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    ema.update(net)  # warm-up decay min(0.999, 2 / 11)
+    d = 2 / 11
+    for e, s0, p in zip(ema.module.parameters(), start, net.parameters(), strict=True):
+        assert torch.allclose(e, d * s0 + (1 - d) * p, atol=1e-6)
+    assert not any(p.requires_grad for p in ema.module.parameters())
 
 
 @pytest.mark.parametrize("scale", [2, 4, 8])
@@ -245,6 +263,17 @@ def test_crops_contain_ink_and_lr_is_hr_over_scale(tmp_path, scale, degradation)
         assert 0 <= float(gt.min()) and float(gt.max()) <= 1
         ink = (gt * 255 < INK_LEVEL).float().flatten(1).mean(1)
         assert bool((ink >= MIN_INK).all())
+
+
+def test_sparse_page_crops_find_the_text():
+    page = np.full((1000, 1000), 255, dtype=np.uint8)
+    page[700:760, 300:380] = text_like_page(60, 80)  # one small text block on an empty page
+    rng = np.random.default_rng(0)
+    points = ink_points(page)
+    assert len(points) and (page[points[:, 0], points[:, 1]] < INK_LEVEL).all()
+    assert all((random_crop(page, 48, rng, points) < INK_LEVEL).mean() >= MIN_INK for _ in range(50))
+    small = random_crop(page[:30, :20], 48, rng)  # smaller than the crop: padded with paper
+    assert small.shape == (48, 48)
 
 
 def test_loader_with_a_worker(tmp_path):

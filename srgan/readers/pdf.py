@@ -42,6 +42,10 @@ def read_pdf(doc: DocumentRef, src: Path | bytes, pdf: PdfConfig, limits: Limits
 
 def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
     from pdf2image import convert_from_path, pdfinfo_from_path
+    from PIL import Image
+
+    # pdf2image decodes poppler's output with Pillow: the same limit as image files (see decode.py)
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
 
     try:
         info = pdfinfo_from_path(str(path), timeout=pdf.render_timeout_s)

@@ -364,6 +364,11 @@ def read_members(container: str, names: Sequence[str],
     wanted = Counter(names)
     left = sum(wanted.values())
     path = Path(container)
+    if left == 0:
+        return
+    reason = not_regular(path)  # replaced by a fifo since discovery: opening it would block
+    if reason:
+        raise OSError(reason)
     if path.name.lower().endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
             infos: dict[str, list[zipfile.ZipInfo]] = {}

@@ -1,0 +1,352 @@
+"""Deployments against the real components.
+
+One `prefect server start` subprocess (SQLite under a temporary PREFECT_HOME) for the module,
+the pool/limit/deployments made by `srgan deploy`, two `prefect worker start --pool srgan` process
+workers, and a Dask LocalCluster for the Dask option. Everything started here is stopped in finally
+blocks, by process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from PIL import Image
+
+from srgan.records import read_records
+from tests.conftest import REPO, text_like_page, tiny_generator, write_config
+
+pytestmark = pytest.mark.slow
+
+RUN_TIMEOUT_S = 150
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    """A subprocess in its own process group, with its output in a log file."""
+
+    popen: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, cmd: list[str], env: dict, log: Path) -> Proc:
+        with log.open("wb") as out:
+            popen = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return cls(popen, log)
+
+    def stop(self) -> None:
+        if self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict
+    home: Path
+
+
+def _wait_healthy(url: str, proc: Proc, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"prefect server exited {proc.popen.returncode}:\n{proc.tail()}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        time.sleep(0.5)
+    raise RuntimeError(f"prefect server not healthy after {timeout_s} s:\n{proc.tail()}")
+
+
+def _kill_leftover_flow_runs() -> None:
+    """Flow-run processes of runs that never finished (a failed test): killed by their own pid."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        for run in client.read_flow_runs():
+            if run.state and not run.state.is_final() and run.infrastructure_pid:
+                pid = run.infrastructure_pid.rsplit(":", 1)[-1]
+                if pid.isdigit():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(int(pid), signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    """`prefect server start` on 127.0.0.1:<free port>, SQLite in a temporary PREFECT_HOME."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_UI_ENABLED="false", PREFECT_UI_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO",
+               PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5")
+    proc = Proc.start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                       str(port)], env, home / "server.log")
+    try:
+        _wait_healthy(url, proc, 120)
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield Server(url, env, home)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def deployed(server: Server) -> list[str]:
+    """`srgan deploy` (the project's deploy command) against the server."""
+    out = subprocess.run([sys.executable, "-m", "srgan.cli", "deploy"], env=server.env, cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return [ln.removeprefix("deployment: ") for ln in out.stdout.splitlines() if ln.startswith("deployment: ")]
+
+
+@pytest.fixture(scope="module")
+def workers(server: Server, deployed) -> Iterator[list[Proc]]:
+    """Two process workers on the pool, as on two machines."""
+    procs = [Proc.start([sys.executable, "-m", "prefect", "worker", "start", "--pool", "srgan", "--type", "process",
+                         "--name", f"worker-{i}"], server.env, server.home / f"worker-{i}.log") for i in (1, 2)]
+    try:
+        yield procs
+    finally:
+        with contextlib.suppress(Exception):
+            _kill_leftover_flow_runs()
+        for p in procs:
+            p.stop()
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory) -> Path:
+    from srgan.weights import save_weights
+
+    wdir = tmp_path_factory.mktemp("weights")
+    save_weights(tiny_generator(2), wdir, "srgan_x2", {"text_height": 9.0, "trained_on": "test"})
+    return wdir
+
+
+def make_inputs(root: Path, names: list[str]) -> Path:
+    root.mkdir(parents=True)
+    for i, name in enumerate(names):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".pdf"):
+            pages = [Image.fromarray(text_like_page(150, 120, s)) for s in (i, i + 1)]
+            pages[0].save(root / name, save_all=True, append_images=pages[1:], resolution=50)
+        elif name.startswith("empty"):
+            (root / name).write_bytes(b"")
+        else:
+            Image.fromarray(text_like_page(90, 80, i)).save(root / name, dpi=(100, 100))
+    return root
+
+
+def run_deployment_and_wait(name: str, parameters: dict, workers: list[Proc]) -> UUID:
+    """Create a run of the deployment, wait until it is final, assert Completed; its flow run id."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(name)
+        run = client.create_flow_run_from_deployment(dep.id, parameters=parameters)
+        return wait_completed(client, run.id, workers)
+
+
+def wait_completed(client, run_id: UUID, workers: list[Proc]) -> UUID:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run_id).state
+        if state and state.is_final():
+            if not state.is_completed():
+                logs = client.read_logs()
+                text = "\n".join(f"{lg.level} {lg.message}" for lg in logs if lg.flow_run_id == run_id)
+                pytest.fail(f"run {run_id} ended {state.type.value}: {state.message}\n{text[-3000:]}")
+            return run_id
+        time.sleep(0.5)
+    pytest.fail(f"run {run_id} not final after {RUN_TIMEOUT_S} s\n" + "\n---\n".join(w.tail() for w in workers))
+
+
+def artifacts_of(run_id: UUID) -> dict[str, object]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    return {a.key: a for a in arts}
+
+
+def test_deploy_creates_pool_limit_and_deployments(server, deployed):
+    from prefect import get_client
+
+    assert sorted(deployed) == sorted(["upscale/upscale-folder", "upscale/nightly-upscale", "train/train-weights",
+                                       "upscale-sharded/upscale-sharded"])
+    with get_client(sync_client=True) as client:
+        assert client.read_work_pool("srgan").type == "process"
+        gcl = client.read_global_concurrency_limit_by_name("srgan-gpu")
+        assert gcl.limit == 1 and gcl.active
+        for full in deployed:
+            dep = client.read_deployment_by_name(full)
+            assert dep.work_pool_name == "srgan"
+            (step,) = dep.pull_steps
+            assert step["prefect.deployments.steps.set_working_directory"]["directory"] == str(REPO)
+        nightly = client.read_deployment_by_name("upscale/nightly-upscale")
+        (sched,) = nightly.schedules
+        assert sched.schedule.cron == "0 2 * * *" and sched.schedule.timezone == "Europe/London" and sched.active
+        assert nightly.parameters["input_path"] == "inbox"
+        train = client.read_deployment_by_name("train/train-weights")
+        assert set(train.parameter_openapi_schema["properties"]) >= {"data", "scale", "config_path", "resume"}
+    # deploying again changes nothing and does not fail
+    again = subprocess.run([sys.executable, "-m", "flows.deploy"], env=server.env, cwd=REPO, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+
+
+def test_upscale_folder_run_records_artifacts_then_nightly_adds_nothing(workers, weights_dir, tmp_path):
+    inputs = make_inputs(tmp_path / "inbox", ["a.png", "sub/b.png", "c.pdf", "empty.png"])
+    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
+    out = tmp_path / "out"
+    params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+    run_id = run_deployment_and_wait("upscale/upscale-folder", params, workers)
+
+    rows = read_records(out / "records").to_pylist()
+    assert len(rows) == 5 and sum(r["status"] == "error" for r in rows) == 1
+    assert {(r["member"], r["page_index"]) for r in rows} == {("a.png", 0), ("sub/b.png", 0), ("c.pdf", 0),
+                                                               ("c.pdf", 1), ("empty.png", 0)}
+    arts = artifacts_of(run_id)
+    assert arts["upscale-progress"].type == "progress" and float(arts["upscale-progress"].data) == 100.0
+    assert arts["upscale-progress"].updated > arts["upscale-progress"].created  # updated while pages went by
+    (table,) = json.loads(arts["upscale-summary"].data) if isinstance(arts["upscale-summary"].data, str) \
+        else arts["upscale-summary"].data
+    assert table["pages"] == 5 and table["errors"] == 1 and table["weights"] == "srgan_x2.pt"
+    assert table["pages_per_s"] > 0 and table["mean_consistency_gain_db"] is not None
+    md = arts["upscale-outputs"].data
+    assert str(out / "records") in md and "side-by-side" in md
+    pictures = sorted((out / "compare").glob("**/*.png"))
+    assert pictures and all(str(p) in md for p in pictures)
+
+    # the nightly deployment over the same inbox and output: nothing new, so no new ok rows (pages
+    # that failed, here the empty file, are tried again on every run: srgan/resume.py)
+    run_deployment_and_wait("upscale/nightly-upscale", params, workers)
+    first_runs = {r["run_id"] for r in rows}
+    new = [r for r in read_records(out / "records").to_pylist() if r["run_id"] not in first_runs]
+    assert all(r["status"] == "error" and r["member"] == "empty.png" for r in new), new
+
+
+def test_sharded_run_on_two_workers(workers, weights_dir, tmp_path):
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from flows.upscale import discover_documents, shard_of
+    from srgan.config import load_config, to_dict
+
+    inputs = make_inputs(tmp_path / "in", [f"doc{i}.png" for i in range(6)] + ["c.pdf"])
+    cfg = write_config(tmp_path, weights_dir)
+    out = tmp_path / "out"
+    docs = discover_documents.fn([str(inputs)], to_dict(load_config(cfg)))
+    expected = {shard_of(d, 2) for d in docs}
+    assert expected == {0, 1}  # the names above fall into both shards
+    params = {"input_path": str(inputs), "output_dir": str(out), "shards": 2, "config_path": str(cfg)}
+    parent = run_deployment_and_wait("upscale-sharded/upscale-sharded", params, workers)
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
+    shards = sorted(r.parameters["shard_index"] for r in children)
+    assert shards == [0, 1] and all(r.state.is_completed() for r in children)  # each shard run once
+    assert all(r.parameters["shard_count"] == 2 for r in children)
+    rows = read_records(out / "records").to_pylist()
+    keys = [(r["member"], r["page_index"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 8  # 6 pictures + 2 PDF pages, each once, one dataset
+    assert len({r["run_id"] for r in rows}) == 2
+
+
+def test_dask_option_runs_cpu_stages_on_a_local_cluster(workers, weights_dir, tmp_path):
+    from distributed import LocalCluster
+
+    inputs = make_inputs(tmp_path / "in", ["a.png", "b.png", "c.pdf"])
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        cfg = write_config(tmp_path, weights_dir, f"flow:\n  pages_per_task: 1\n  task_runner: dask\n"
+                                                  f"  dask_address: {cluster.scheduler_address}\n")
+        params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+        run_deployment_and_wait("upscale/upscale-folder", params, workers)
+        ran = set(cluster.scheduler.task_prefixes)
+    rows = read_records(out / "records").to_pylist()
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+    assert ran == {"decode_and_normalise", "write_pages"}  # the CPU stages; inference stays with the flow
+
+
+def test_gpu_guard_holds_the_limit_and_fails_clearly_without_it(server, deployed):
+    from prefect import get_client
+    from prefect.concurrency.sync import concurrency
+
+    from flows.upscale import GpuLimitError, gpu_slot
+
+    with pytest.raises(GpuLimitError, match="'no-such-limit' does not exist"):
+        with gpu_slot("no-such-limit", "cuda"):
+            pass
+    with gpu_slot("no-such-limit", "cpu"):  # CPU runs are not guarded
+        pass
+    with get_client(sync_client=True) as client, gpu_slot("srgan-gpu", "cuda:0"):
+        assert client.read_global_concurrency_limit_by_name("srgan-gpu").active_slots == 1
+        with pytest.raises(TimeoutError), concurrency("srgan-gpu", occupy=1, timeout_seconds=1, strict=True):
+            pass  # a second holder on the same GPU has to wait
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name("srgan-gpu").active_slots == 0
+
+
+@pytest.mark.gpu
+def test_deployment_run_on_cuda_without_the_limit_fails_in_one_line(workers, weights_dir, tmp_path):
+    """Runs of a deployment never create the limit: with it gone they fail, naming it, and run nothing."""
+    import torch
+    from prefect import get_client
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device: CPU runs take no GPU slot")
+    inputs = make_inputs(tmp_path / "in", ["a.png"])
+    cfg = write_config(tmp_path, weights_dir)
+    params = {"input_path": str(inputs), "output_dir": str(tmp_path / "out"), "config_path": str(cfg)}
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name("srgan-gpu")
+        try:
+            run = client.create_flow_run_from_deployment(
+                client.read_deployment_by_name("upscale/upscale-folder").id, parameters=params)
+            deadline = time.monotonic() + RUN_TIMEOUT_S
+            while not ((state := client.read_flow_run(run.id).state) and state.is_final()):
+                assert time.monotonic() < deadline, "run not final"
+                time.sleep(0.5)
+        finally:
+            from flows.deploy import ensure_concurrency_limit
+
+            ensure_concurrency_limit("srgan-gpu", 1)
+    assert state.is_failed()
+    assert "GPU concurrency limit 'srgan-gpu' does not exist" in state.message
+    assert read_records(tmp_path / "out" / "records").num_rows == 0
