@@ -28,8 +28,8 @@ class UpscaleConfig:
     weights_dir: str = "weights"  # relative to the project root unless absolute
     normalise: bool = True  # text-size normalisation on/off
     normalise_tolerance: float = 0.15  # |log(factor)| below log(1+tol) -> factor 1
-    normalise_min_factor: float = 0.25
-    normalise_max_factor: float = 4.0
+    normalise_min_factor: float = 1.0  # 1.0: never shrink (large text is left alone; see textsize_study)
+    normalise_max_factor: float = 4.0  # enlarge small text at most this much before the model
     output_format: str = "png"  # png or tiff
     compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
     compare_crop: int = 256  # size of the input crop shown in each picture
@@ -85,6 +85,7 @@ class TrainingConfig:
     num_feat: int = 64
     num_block: int = 16
     in_channels: int = 1
+    skip: str = "bicubic"  # generator output skip: none (the paper) or bicubic (residual over bicubic)
     crop: int = 96  # HR crop side
     batch_size: int = 16
     pretrain_steps: int = 2000  # stage 1: L1 (PSNR-oriented)
@@ -150,6 +151,7 @@ class PipelineConfig:
             ("training.crop", self.training.crop % self.training.scale == 0 and self.training.crop >= 16,
              "must be >= 16 and divisible by training.scale"),
             ("training.in_channels", self.training.in_channels in (1, 3), "must be 1 or 3"),
+            ("training.skip", self.training.skip in ("none", "bicubic"), "must be none or bicubic"),
             ("training.degradation", self.training.degradation in ("bicubic", "scan"), "must be bicubic or scan"),
             ("training.eval_fraction", 0 <= self.training.eval_fraction < 1, "must be in [0, 1)"),
             ("training.precision", self.training.precision in ("auto", "fp32", "bf16", "fp16"),

@@ -24,11 +24,20 @@ connected components of ink, keeping only those that sit in text lines:
 
 Handwriting rarely has twins; when too few are found, step 3 falls back to components with any
 line mate (aligned top or bottom), as long as they are a fair share of the page's letter-like
-components (so a picture's dots never pass as text).
+components and their x-height is at least ``LOOSE_MIN_PX`` (so a picture's dots never pass as text).
+
+Accuracy (tests/test_textsize_accuracy.py): rendered pages of 6-30 pt at 72-200 dpi, 98% within 10%
+of the true x-height; 16 real scans, all within 8% of a hand measurement.
+
+Policy (:func:`normalisation_factor`, the ``upscale.normalise*`` keys): factor = trained height /
+estimate, left at 1 within the tolerance band, clamped to [min_factor, max_factor]. The default
+min_factor of 1 only ever enlarges: shrinking a page whose text is larger than trained throws
+away pixels the model could have used (``python -m srgan.textsize_study`` measures this).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -44,6 +53,8 @@ MIN_COMPONENTS = 15  # fewer text-line components than this: no reliable estimat
 MIN_TEXT_PX = 3  # smallest x-height the estimator reports (2 px "letters" are dots)
 NEIGHBOURS = 12  # nearest components each component is compared with
 LOOSE_MIN_SHARE = 0.1  # handwriting fallback: share of letter-like components that must pass
+LOOSE_MIN_PX = 6.0  # handwriting fallback: smallest x-height it may report
+MAX_PIXELS = 16_000_000  # larger pages are measured on a reduced copy (time and memory)
 _FAR = 1 << 30
 
 
@@ -183,11 +194,17 @@ def typical_height(heights: np.ndarray) -> float:
     return float(near.mean()) if near.size else centre
 
 
-def _measure(ink: np.ndarray) -> TextHeight:
-    """Estimate from an ink mask; px None with the reason when no text lines are found."""
+_NO_BOXES = np.zeros((0, 4), dtype=np.int64)
+
+
+def _measure(ink: np.ndarray) -> tuple[TextHeight, np.ndarray]:
+    """Estimate from an ink mask, and the (N, 4) top/bottom/left/right boxes it rests on.
+
+    px is None (with the reason) when no text lines are found.
+    """
     boxes = _components(ink)
     if boxes.shape[0] == 0:
-        return TextHeight(None, "blank page: no ink found")
+        return TextHeight(None, "blank page: no ink found"), _NO_BOXES
     top, bot, left, right, area = boxes.T
     found = []
     for vertical in (False, True):
@@ -195,16 +212,51 @@ def _measure(ink: np.ndarray) -> TextHeight:
             top, bot, left, right = left, right, top, bot
         keep = np.flatnonzero(_letter_like(top, bot, left, right, area))
         strict, loose = _text_line_members(top[keep], bot[keep], left[keep], right[keep])
-        found.append((vertical, (bot - top)[keep], strict, loose))
+        found.append((vertical, keep, (bot - top)[keep], strict, loose))
     upright, turned = found
-    vertical, heights, strict, loose = turned if turned[2].sum() > 1.2 * upright[2].sum() else upright
-    if strict.sum() < MIN_COMPONENTS:  # too few printed text letters: try handwriting
-        vertical, heights, strict, loose = max(found, key=lambda f: f[3].sum())
-        if loose.sum() < MIN_COMPONENTS or loose.sum() < LOOSE_MIN_SHARE * heights.size:
-            return TextHeight(None, f"no text lines found ({boxes.shape[0]} ink components)", int(loose.sum()),
-                              vertical)
-        strict = loose
-    return TextHeight(typical_height(heights[strict]), None, int(strict.sum()), vertical)
+    vertical, keep, heights, members, loose = turned if turned[3].sum() > 1.2 * upright[3].sum() else upright
+    if members.sum() < MIN_COMPONENTS:  # too few printed text letters: try handwriting
+        vertical, keep, heights, _, members = max(found, key=lambda f: f[4].sum())
+        count = int(members.sum())
+        if count < MIN_COMPONENTS or count < LOOSE_MIN_SHARE * heights.size:
+            return TextHeight(None, f"no text lines found ({boxes.shape[0]} ink components)", count,
+                              vertical), _NO_BOXES
+        px = typical_height(heights[members])
+        if px < LOOSE_MIN_PX:  # a picture's dots and speckle line up by chance; letters this small don't
+            return TextHeight(None, f"no text lines found ({boxes.shape[0]} ink components; "
+                                    f"{px:.1f} px dots only)", count, vertical), _NO_BOXES
+    else:
+        px = typical_height(heights[members])
+    return TextHeight(px, None, int(members.sum()), vertical), boxes[keep[members], :4]
+
+
+def _analyse(image: np.ndarray) -> tuple[TextHeight, np.ndarray]:
+    """estimate_text_height and the boxes of the text-line components it rests on."""
+    if image.ndim == 3:
+        image = image.mean(axis=2)
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.size == 0:
+        return TextHeight(None, "empty image"), _NO_BOXES
+    if image.size > MAX_PIXELS:  # e.g. 1200-2400 dpi scans: measure a reduced copy, scale the result back
+        k = math.sqrt(MAX_PIXELS / image.size)
+        h, w = int(image.shape[0] * k), int(image.shape[1] * k)  # rounded down: under MAX_PIXELS
+        est, boxes = _analyse(resize_to(image, (w, h)))
+        if est.px is None:
+            return est, boxes
+        return dataclasses.replace(est, px=est.px / k), np.round(boxes / k).astype(np.int64)
+    thr = ink_threshold(image)
+    if thr is None:
+        return TextHeight(None, "blank page: no contrast"), _NO_BOXES
+    ink = image <= thr
+    frac = float(ink.mean())
+    if frac < 0.0005:
+        return TextHeight(None, "blank page: no ink found"), _NO_BOXES
+    if frac > 0.5:  # light text on a dark page (a negative), or mostly picture
+        inverted = _measure(~ink)
+        if inverted[0].px is not None:
+            return inverted
+    return _measure(ink)
 
 
 def estimate_text_height(image: np.ndarray) -> TextHeight:
@@ -212,26 +264,14 @@ def estimate_text_height(image: np.ndarray) -> TextHeight:
 
     Returns px=None with a one-line reason for blank pages, pages of pictures only and pages
     whose letters are too small to measure (under MIN_TEXT_PX); the page is then processed at
-    factor 1. About 0.3 s for a 2550x3300 page on one CPU core.
+    factor 1. About 0.15 s of CPU for a 2550x3300 page.
     """
-    if image.ndim == 3:
-        image = image.mean(axis=2)
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.size == 0:
-        return TextHeight(None, "empty image")
-    thr = ink_threshold(image)
-    if thr is None:
-        return TextHeight(None, "blank page: no contrast")
-    ink = image <= thr
-    frac = float(ink.mean())
-    if frac < 0.0005:
-        return TextHeight(None, "blank page: no ink found")
-    if frac > 0.5:  # light text on a dark page (a negative), or mostly picture
-        inverted = _measure(~ink)
-        if inverted.px is not None:
-            return inverted
-    return _measure(ink)
+    return _analyse(image)[0]
+
+
+def text_line_boxes(image: np.ndarray) -> np.ndarray:
+    """(N, 4) int64 top, bottom, left, right (exclusive) of the letters the estimate rests on."""
+    return _analyse(image)[1]
 
 
 def normalisation_factor(estimate: TextHeight, target_px: float, cfg: UpscaleConfig) -> float:

@@ -336,10 +336,6 @@ def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tens
     batches = iter(loader)
     try:
         while run.stage_step < total:
-            if time.monotonic() >= deadline:
-                log.info("stage %s: training.max_seconds (%.0f s) reached at stage step %d of %d",
-                         run.stage, tcfg.max_seconds, run.stage_step, total)
-                break
             lq, gt = next(batches)
             losses = step_fn(run.to_device(lq), run.to_device(gt))
             run.step += 1
@@ -347,7 +343,8 @@ def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tens
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
-            last = run.stage_step >= total
+            timed_out = time.monotonic() >= deadline
+            last = run.stage_step >= total or timed_out
             do_eval = tcfg.eval_every > 0 and run.stage_step % tcfg.eval_every == 0
             do_save = tcfg.save_every > 0 and run.stage_step % tcfg.save_every == 0
             if count >= log_every or do_eval or do_save or last:
@@ -363,6 +360,10 @@ def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tens
                 sums, count, t_window = {}, 0, time.monotonic()
             if do_save:
                 run.save()
+            if timed_out:
+                log.info("stage %s: training.max_seconds (%.0f s) reached at stage step %d of %d",
+                         run.stage, tcfg.max_seconds, run.stage_step, total)
+                break
     except KeyboardInterrupt:
         log.warning("interrupted at step %d: saving a checkpoint", run.step)
         run.save()
@@ -423,8 +424,8 @@ def train(
                      batch_psnr(bicubic, val[1]))
 
         with _seeded(tcfg.seed):
-            net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels)
-        if resume is None:
+            net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels, tcfg.skip)
+        if resume is None and tcfg.skip == "none":
             init_output_bias(net_g, pages, tcfg.crop, tcfg.scale, tcfg.seed)
         net_g = net_g.to(dev, memory_format=memory_format)
         ema = ModelEMA(net_g, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
@@ -620,7 +621,7 @@ _OVERRIDES = {  # CLI option -> training key
     "num_feat": "num_feat", "num_block": "num_block", "batch_size": "batch_size", "crop": "crop",
     "workers": "workers", "synthetic_pages": "synthetic_pages", "degradation": "degradation", "seed": "seed",
     "save_every": "save_every", "eval_every": "eval_every", "vgg_weights": "vgg_weights", "precision": "precision",
-    "lr": "lr", "gan_lr": "gan_lr", "ema_decay": "ema_decay", "text_height": "text_height",
+    "lr": "lr", "gan_lr": "gan_lr", "ema_decay": "ema_decay", "text_height": "text_height", "skip": "skip",
 }
 
 
@@ -639,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
                      ("num_feat", int), ("num_block", int), ("batch_size", int), ("crop", int), ("workers", int),
                      ("synthetic_pages", int), ("degradation", str), ("seed", int), ("save_every", int),
                      ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
-                     ("gan_lr", float), ("ema_decay", float), ("text_height", float)):
+                     ("gan_lr", float), ("ema_decay", float), ("text_height", float), ("skip", str)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
     return p
 

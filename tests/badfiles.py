@@ -244,6 +244,36 @@ class Expect:
     label: str | None = None
 
 
+# What each page of the corpus must become (damaged.tar.gz apart: see write_corpus).
+CORPUS: tuple[Expect, ...] = (
+    Expect("zero.tif", 0, "error", "empty file"),
+    Expect("truncated.tif", 0, "error", "truncated"),
+    Expect("truncated.pdf", 0, "error", "cannot read PDF"),
+    Expect("encrypted.pdf", 0, "error", "Incorrect password"),
+    Expect("header_only.pdf", 0, "error", "cannot read PDF"),
+    Expect("bomb.png", 0, "error", "header claims 10000000000 pixels > limits.max_pixels"),
+    Expect("cmyk.jpg", 0, "ok"),
+    Expect("deep16.tif", 0, "ok"),
+    Expect("rgba.png", 0, "ok"),
+    Expect("palette.png", 0, "ok"),
+    Expect("tiny.png", 0, "ok"),
+    Expect("blank.png", 0, "ok"),
+    Expect("black.png", 0, "ok"),
+    Expect("blob.tif", 0, "error", "not a readable TIFF"),
+    Expect("inner/ok.png", 0, "ok"),
+    Expect("../x.tif", 0, "error", "'..'"),
+    Expect("/etc/x.tif", 0, "error", "absolute"),
+    Expect("good.tif", 0, "ok"),
+    Expect("link.tif", 0, "error", "symlink"),
+    Expect("hard.tif", 0, "error", "hard link"),
+    Expect("dev.tif", 0, "error", "device"),
+    Expect("fifo.tif", 0, "error", "fifo"),
+    Expect("bomb.tif", 0, "error", "cannot read member"),
+    Expect("latin1_caf\\xe9.png", 0, "ok"),
+    Expect("images/labelled.png", 0, "ok", label="handwritten"),
+)
+
+
 def write_corpus(root: Path) -> list[Expect]:
     """Write every bad input under root (a folder); return the expected row of each page.
 
@@ -278,31 +308,4 @@ def write_corpus(root: Path) -> list[Expect]:
         (root / name).write_bytes(data)
     raw_name = os.fsdecode(b"latin1_caf\xe9.png")  # not UTF-8: a surrogate-escaped str on Linux
     (root / raw_name).write_bytes(good_png(23))
-    expect = [
-        Expect("zero.tif", 0, "error", "empty file"),
-        Expect("truncated.tif", 0, "error", "truncated"),
-        Expect("truncated.pdf", 0, "error", "PDF"),
-        Expect("encrypted.pdf", 0, "error", "PDF"),
-        Expect("header_only.pdf", 0, "error", "PDF"),
-        Expect("bomb.png", 0, "error", "max_pixels"),
-        Expect("cmyk.jpg", 0, "ok"),
-        Expect("deep16.tif", 0, "ok"),
-        Expect("rgba.png", 0, "ok"),
-        Expect("palette.png", 0, "ok"),
-        Expect("tiny.png", 0, "ok"),
-        Expect("blank.png", 0, "ok"),
-        Expect("black.png", 0, "ok"),
-        Expect("blob.tif", 0, "error", "blob.tif"),
-        Expect("inner/ok.png", 0, "ok"),
-        Expect("../x.tif", 0, "error", "'..'"),
-        Expect("/etc/x.tif", 0, "error", "absolute"),
-        Expect("good.tif", 0, "ok"),
-        Expect("link.tif", 0, "error", "symlink"),
-        Expect("hard.tif", 0, "error", "hard link"),
-        Expect("dev.tif", 0, "error", "device"),
-        Expect("fifo.tif", 0, "error", "fifo"),
-        Expect("bomb.tif", 0, "error", "bomb.tif"),
-        Expect("latin1_caf\\xe9.png", 0, "ok"),
-        Expect("images/labelled.png", 0, "ok", label="handwritten"),
-    ]
-    return expect
+    return list(CORPUS)

@@ -304,23 +304,41 @@ def test_dask_option_runs_cpu_stages_on_a_local_cluster(workers, weights_dir, tm
     assert ran == {"decode_and_normalise", "write_pages"}  # the CPU stages; inference stays with the flow
 
 
+GUARD_CHECK = """
+from prefect import get_client
+from prefect.concurrency.sync import concurrency
+from flows.upscale import GpuLimitError, gpu_slot
+try:
+    with gpu_slot("no-such-limit", "cuda"):
+        print("MISSING: ran unguarded")
+except GpuLimitError as exc:
+    print("MISSING:", exc)
+with gpu_slot("no-such-limit", "cpu"):
+    print("CPU: not guarded")
+with get_client(sync_client=True) as client, gpu_slot("srgan-gpu", "cuda:0"):
+    print("HELD:", client.read_global_concurrency_limit_by_name("srgan-gpu").active_slots)
+    try:
+        with concurrency("srgan-gpu", occupy=1, timeout_seconds=1, strict=True):
+            print("SECOND: acquired")
+    except TimeoutError:
+        print("SECOND: waited")
+with get_client(sync_client=True) as client:
+    print("AFTER:", client.read_global_concurrency_limit_by_name("srgan-gpu").active_slots)
+"""
+
+
 def test_gpu_guard_holds_the_limit_and_fails_clearly_without_it(server, deployed):
-    from prefect import get_client
-    from prefect.concurrency.sync import concurrency
-
-    from flows.upscale import GpuLimitError, gpu_slot
-
-    with pytest.raises(GpuLimitError, match="'no-such-limit' does not exist"):
-        with gpu_slot("no-such-limit", "cuda"):
-            pass
-    with gpu_slot("no-such-limit", "cpu"):  # CPU runs are not guarded
-        pass
-    with get_client(sync_client=True) as client, gpu_slot("srgan-gpu", "cuda:0"):
-        assert client.read_global_concurrency_limit_by_name("srgan-gpu").active_slots == 1
-        with pytest.raises(TimeoutError), concurrency("srgan-gpu", occupy=1, timeout_seconds=1, strict=True):
-            pass  # a second holder on the same GPU has to wait
-    with get_client(sync_client=True) as client:
-        assert client.read_global_concurrency_limit_by_name("srgan-gpu").active_slots == 0
+    """gpu_slot against the server, in a process of its own (as a flow run would be)."""
+    out = subprocess.run([sys.executable, "-c", GUARD_CHECK], env=server.env, cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = dict(ln.split(": ", 1) for ln in out.stdout.splitlines() if ": " in ln)
+    assert lines["MISSING"].startswith("GPU concurrency limit 'no-such-limit' does not exist on the Prefect server: "
+                                       "create it with `srgan deploy`")
+    assert lines["CPU"] == "not guarded"
+    assert lines["HELD"] == "1"  # the slot is held while the model runs
+    assert lines["SECOND"] == "waited"  # a second run on the same GPU has to wait
+    assert lines["AFTER"] == "0"
 
 
 @pytest.mark.gpu

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 LIMITS = LimitsConfig(max_pixels=2_000_000, max_member_bytes=256 * 1024)
 PDF = PdfConfig(dpi=20, max_pages=3, render_timeout_s=2)
-FUZZ = settings(max_examples=int(os.environ.get("SRGAN_FUZZ_EXAMPLES", "200")), deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
+FUZZ = settings(max_examples=int(os.environ.get("SRGAN_FUZZ_EXAMPLES", "200")), deadline=None, database=None,
+                derandomize=bool(os.environ.get("CI")),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -39,7 +40,8 @@ def seeds() -> dict[str, bytes]:
         "a.png": page,
         "a.jpg": bf.image_bytes(np.full((40, 30), 90, np.uint8), "JPEG"),
         "a.pdf": bf.good_pdf(1),
-        "a.tar": bf.tar_bytes([("x/p.png", page), ("labels/train.txt", b"p.png 1\n"), ("q.tif", bf.good_tiff(2, 20, 20))]),
+        "a.tar": bf.tar_bytes([("x/p.png", page), ("labels/train.txt", b"p.png 1\n"),
+                               ("q.tif", bf.good_tiff(2, 20, 20))]),
         "a.tar.gz": bf.tar_bytes([("p.png", page), ("q.pdf", bf.good_pdf(1))], "w:gz"),
         "a.zip": bf.zip_bytes([("p.png", page), ("d/q.tif", bf.good_tiff(3, 20, 20))]),
     }

@@ -447,3 +447,27 @@ def test_subset_of_archive_and_generator_input(tmp_path: Path) -> None:
 def test_archive_name_with_dots_keeps_its_stem(tmp_path: Path) -> None:
     archive = write_tar(tmp_path / "batch.v2.tar.gz", _sample_members()[:1], "w:gz")
     assert [d.rel_path for d in discover([archive], LIMITS)] == ["batch.v2/scan/one"]
+
+
+def test_skip_pages_leaves_out_done_pages(tmp_path: Path) -> None:
+    """Pages an earlier run finished (DocumentRef.skip_pages) are not read again."""
+    from dataclasses import replace
+
+    frames = [Image.fromarray(np.full((20, 20), 40 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "m.tif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "m.pdf", save_all=True, append_images=frames[1:], resolution=72.0)
+    docs = [replace(d, skip_pages=(0, 2)) for d in discover([tmp_path], LIMITS)]
+    pages = list(read_pages(docs, PDF72, LIMITS))
+    assert [(p.doc.member, p.page_index, p.page_count, p.error) for p in pages] == [
+        ("m.pdf", 1, 3, None), ("m.tif", 1, 3, None)]
+    archive = write_tar(tmp_path / "a.tar", [("m.tif", (tmp_path / "m.tif").read_bytes())])
+    (doc,) = discover([archive], LIMITS)
+    assert [p.page_index for p in read_pages([replace(doc, skip_pages=(1,))], PDF72, LIMITS)] == [0, 2]
+
+
+def test_member_changed_since_discovery_is_an_error_page(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "a.tar", [("p.png", _png(gradient()))])
+    (doc,) = discover([archive], LIMITS)
+    write_tar(archive, [("p.png", _png(gradient()[::-1].copy()))])
+    (page,) = read_pages([doc], PDF72, LIMITS)
+    assert page.image is None and "changed since discovery" in page.error

@@ -1,9 +1,45 @@
+import time
+
 import numpy as np
 import pytest
 
-from srgan.config import UpscaleConfig
-from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
+from srgan.config import ConfigError, UpscaleConfig, config_from_dict
+from srgan.sample import find_fonts, render_text_page, synthetic_page
+from srgan.textsize import (
+    MAX_PIXELS,
+    TextHeight,
+    estimate_text_height,
+    normalisation_factor,
+    resize,
+    resize_to,
+    text_line_boxes,
+)
 from tests.conftest import text_like_page
+
+BODY = ("Quarterly results of the testing program were reviewed by the committee and the budget "
+        "for the following year was approved with additional costs for production and research. ") * 6
+
+
+def text_page(size_pt: float = 10, dpi: int = 150, font: int = 3, text: str = BODY) -> tuple[np.ndarray, float]:
+    """A rendered 5 x 4 inch page of body text; returns (page, true x-height in px)."""
+    fonts = find_fonts()
+    return render_text_page(text, fonts[font % len(fonts)] if fonts else "", size_pt, dpi,
+                            width_in=5, height_in=4, margin_in=0.4)
+
+
+def dither(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Error-diffusion-like picture: random black dots at a smoothly varying density."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    tone = 0.5 + 0.45 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
+    return np.where(np.random.default_rng(seed).random((h, w)) < tone, 0, 255).astype(np.uint8)
+
+
+def screen(h: int, w: int, cell: int = 6) -> np.ndarray:
+    """Ordered halftone: round dots on a square grid, sized by a smoothly varying tone."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    tone = 0.5 + 0.45 * np.sin(xx / 80.0) * np.cos(yy / 60.0)
+    r = np.hypot(xx % cell - cell / 2 + 0.5, yy % cell - cell / 2 + 0.5) / (cell / np.sqrt(2))
+    return np.where(r < tone, 0, 255).astype(np.uint8)
 
 
 def test_estimate_on_blob_page_is_the_short_letter_height():
@@ -25,14 +61,136 @@ def test_blank_and_black_pages_have_no_estimate(value, reason):
     assert reason in est.reason
 
 
+def test_rendered_text_is_measured_within_ten_percent():
+    page, truth = text_page()
+    est = estimate_text_height(page)
+    assert est.px == pytest.approx(truth, rel=0.1) and est.reason is None and not est.vertical
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_rotated_pages_are_measured_across_their_lines(turns):
+    page, _ = text_page()
+    upright = estimate_text_height(page)
+    turned = estimate_text_height(np.ascontiguousarray(np.rot90(page, turns)))
+    assert turned.px == pytest.approx(upright.px, rel=0.03)
+    assert turned.vertical == (turns % 2 == 1)
+
+
+def test_noise_rules_tables_and_pictures_do_not_move_the_estimate():
+    page, truth = text_page(dpi=200)
+    h, w = page.shape
+    rng = np.random.default_rng(0)
+    speckled = page.copy()
+    flip = rng.random(page.shape) < 0.01  # 1% salt and pepper
+    speckled[flip] = 255 - speckled[flip]
+    ruled = page.copy()
+    for y in range(40, h - 40, 45):
+        ruled[y : y + 3, 30 : w - 30] = 0  # table rows
+    for x in range(30, w - 30, 250):
+        ruled[40 : h - 40, x : x + 3] = 0  # table columns
+    dithered, screened = page.copy(), page.copy()
+    dithered[h // 4 : 3 * h // 4, w // 3 :] = dither(h // 2 + h % 2, w - w // 3)  # a picture over half the text
+    screened[h // 4 : 3 * h // 4, w // 3 :] = screen(h // 2 + h % 2, w - w // 3)
+    for name, img in {"speckle": speckled, "rules": ruled, "dither": dithered, "screen": screened}.items():
+        est = estimate_text_height(img)
+        assert est.px == pytest.approx(truth, rel=0.1), (name, est, truth)
+
+
+def test_mixed_sizes_report_the_body_text():
+    head, head_px = text_page(28, text="Annual Report Summary")
+    body, body_px = text_page(10)
+    small, small_px = text_page(7, text=BODY[:300])
+    est = estimate_text_height(np.vstack([head[:120], body, small[:200]]))
+    assert est.px == pytest.approx(body_px, rel=0.1), (est, head_px, body_px, small_px)
+
+
+def test_blurred_and_shrunk_scan_keeps_its_text_height():
+    """An RVL-CDIP-like page: a 300 dpi scan (blur, noise) shrunk so its longest side is 1000 px."""
+    page, truth = synthetic_page(2, dpi=300, scan=True)
+    factor = 1000 / max(page.shape)
+    est = estimate_text_height(resize(page, factor))
+    assert est.px == pytest.approx(truth * factor, rel=0.12)
+
+
+def test_negative_page_is_measured():
+    page, truth = text_page()
+    assert estimate_text_height(255 - page).px == pytest.approx(truth, rel=0.1)
+
+
+@pytest.mark.parametrize("kind", ["dither", "screen", "speckle", "grey noise"])
+def test_pictures_and_noise_alone_have_no_estimate(kind):
+    rng = np.random.default_rng(1)
+    img = {
+        "dither": lambda: dither(1200, 900),
+        "screen": lambda: screen(1200, 900),
+        "speckle": lambda: np.where(rng.random((1200, 900)) < 0.02, 0, 255).astype(np.uint8),
+        "grey noise": lambda: np.clip(rng.normal(128, 60, (600, 600)), 0, 255).astype(np.uint8),
+    }[kind]()
+    est = estimate_text_height(img)
+    assert est.px is None and "no text lines" in est.reason, est
+
+
+def test_colour_and_float_input_are_accepted():
+    page, truth = text_page()
+    rgb = np.repeat(page[:, :, None], 3, axis=2)
+    assert estimate_text_height(rgb).px == pytest.approx(truth, rel=0.1)
+    assert estimate_text_height(page.astype(np.float32)).px == pytest.approx(truth, rel=0.1)
+    assert estimate_text_height(np.zeros((0, 0), np.uint8)).px is None
+
+
+def test_text_line_boxes_are_the_letters_measured():
+    page, truth = text_page()
+    boxes = text_line_boxes(page)
+    est = estimate_text_height(page)
+    assert boxes.shape == (est.components, 4)
+    top, bot, left, right = boxes.T
+    assert (top >= 0).all() and (bot <= page.shape[0]).all() and (left >= 0).all() and (right <= page.shape[1]).all()
+    assert np.median(bot - top) == pytest.approx(truth, rel=0.15)
+    assert text_line_boxes(np.full((50, 50), 255, np.uint8)).shape == (0, 4)
+
+
+def test_full_page_takes_under_half_a_second_of_cpu():
+    page, _ = synthetic_page(0, dpi=300)  # 2550 x 3300
+    assert page.shape == (3300, 2550)
+    estimate_text_height(page)  # warm imports
+    times = []
+    for _ in range(3):
+        t0 = time.process_time()  # CPU time: other processes on the machine do not count
+        estimate_text_height(page)
+        times.append(time.process_time() - t0)
+    assert min(times) < 0.5, times
+
+
+def test_very_large_page_is_measured_on_a_reduced_copy():
+    page, truth = text_page()
+    big = resize(page, 6.0)  # 4500 x 3600: over MAX_PIXELS
+    assert big.size > MAX_PIXELS
+    est = estimate_text_height(big)
+    assert est.px == pytest.approx(6 * truth, rel=0.1)
+    assert text_line_boxes(big)[:, 1].max() <= big.shape[0]
+
+
 def test_factor_policy():
     cfg = UpscaleConfig()
+    assert cfg.normalise and cfg.normalise_min_factor == 1.0  # default: enlarge small text only
     assert normalisation_factor(TextHeight(4.5), 9.0, cfg) == pytest.approx(2.0)
-    assert normalisation_factor(TextHeight(9.5), 9.0, cfg) == 1.0  # within tolerance
+    assert normalisation_factor(TextHeight(8.5), 9.0, cfg) == 1.0  # within tolerance
+    assert normalisation_factor(TextHeight(18.0), 9.0, cfg) == 1.0  # large text is left alone
+    assert normalisation_factor(TextHeight(1.0), 9.0, cfg) == cfg.normalise_max_factor
     assert normalisation_factor(TextHeight(None, "blank"), 9.0, cfg) == 1.0
-    assert normalisation_factor(TextHeight(100.0), 9.0, cfg) == cfg.normalise_min_factor
+    assert normalisation_factor(TextHeight(4.5), 0.0, cfg) == 1.0  # weights without a text height
+    both = UpscaleConfig(normalise_min_factor=0.25)
+    assert normalisation_factor(TextHeight(18.0), 9.0, both) == pytest.approx(0.5)
+    assert normalisation_factor(TextHeight(100.0), 9.0, both) == 0.25
     off = UpscaleConfig(normalise=False)
     assert normalisation_factor(TextHeight(4.5), 9.0, off) == 1.0
+
+
+@pytest.mark.parametrize("key,value", [("normalise_min_factor", 1.5), ("normalise_min_factor", 0.0),
+                                       ("normalise_max_factor", 0.5), ("normalise_tolerance", 1.0)])
+def test_bad_normalisation_keys_are_refused(key, value):
+    with pytest.raises(ConfigError, match=f"upscale.{key}"):
+        config_from_dict({"upscale": {key: value}})
 
 
 def test_resize_round_trip_sizes():

@@ -197,12 +197,15 @@ def test_promotion_keeps_better_current_weights(tmp_path):
 
 
 def test_main_prints_summary(tmp_path, capsys):
-    code = main(["--pretrain-steps", "1", "--num-feat", "4", "--num-block", "1", "--crop", "24", "--batch-size",
-                 "2", "--synthetic-pages", "2", "--workers", "0", "--device", "cpu", "--text-height", "4.5",
-                 "--out", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"), "--no-promote"])
+    code = main(["--pretrain-steps", "100000", "--max-seconds", "1", "--num-feat", "4", "--num-block", "1",
+                 "--crop", "24", "--batch-size", "2", "--synthetic-pages", "2", "--workers", "0", "--device", "cpu",
+                 "--text-height", "4.5", "--out", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"),
+                 "--no-promote"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["promoted"] is False and summary["steps"] == 1
+    assert summary["promoted"] is False and 1 <= summary["steps"] < 100000  # stopped by --max-seconds
+    last = list(csv.DictReader((tmp_path / "run" / "losses.csv").open()))[-1]
+    assert int(last["step"]) == summary["steps"] and last["val_psnr"]
     assert not (tmp_path / "w").exists()
     assert main(["--crop", "25", "--out", str(tmp_path / "bad")]) == 2  # one-line config error
 

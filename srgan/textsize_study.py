@@ -1,0 +1,337 @@
+"""Does text-size normalisation help, and which policy? ``python -m srgan.textsize_study``.
+
+For every page and every ratio r (default 0.5, 0.75, 1, 1.5, 2), the page is resampled so that
+its text, once the evaluation has shrunk it by ``scale`` (bicubic, as in :mod:`srgan.evaluate`),
+is r x the weights' trained text height. Each resampled page then goes through
+:func:`srgan.evaluate.evaluate_images` (original -> bicubic LR -> model vs bicubic) once per
+normalisation policy. Pages with ground-truth text (a ``.txt`` beside them) are also read by
+Debian's ``tesseract``: the character error rate (CER) of the model's and of bicubic's output.
+
+Policies (``UpscaleConfig`` normalisation keys; see pipeline.yaml), each a change of the
+configured ``upscale`` section:
+- ``off``: no normalisation;
+- ``always``: every page resampled to the trained height, both ways (tolerance 0, factors 0.25..max);
+- ``both``: both ways, but estimates within the configured tolerance are left alone;
+- ``default``: the configuration as it is (pipeline.yaml or --config; normalise on);
+- ``up_only``: the configured tolerance, pages only ever enlarged (min factor 1);
+- ``down_only``: the configured tolerance, pages only ever shrunk (max factor 1).
+
+Prints a markdown table (means over pages per ratio) and writes ``study.json`` under --out.
+Pages without ground truth are cropped (--crop, in original pixels, around the densest ink) to
+keep CPU runs short; pages read by OCR are used whole (the ground truth is the whole page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config
+from srgan.evaluate import evaluate_images, load_originals
+from srgan.models import Generator
+from srgan.textsize import estimate_text_height, resize, text_line_boxes
+from srgan.weights import WeightsError, load_generator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "scans"
+RATIOS = (0.5, 0.75, 1.0, 1.5, 2.0)
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".pdf"}
+
+SHRINK = 0.25  # smallest factor of the policies that shrink pages
+
+
+def _policy(normalise: bool = True, tolerance: float | None = None, low: float | None = None,
+            high: float | None = None) -> Callable[[UpscaleConfig], UpscaleConfig]:
+    """A policy as a change of the configured UpscaleConfig (None: keep the configured value)."""
+    def apply(u: UpscaleConfig) -> UpscaleConfig:
+        return dataclasses.replace(
+            u, normalise=normalise,
+            normalise_tolerance=u.normalise_tolerance if tolerance is None else tolerance,
+            normalise_min_factor=u.normalise_min_factor if low is None else low,
+            normalise_max_factor=u.normalise_max_factor if high is None else high)
+    return apply
+
+
+POLICIES: dict[str, Callable[[UpscaleConfig], UpscaleConfig]] = {
+    "off": _policy(normalise=False),
+    "always": _policy(tolerance=0.0, low=SHRINK),  # every page to the trained height, both ways
+    "both": _policy(low=SHRINK),  # both ways, outside the configured tolerance
+    "default": _policy(),  # the configuration as it is (with normalise on)
+    "up_only": _policy(low=1.0),  # enlarge small text only
+    "down_only": _policy(low=SHRINK, high=1.0),  # shrink large text only
+}
+
+
+# ------------------------------------------------------------------------------------------ OCR
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance, one row of the dynamic programme at a time in numpy."""
+    if not a or not b:
+        return len(a) + len(b)
+    bb = np.array([ord(c) for c in b], dtype=np.int64)
+    idx = np.arange(len(b) + 1)
+    prev = idx.copy()
+    for ch in a:
+        cur = np.empty_like(prev)
+        cur[0] = prev[0] + 1
+        cur[1:] = np.minimum(prev[:-1] + (bb != ord(ch)), prev[1:] + 1)  # substitute / delete
+        prev = np.minimum.accumulate(cur - idx) + idx  # insert: cur[j] = min(cur[j], cur[j-1] + 1)
+    return int(prev[-1])
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def cer(hypothesis: str, reference: str) -> float:
+    """Character error rate after collapsing whitespace: edit distance / reference length."""
+    ref = _words(reference)
+    return edit_distance(_words(hypothesis), ref) / max(len(ref), 1)
+
+
+def have_tesseract() -> bool:
+    return shutil.which("tesseract") is not None
+
+
+def ocr_text(image: np.ndarray, dpi: int = 300, timeout_s: int = 600) -> str:
+    """Text of an (H, W) uint8 page read by the tesseract command (English)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "page.png"
+        Image.fromarray(image).save(path, dpi=(dpi, dpi))
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # tesseract's threads fight torch's for the cores
+        out = subprocess.run(["tesseract", str(path), "stdout", "-l", "eng", "--dpi", str(dpi)],
+                             capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"tesseract failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}")
+    return out.stdout
+
+
+# ------------------------------------------------------------------------------------ the study
+
+
+def text_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The size x size window of the page holding the most text-line letters (whole page when smaller)."""
+    h, w = image.shape
+    if size <= 0 or (h <= size and w <= size):
+        return image
+    boxes = text_line_boxes(image)
+    cell = max(size // 16, 1)
+    gh, gw = -(-h // cell), -(-w // cell)
+    grid = np.zeros((gh, gw))
+    if boxes.size:
+        cy, cx = (boxes[:, 0] + boxes[:, 1]) // 2 // cell, (boxes[:, 2] + boxes[:, 3]) // 2 // cell
+        np.add.at(grid, (cy, cx), 1)
+    kh, kw = min(size, h) // cell, min(size, w) // cell
+    integral = np.pad(grid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = integral[kh:, kw:] - integral[:-kh, kw:] - integral[kh:, :-kw] + integral[:-kh, :-kw]
+    y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    y0, x0 = min(y * cell, max(h - size, 0)), min(x * cell, max(w - size, 0))
+    return image[y0 : y0 + size, x0 : x0 + size]
+
+
+def study_page(name: str, original: np.ndarray, net_g: Generator, text_height: float, scale: int,
+               cfg: PipelineConfig, ratios: Sequence[float], policies: Sequence[str],
+               reference_text: str | None = None) -> list[dict]:
+    """Rows (one per ratio and policy) for one page; OCR rows when reference_text is given."""
+    est = estimate_text_height(original)
+    if est.px is None:
+        log.warning("study: %s skipped: %s", name, est.reason)
+        return []
+    rows = []
+    for ratio in ratios:
+        factor = ratio * text_height * scale / est.px  # LR text = ratio x the trained height
+        page = resize(original, factor)
+        if min(page.shape) < 4 * scale:
+            log.warning("study: %s at ratio %s is too small (%s)", name, ratio, page.shape)
+            continue
+        ocr_dir = Path(tempfile.mkdtemp(prefix="srgan-study-")) if reference_text is not None else None
+        try:
+            base_ocr: dict[str, float] = {}
+            for policy in policies:
+                pcfg = dataclasses.replace(cfg, upscale=POLICIES[policy](cfg.upscale))
+                t0 = time.perf_counter()
+                (r,) = evaluate_images(net_g, text_height, [(name, page)], scale, pcfg, ocr_dir).rows
+                row = {"page": name, "ratio": ratio, "policy": policy, "page_text_px": est.px,
+                       "lr_text_px": r["text_height_px"], "factor": r["normalise_factor"],
+                       "width": r["width"], "height": r["height"], "psnr": r["psnr"],
+                       "psnr_bicubic": r["psnr_bicubic"], "ssim": r["ssim"], "ssim_bicubic": r["ssim_bicubic"],
+                       "seconds": time.perf_counter() - t0}
+                if ocr_dir is not None:
+                    dpi = max(50, round(300 * factor))
+                    stem = ocr_dir / "pages" / name
+                    read = {k: np.asarray(Image.open(f"{stem}_{k}.png")) for k in ("model", "bicubic", "original")}
+                    if not base_ocr:  # the same for every policy
+                        base_ocr = {k: cer(ocr_text(read[k], dpi), reference_text) for k in ("bicubic", "original")}
+                    row.update(cer=cer(ocr_text(read["model"], dpi), reference_text),
+                               cer_bicubic=base_ocr["bicubic"], cer_original=base_ocr["original"])
+                rows.append(row)
+                log.info("study: %s ratio %.2f %s: %.2f dB (bicubic %.2f), factor %.2f", name, ratio, policy,
+                         row["psnr"], row["psnr_bicubic"], row["factor"])
+        finally:
+            if ocr_dir is not None:
+                shutil.rmtree(ocr_dir, ignore_errors=True)
+    return rows
+
+
+def summarise(rows: Sequence[dict], policies: Sequence[str]) -> list[dict]:
+    """Per ratio: page count, mean PSNR per policy and of bicubic, mean CER where measured."""
+    out = []
+    for ratio in sorted({r["ratio"] for r in rows}):
+        at = [r for r in rows if r["ratio"] == ratio]
+        pages = sorted({r["page"] for r in at})
+        s: dict = {"ratio": ratio, "pages": len(pages)}
+        base = [r for r in at if r["policy"] == policies[0]]
+        s["psnr_bicubic"] = float(np.mean([r["psnr_bicubic"] for r in base]))
+        ocr = [r for r in base if "cer" in r]
+        if ocr:
+            s["ocr_pages"] = len(ocr)
+            s["cer_bicubic"] = float(np.mean([r["cer_bicubic"] for r in ocr]))
+            s["cer_original"] = float(np.mean([r["cer_original"] for r in ocr]))
+        for p in policies:
+            mine = [r for r in at if r["policy"] == p]
+            s[f"psnr_{p}"] = float(np.mean([r["psnr"] for r in mine]))
+            s[f"factor_{p}"] = float(np.mean([r["factor"] for r in mine]))
+            if any("cer" in r for r in mine):
+                s[f"cer_{p}"] = float(np.mean([r["cer"] for r in mine if "cer" in r]))
+        if "default" in policies and "off" in policies and "always" in policies:
+            s["default_minus_best"] = s["psnr_default"] - max(s["psnr_off"], s["psnr_always"])
+        out.append(s)
+    return out
+
+
+def format_table(summary: Sequence[dict], policies: Sequence[str]) -> str:
+    """Markdown table: one row per ratio; PSNR (dB) per policy; CER (%) where OCR ran."""
+    has_cer = any("cer_bicubic" in s for s in summary)
+    has_gap = any("default_minus_best" in s for s in summary)
+    head = ["text / trained", "pages", "bicubic dB", *(f"{p} dB" for p in policies)]
+    if has_gap:
+        head.append("default − best(off, always)")
+    head.append("default factor" if "default" in policies else f"{policies[-1]} factor")
+    if has_cer:
+        head += ["CER original", "CER bicubic", *(f"CER {p}" for p in policies)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    fkey = "factor_default" if "default" in policies else f"factor_{policies[-1]}"
+    for s in summary:
+        cells = [f"{s['ratio']:g}x", str(s["pages"]), f"{s['psnr_bicubic']:.2f}",
+                 *(f"{s[f'psnr_{p}']:.2f}" for p in policies)]
+        if has_gap:
+            cells.append(f"{s['default_minus_best']:+.2f}")
+        cells.append(f"{s[fkey]:.2f}")
+        if has_cer:
+            if "cer_bicubic" in s:
+                cells += [f"{100 * s['cer_original']:.1f}", f"{100 * s['cer_bicubic']:.1f}",
+                          *(f"{100 * s[f'cer_{p}']:.1f}" for p in policies)]
+            else:
+                cells += ["–"] * (2 + len(policies))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def page_files(inputs: Sequence[str]) -> list[Path]:
+    """Image and PDF files named or found (not recursively) in the inputs, sorted."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(p)
+    return files
+
+
+def run_study(files: Sequence[Path], net_g: Generator, text_height: float, scale: int, cfg: PipelineConfig,
+              ratios: Sequence[float] = RATIOS, policies: Sequence[str] = tuple(POLICIES), crop: int = 1024,
+              ocr: bool = True) -> tuple[list[dict], list[dict]]:
+    """(rows, summary) over the pages of files; see the module docstring."""
+    rows: list[dict] = []
+    for f in files:
+        gt = f.with_suffix(".txt")
+        reference = gt.read_text(errors="replace") if ocr and gt.exists() else None
+        for name, image in load_originals([str(f)], cfg):
+            page = image if reference is not None else text_crop(image, crop)
+            rows += study_page(name, page, net_g, text_height, scale, cfg, ratios, policies, reference)
+    return rows, summarise(rows, policies)
+
+
+def _device_name(cfg: PipelineConfig) -> str:
+    import torch
+
+    from srgan.engine import pick_device
+
+    device = pick_device(cfg.engine.device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m srgan.textsize_study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default="auto", help="name in the weights folder, a .pt path, or auto")
+    p.add_argument("--weights-dir", help="weights folder (default: upscale.weights_dir)")
+    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--out", required=True, help="folder for study.json")
+    p.add_argument("--pages", nargs="+", default=[str(DEFAULT_PAGES)], help="page files or folders")
+    p.add_argument("--ratios", nargs="+", type=float, default=list(RATIOS))
+    p.add_argument("--policies", nargs="+", choices=list(POLICIES), default=list(POLICIES))
+    p.add_argument("--crop", type=int, default=1024, help="crop side (original px) of pages not read by OCR; 0 = whole")
+    p.add_argument("--no-ocr", action="store_true", help="skip tesseract even where ground truth exists")
+    p.add_argument("--config", help="pipeline.yaml (default: the project's)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+        wdir = args.weights_dir or cfg.upscale.weights_dir
+        net_g, manifest = load_generator(args.weights, wdir, args.scale)
+    except (ConfigError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text_height = manifest.get("text_height")
+    if not text_height:
+        print(f"error: {manifest['path']}: manifest has no text_height", file=sys.stderr)
+        return 2
+    ocr = not args.no_ocr and have_tesseract()
+    if not args.no_ocr and not ocr:
+        log.warning("study: tesseract not found: no OCR figures")
+    files = page_files(args.pages)
+    t0 = time.perf_counter()
+    rows, summary = run_study(files, net_g, float(text_height), args.scale, cfg, args.ratios, args.policies,
+                              args.crop, ocr)
+    table = format_table(summary, args.policies) if summary else "(no pages measured)"
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "device": _device_name(cfg),
+        "weights": manifest["path"], "weights_sha256": manifest.get("sha256"), "scale": args.scale,
+        "text_height": text_height, "ratios": args.ratios, "policies": args.policies,
+        "upscale": dataclasses.asdict(cfg.upscale), "crop": args.crop, "ocr": ocr,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "summary": summary, "rows": rows, "table": table,
+    }
+    (out / "study.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
