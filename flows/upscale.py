@@ -31,7 +31,15 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from srgan.config import FlowConfig, PipelineConfig, config_from_dict, load_config, override, to_dict
+from srgan.config import (
+    FlowConfig,
+    PipelineConfig,
+    config_from_dict,
+    load_config,
+    output_config_hash,
+    override,
+    to_dict,
+)
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
@@ -271,7 +279,7 @@ def upscale(
         weights_sha256=manifest.get("sha256", ""),
         device=engine.info.device,
         precision=engine.info.precision,
-        config_hash=hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16],
+        config_hash=output_config_hash(cfg),
         output_format=cfg.upscale.output_format,
         compare_crop=cfg.upscale.compare_crop,
     )

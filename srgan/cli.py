@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from srgan.config import ConfigError, PipelineConfig, load_config, override
-from srgan.weights import WeightsError, resolve_weights
+from srgan.weights import WeightsError, load_generator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAGES_FAILED = 0, 1, 2, 3
 
@@ -111,7 +111,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     for inp in args.inputs:
         if not Path(inp).exists():
             raise UsageError(f"srgan upscale: input not found: {inp}")
-    resolve_weights(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)
+    load_generator(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)  # one line, exit 2, if unfit
     from flows.upscale import upscale  # lazy: the library side reaches into flows/ only here
 
     from srgan.summary import format_summary

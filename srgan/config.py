@@ -192,7 +192,7 @@ def _build(cls: type, data: object, prefix: str) -> object:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'pipeline.yaml'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'pipeline.yaml'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
@@ -241,3 +241,16 @@ def override(cfg: PipelineConfig, dotted: str, value: object) -> PipelineConfig:
 
 def to_dict(cfg: PipelineConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def output_config_hash(cfg: PipelineConfig) -> str:
+    """Hash of the settings that shape output pages (upscale, tiling, engine, pdf): the rerun-skip key.
+
+    Training, flow, records and limits settings do not change a page's pixels, so changing them does
+    not make a rerun redo finished pages.
+    """
+    import hashlib
+    import json
+
+    shaping = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("upscale", "tiling", "engine", "pdf")}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]

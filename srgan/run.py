@@ -8,8 +8,6 @@ the accelerator does not wait for the CPU. Used by the benchmark and wherever Pr
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import queue
 import shutil
 import threading
@@ -20,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from srgan.config import PipelineConfig, to_dict
+from srgan.config import PipelineConfig, output_config_hash
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.records import write_part
@@ -38,6 +36,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
     ``select`` filters the discovered documents (the rerun-skip of srgan.resume).
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
 
     def produce() -> None:
         try:
@@ -47,12 +46,16 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
                 page.seconds = time.perf_counter() - t0
                 q.put(prepare_page(page, work_dir, text_height, cfg.upscale))
                 t0 = time.perf_counter()
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            failure.append(exc)
         finally:
             q.put(_DONE)
 
     threading.Thread(target=produce, daemon=True).start()
     while (item := q.get()) is not _DONE:
         yield item
+    if failure:  # the decoding thread failed outside any one page: the run must not look finished
+        raise failure[0]
 
 
 def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
@@ -60,11 +63,10 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records."""
     out_dir = Path(out_dir)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    config = to_dict(cfg)
     ctx = RunContext(run_id=run_id, started_at=datetime.now(UTC), out_dir=str(out_dir), scale=engine.scale,
                      weights_name=weights_name, weights_sha256=weights_sha256, device=engine.info.device,
                      precision=engine.info.precision,
-                     config_hash=hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16],
+                     config_hash=output_config_hash(cfg),
                      output_format=cfg.upscale.output_format, compare_crop=cfg.upscale.compare_crop)
     work_dir = out_dir / ".work" / run_id
     records_dir = out_dir / cfg.records.dir

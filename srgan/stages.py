@@ -98,7 +98,8 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     work.seconds["normalise"] = time.perf_counter() - t0
     work.text_height_px, work.text_height_note, work.factor = estimate.px, estimate.reason, factor
     work_dir.mkdir(parents=True, exist_ok=True)
-    base = work_dir / _safe_name(work.key)
+    # rel_path is unique within a run (unlike member: two archives may hold the same member name)
+    base = work_dir / _safe_name(f"{page.doc.container}|{page.doc.rel_path}|{page.page_index}")
     work.input_npy = str(base) + ".in.npy"
     np.save(work.input_npy, img)
     if factor != 1.0:

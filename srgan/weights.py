@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def load_generator(
         net_g = Generator.from_spec(manifest["spec"])
         state = torch.load(pt, map_location="cpu", weights_only=True)
         net_g.load_state_dict(state, strict=True)
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, RuntimeError, pickle.UnpicklingError) as exc:
         raise WeightsError(f"weights: {pt.name} does not fit its manifest's architecture: "
                            f"{str(exc).splitlines()[0]}") from exc
     manifest["path"] = str(pt)

@@ -35,24 +35,27 @@ def test_upscale_flow_end_to_end(prefect_harness, tiny_weights, small_inputs, tm
     assert not (out / ".work").exists()  # work files cleaned up
 
 
-def test_normalisation_on_and_off(prefect_harness, tiny_weights, tmp_path):
-    """Text twice the trained height: normalised by ~0.5 by default, factor 1 with normalise off;
-    the output is exactly scale x the input either way."""
+def test_normalisation_on_and_off(prefect_harness, tmp_path):
+    """Text half the trained height: enlarged by ~2 before the model by default, factor 1 with
+    normalise off; the output is exactly scale x the input either way."""
     from flows.upscale import upscale
-    from srgan.textsize import resize
-    from tests.conftest import text_like_page
+    from srgan.weights import save_weights
+    from tests.conftest import text_like_page, tiny_generator
 
-    src = tmp_path / "big.png"
-    Image.fromarray(resize(text_like_page(130, 110), 2.0)).save(src)
-    cfg = write_config(tmp_path, tiny_weights)
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    save_weights(tiny_generator(2), wdir, "srgan_x2", {"text_height": 18.0})  # page text is ~9 px
+    src = tmp_path / "page.png"
+    Image.fromarray(text_like_page(130, 110)).save(src)
+    cfg = write_config(tmp_path, wdir)
     factors = {}
     for normalise in (True, False):
         out = tmp_path / f"out{normalise}"
         upscale(input_path=str(src), output_dir=str(out), scale=2, config_path=str(cfg), normalise=normalise)
         (row,) = read_records(out / "records").to_pylist()
-        assert (row["output_width"], row["output_height"]) == (440, 520)
-        assert Image.open(row["output_path"]).size == (440, 520)
-        assert Path(row["output_path"]).name == "big.png"
+        assert (row["output_width"], row["output_height"]) == (220, 260)
+        assert Image.open(row["output_path"]).size == (220, 260)
+        assert Path(row["output_path"]).name == "page.png"
         factors[normalise] = row["normalise_factor"]
-    assert 0.4 < factors[True] < 0.6
+    assert 1.7 < factors[True] < 2.3
     assert factors[False] == 1.0

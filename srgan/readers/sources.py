@@ -1,5 +1,8 @@
 """Find documents: folders (walked, sorted), tar/tgz/zip archives (streamed, never extracted), files.
 
+Each document's bytes are hashed here (``content_sha256``: plain files read once, archive members
+hashed while streaming, never more than limits.max_member_bytes read), so reruns can tell a changed
+input. Only regular files are opened: a fifo or device named like a page becomes an error ref.
 Also streams wanted members back out of an archive for the reader, one pass per archive.
 """
 
