@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", default=None)
     ev.add_argument("--no-normalise", action="store_true")
     ev.add_argument("--json", help="also write the figures to this JSON file")
+    ev.add_argument("--ocr", action="store_true", help="tesseract CER where a page has a sibling .txt ground truth")
 
     ms = sub.add_parser("make-sample", help="write a small RVL-CDIP-style sample archive and PDF")
     ms.add_argument("dir")
@@ -136,7 +137,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     cfg = _config(args.config, upscale__normalise=False if args.no_normalise else None)
     weights = args.weights or cfg.upscale.weights
-    result, manifest = run_evaluate(args.inputs, args.scale, Path(args.out), cfg, weights)
+    result, manifest = run_evaluate(args.inputs, args.scale, Path(args.out), cfg, weights, ocr=args.ocr)
     if not result.rows:
         print("evaluate: no readable pages", file=sys.stderr)
         return EXIT_FAILED

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from srgan.config import PipelineConfig
 from srgan.engine import Engine
@@ -65,7 +66,8 @@ class EvalResult:
             "mean_gain_db": round(self.mean_gain_db, 3),
             "mean_ssim": round(self.mean_ssim, 4),
             "mean_ssim_bicubic": round(self.mean_ssim_bicubic, 4),
-            "per_page": [{k: r[k] for k in ("name", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic")}
+            "per_page": [{k: r[k] for k in ("name", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic", "cer_original",
+                                            "cer_model", "cer_bicubic") if k in r}
                          for r in self.rows],
         }
 
@@ -128,12 +130,47 @@ def load_originals(inputs: Sequence[str], cfg: PipelineConfig) -> list[tuple[str
     return pages
 
 
+def load_ground_truth(inputs: Sequence[str], cfg: PipelineConfig) -> dict[str, str]:
+    """Ground-truth text of plain-file pages that have a sibling ``<stem>.txt``, by page name."""
+    texts = {}
+    for doc in discover(inputs, cfg.limits):
+        if doc.container or doc.kind != "image":
+            continue
+        src = Path(doc.source)
+        path = src if src.is_file() else src / doc.member
+        txt = path.with_suffix(".txt")
+        if txt.is_file():
+            texts[doc.rel_path] = txt.read_text(errors="replace")
+    return texts
+
+
+def ocr_figures(result: EvalResult, texts: dict[str, str], out_dir: Path) -> None:
+    """Character error rates of tesseract on the original, the model's and bicubic's page, into rows."""
+    from srgan.ocr import cer, ocr_text
+
+    for row in result.rows:
+        truth = texts.get(row["name"])
+        if truth is None:
+            continue
+        for kind in ("original", "model", "bicubic"):
+            img = np.asarray(Image.open(Path(out_dir) / "pages" / f"{row['name']}_{kind}.png"))
+            row[f"cer_{kind}"] = cer(ocr_text(img), truth)
+        log.info("OCR %s: CER original %.3f, model %.3f, bicubic %.3f", row["name"], row["cer_original"],
+                 row["cer_model"], row["cer_bicubic"])
+
+
 def run_evaluate(inputs: Sequence[str], scale: int, out_dir: Path, cfg: PipelineConfig,
-                 weights: str = "auto") -> tuple[EvalResult, dict]:
-    """The CLI's evaluate: load weights, evaluate, write records and images under out_dir."""
+                 weights: str = "auto", ocr: bool = False) -> tuple[EvalResult, dict]:
+    """The CLI's evaluate: load weights, evaluate, write records and images under out_dir.
+
+    With ocr, pages that have ground-truth text (a sibling .txt) also get tesseract's character
+    error rate on the original, the model's output and bicubic's.
+    """
     net_g, manifest = load_generator(weights, cfg.upscale.weights_dir, scale)
     originals = load_originals(inputs, cfg)
     result = evaluate_images(net_g, manifest.get("text_height"), originals, scale, cfg, out_dir)
+    if ocr:
+        ocr_figures(result, load_ground_truth(inputs, cfg), out_dir)
     run_id = "eval-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     started = datetime.now(UTC)
     rows = [
@@ -172,6 +209,10 @@ def format_table(result: EvalResult) -> str:
         lines.append(f"{r['name'][:40]:40s} {r['psnr']:7.2f} {r['psnr_bicubic']:7.2f} "
                      f"{r['psnr'] - r['psnr_bicubic']:6.2f} {r['ssim']:6.3f} {r['ssim_bicubic']:8.3f} "
                      f"{r['normalise_factor']:6.2f}")
+    for r in result.rows:
+        if "cer_model" in r:
+            lines.append(f"  OCR {r['name'][:36]:36s} CER original {r['cer_original']:.3f}  model "
+                         f"{r['cer_model']:.3f}  bicubic {r['cer_bicubic']:.3f}")
     lines.append(f"{'mean':40s} {result.mean_psnr:7.2f} {result.mean_psnr_bicubic:7.2f} "
                  f"{result.mean_gain_db:6.2f} {result.mean_ssim:6.3f} {result.mean_ssim_bicubic:8.3f}")
     return "\n".join(lines)

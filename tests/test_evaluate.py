@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srgan.cli import main
+from srgan.evaluate import make_lr
+from srgan.ocr import have_tesseract
+from srgan.records import read_records
+from tests.conftest import text_like_page, write_config
+
+
+def test_make_lr_crops_to_a_multiple_of_scale():
+    hr, lr = make_lr(np.zeros((101, 77), np.uint8), 4)
+    assert hr.shape == (100, 76) and lr.shape == (25, 19)
+
+
+def test_evaluate_cli_records_and_figures(tmp_path, tiny_weights, capsys):
+    src = tmp_path / "orig"
+    src.mkdir()
+    Image.fromarray(text_like_page(120, 96)).save(src / "p.png")
+    cfg = write_config(tmp_path, tiny_weights)
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(src), "--scale", "2", "--out", str(out), "--config", str(cfg),
+                 "--json", str(tmp_path / "f.json")]) == 0
+    figures = json.loads((tmp_path / "f.json").read_text())
+    (page,) = figures["per_page"]
+    assert page["name"] == "p" and np.isfinite(page["psnr"]) and np.isfinite(page["psnr_bicubic"])
+    assert figures["mean_gain_db"] == pytest.approx(page["psnr"] - page["psnr_bicubic"], abs=1e-3)
+    (row,) = read_records(out / "records").to_pylist()
+    assert row["psnr"] == pytest.approx(page["psnr"]) and row["output_width"] == 96
+    for kind in ("lr", "bicubic", "model", "original"):
+        assert (out / "pages" / f"p_{kind}.png").exists()
+    assert "mean" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not have_tesseract(), reason="tesseract is not installed (make install puts it there)")
+def test_evaluate_ocr_uses_sibling_ground_truth(tmp_path, tiny_weights):
+    from srgan.sample import find_fonts, render_text_page
+
+    fonts = find_fonts()
+    if not fonts:
+        pytest.skip("no TrueType fonts on this machine")
+    src = tmp_path / "orig"
+    src.mkdir()
+    text = "Invoice number 4711 due on the first of May"
+    page, _ = render_text_page(text, fonts[0], 14, 300, width_in=6, height_in=1.0, margin_in=0.3)
+    Image.fromarray(page).save(src / "inv.png")
+    (src / "inv.txt").write_text(text + "\n")
+    cfg = write_config(tmp_path, tiny_weights)
+    assert main(["evaluate", str(src), "--scale", "2", "--out", str(tmp_path / "ev"), "--config", str(cfg),
+                 "--ocr", "--json", str(tmp_path / "f.json")]) == 0
+    (p,) = json.loads((tmp_path / "f.json").read_text())["per_page"]
+    assert p["cer_original"] < 0.1
+    assert 0 <= p["cer_bicubic"] and 0 <= p["cer_model"]
