@@ -157,7 +157,7 @@ def study_page(name: str, original: np.ndarray, net_g: Generator, text_height: f
     rows = []
     for ratio in ratios:
         factor = ratio * text_height * scale / est.px  # LR text = ratio x the trained height
-        page = resize(original, factor)
+        page = resize(original, factor, Image.Resampling.BICUBIC)  # as if scanned at another resolution
         if min(page.shape) < 4 * scale:
             log.warning("study: %s at ratio %s is too small (%s)", name, ratio, page.shape)
             continue

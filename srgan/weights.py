@@ -20,6 +20,11 @@ from srgan.models import Generator
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
+
 class WeightsError(ValueError):
     """Weights missing, corrupted or not what was asked for (one line)."""
 
@@ -39,6 +44,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; outputs are ordinary files for their readers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,6 +65,7 @@ def save_weights(net_g: Generator, weights_dir: Path, name: str, manifest: dict)
     os.close(fd)
     try:
         torch.save(state, tmp)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, pt)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
