@@ -119,7 +119,8 @@ def ocr_text(image: np.ndarray, dpi: int = 300, timeout_s: int = 600) -> str:
         out = subprocess.run(["tesseract", str(path), "stdout", "-l", "eng", "--dpi", str(dpi)],
                              capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     if out.returncode != 0:
-        raise RuntimeError(f"tesseract failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}")
+        last = (out.stderr.strip().splitlines() or [""])[-1]
+        raise RuntimeError(f"tesseract failed (exit {out.returncode}): {last}")
     return out.stdout
 
 
@@ -174,7 +175,7 @@ def study_page(name: str, original: np.ndarray, net_g: Generator, text_height: f
                        "psnr_bicubic": r["psnr_bicubic"], "ssim": r["ssim"], "ssim_bicubic": r["ssim_bicubic"],
                        "seconds": time.perf_counter() - t0}
                 if ocr_dir is not None:
-                    dpi = max(50, round(300 * factor))
+                    dpi = max(50, round(300 * factor))  # nominal: tesseract reads it for its noise sizes
                     stem = ocr_dir / "pages" / name
                     read = {k: np.asarray(Image.open(f"{stem}_{k}.png")) for k in ("model", "bicubic", "original")}
                     if not base_ocr:  # the same for every policy

@@ -112,6 +112,20 @@ def test_blurred_and_shrunk_scan_keeps_its_text_height():
     assert est.px == pytest.approx(truth * factor, rel=0.12)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_estimate_follows_the_page_down_to_small_text(seed):
+    """Shrunk pages (letter edges inside pixel rows): the estimate keeps scaling with the page."""
+    page, truth = synthetic_page(seed, dpi=300)
+    est = {}
+    for target in (4.75, 9.5, 19.0):  # the 4x and 2x weights' trained heights, and twice that
+        f = target / truth
+        small = resize_to(page, (round(page.shape[1] * f), round(page.shape[0] * f)))
+        est[target] = estimate_text_height(small).px
+        assert 0.95 <= est[target] / target <= 1.2, (target, est)  # round letters overshoot: a few % high
+    assert est[9.5] / est[4.75] == pytest.approx(2.0, rel=0.1)
+    assert est[19.0] / est[9.5] == pytest.approx(2.0, rel=0.1)
+
+
 def test_negative_page_is_measured():
     page, truth = text_page()
     assert estimate_text_height(255 - page).px == pytest.approx(truth, rel=0.1)

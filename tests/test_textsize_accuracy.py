@@ -1,11 +1,10 @@
 """Accuracy of the text-height estimator: rendered pages of known size, and real scans measured by hand.
 
-Figures measured on this machine (2 CPU cores, 2026-11-26): synthetic, 79 of the 80 pages below within
-10% (74 within 5%); 300 pages (seeds 0-299): 295 within 10%, median error 0. The misses are all 1 px
-short at x-heights of 5-9 px: a glyph's faint anti-aliased edge row counts in the truth (the bounding box
-of "x") but falls under the ink threshold. Real scans: all 16 within 7.5% of the hand measurements
-(worst: lucasta.047 +7.3%, brothers.150 +5.9%, shearer.148 +5.3%; the estimate averages flat and round
-letters, the hand measurement leans to the flat ones).
+Figures measured on this machine (2 CPU cores, 2026-11-26): synthetic, all 80 pages below within 10%
+(76 within 5%); 300 pages (seeds 0-299): 299 within 10% (the miss: 4.2 px for a 5 px bold italic at
+6.4 pt / 88 dpi). Real scans: all 16 within 8% of the hand measurements (worst: brothers.150 +7.8%,
+lucasta.047 +7.1%, shearer.148 +5.3%; the estimate averages flat and round letters, the hand
+measurement leans to the flat ones).
 """
 
 from __future__ import annotations
