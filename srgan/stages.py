@@ -152,7 +152,7 @@ def compare_picture(inp: np.ndarray, bicubic: np.ndarray, model: np.ndarray, sca
     a = np.asarray(Image.fromarray(inp[by : by + c, bx : bx + c]).resize((c * s, c * s), Image.Resampling.NEAREST))
     b = bicubic[by * s : (by + c) * s, bx * s : (bx + c) * s]
     m = model[by * s : (by + c) * s, bx * s : (bx + c) * s]
-    gap = np.full((c * s, 8), 255, dtype=np.uint8)
+    gap = np.full((c * s, 8), 128, dtype=np.uint8)  # grey bars: the panels sit on white paper
     return np.concatenate([a, gap, b, gap, m], axis=1)
 
 
