@@ -114,7 +114,6 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             raise UsageError(f"srgan upscale: input not found: {inp}")
     load_generator(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)  # one line, exit 2, if unfit
     from flows.upscale import upscale  # lazy: the library side reaches into flows/ only here
-
     from srgan.summary import format_summary
 
     out = Path(args.out).resolve()

@@ -30,7 +30,6 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from PIL import Image
 from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config
 from srgan.evaluate import evaluate_images, load_originals
 from srgan.models import Generator
+from srgan.ocr import cer, have_tesseract, ocr_text
 from srgan.textsize import estimate_text_height, resize, text_line_boxes
 from srgan.weights import WeightsError, load_generator
 
@@ -76,52 +76,6 @@ POLICIES: dict[str, Callable[[UpscaleConfig], UpscaleConfig]] = {
     "up_only": _policy(low=1.0),  # enlarge small text only
     "down_only": _policy(low=SHRINK, high=1.0),  # shrink large text only
 }
-
-
-# ------------------------------------------------------------------------------------------ OCR
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance, one row of the dynamic programme at a time in numpy."""
-    if not a or not b:
-        return len(a) + len(b)
-    bb = np.array([ord(c) for c in b], dtype=np.int64)
-    idx = np.arange(len(b) + 1)
-    prev = idx.copy()
-    for ch in a:
-        cur = np.empty_like(prev)
-        cur[0] = prev[0] + 1
-        cur[1:] = np.minimum(prev[:-1] + (bb != ord(ch)), prev[1:] + 1)  # substitute / delete
-        prev = np.minimum.accumulate(cur - idx) + idx  # insert: cur[j] = min(cur[j], cur[j-1] + 1)
-    return int(prev[-1])
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
-
-
-def cer(hypothesis: str, reference: str) -> float:
-    """Character error rate after collapsing whitespace: edit distance / reference length."""
-    ref = _words(reference)
-    return edit_distance(_words(hypothesis), ref) / max(len(ref), 1)
-
-
-def have_tesseract() -> bool:
-    return shutil.which("tesseract") is not None
-
-
-def ocr_text(image: np.ndarray, dpi: int = 300, timeout_s: int = 600) -> str:
-    """Text of an (H, W) uint8 page read by the tesseract command (English)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "page.png"
-        Image.fromarray(image).save(path, dpi=(dpi, dpi))
-        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # tesseract's threads fight torch's for the cores
-        out = subprocess.run(["tesseract", str(path), "stdout", "-l", "eng", "--dpi", str(dpi)],
-                             capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or [""])[-1]
-        raise RuntimeError(f"tesseract failed (exit {out.returncode}): {last}")
-    return out.stdout
 
 
 # ------------------------------------------------------------------------------------ the study

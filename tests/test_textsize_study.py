@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from srgan.ocr import cer, edit_distance, have_tesseract, ocr_text
 from srgan.sample import find_fonts, render_text_page
-from srgan.textsize_study import cer, edit_distance, have_tesseract, main, ocr_text, text_crop
+from srgan.textsize_study import main, text_crop
 
 TEXT = "The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs."
 
