@@ -45,7 +45,7 @@ class TilingConfig:
 @dataclass
 class EngineConfig:
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    precision: str = "auto"  # auto (CUDA: bf16/fp16; CPU: bf16 where native, else fp32) | fp32 | bf16 | fp16
     channels_last: bool = True
     compile: bool = False  # torch.compile the generator (falls back with one log line)
     threads: int = 0  # CPU threads for torch; 0 = torch's default
