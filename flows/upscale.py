@@ -12,10 +12,8 @@ import hashlib
 import json
 import shutil
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import prefect.runtime
@@ -36,7 +34,6 @@ from srgan.config import (
     PipelineConfig,
     config_from_dict,
     load_config,
-    output_config_hash,
     override,
     to_dict,
 )
@@ -45,8 +42,8 @@ from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
 from srgan.records import write_part
 from srgan.resume import pending_documents
-from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, prepare_page
-from srgan.summary import summarise
+from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, make_run_context, prepare_page
+from srgan.summary import RunTally
 from srgan.weights import load_generator, read_manifest, resolve_weights
 
 
@@ -265,24 +262,12 @@ def upscale(
     config = to_dict(cfg)
     inputs = [input_path] if isinstance(input_path, str) else list(input_path)
     out = Path(output_dir).resolve()
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     started = time.perf_counter()
     pt = resolve_weights(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)
     manifest = read_manifest(pt)
     engine = cached_engine(str(pt), manifest.get("sha256", ""), json.dumps(config, sort_keys=True))
-    ctx = RunContext(
-        run_id=run_id,
-        started_at=datetime.now(UTC),
-        out_dir=str(out),
-        scale=cfg.upscale.scale,
-        weights_name=pt.stem,
-        weights_sha256=manifest.get("sha256", ""),
-        device=engine.info.device,
-        precision=engine.info.precision,
-        config_hash=output_config_hash(cfg),
-        output_format=cfg.upscale.output_format,
-        compare_crop=cfg.upscale.compare_crop,
-    )
+    ctx = make_run_context(cfg, out, engine.info, pt.stem, manifest.get("sha256", ""))
+    run_id = ctx.run_id
     work_dir = out / ".work" / run_id
     records_dir = out / cfg.records.dir
     docs = select_shard(discover_documents(inputs, config), shard_index, shard_count)
@@ -296,14 +281,17 @@ def upscale(
         from flows.deploy import create_limit_if_missing  # one-off runs make it; deployment runs need srgan deploy
 
         create_limit_if_missing(cfg.flow.gpu_concurrency_limit)
-    rows: list[dict] = []
+    tally = RunTally()  # counts and sums only: memory stays flat however many pages the run has
     first_rows: list[dict] | None = None
     with stage_runner(cfg.flow) as stages:
         for chunk, batch_rows in process_batches(stages, batches(docs, cfg.flow.pages_per_task), ctx, str(pt),
                                                  manifest.get("text_height"), config, str(records_dir),
                                                  cfg.upscale.compare_pages, ahead=max(2, cfg.flow.max_workers)):
             first_rows = batch_rows if first_rows is None else first_rows
-            rows.extend(batch_rows)
+            tally.add(batch_rows)
+            for err in (r for r in batch_rows if r["status"] == "error"):
+                logger.warning("error: %s page %s: %s", err["member"] or err["source"], err["page_index"] + 1,
+                               err["error"])
             progress.advance(len(chunk), batch_rows)
             update_progress_artifact(progress_id, 100.0 * progress.docs_done / max(progress.docs_total, 1))
     if not docs:
@@ -312,13 +300,11 @@ def upscale(
     progress.path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         (out / ".work").rmdir()  # only when no other run is using it
-    summary = summarise(rows, time.perf_counter() - started)
+    summary = tally.summary(time.perf_counter() - started)
     summary.update(run_id=run_id, output_dir=str(out), records_dir=str(records_dir),
                    pages_dir=str(out / "pages"), compare_dir=str(out / "compare"), weights=pt.name)
     if shard_count:
         summary.update(shard_index=shard_index, shard_count=shard_count)
-    for err in (r for r in rows if r["status"] == "error"):
-        logger.warning("error: %s page %s: %s", err["member"] or err["source"], err["page_index"] + 1, err["error"])
     create_table_artifact([{k: v for k, v in summary.items() if not isinstance(v, (list, dict))}],
                           key="upscale-summary", description=f"run {run_id}")
     pictures = compare_pictures(first_rows or [], out, cfg.upscale.compare_pages)

@@ -12,19 +12,17 @@ import queue
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
-from srgan.config import PipelineConfig, output_config_hash
+from srgan.config import PipelineConfig
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.records import write_part
 from srgan.resume import pending_documents
-from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, prepare_page
-from srgan.summary import summarise
+from srgan.stages import PageWork, cleanup, finish_page, infer_pages, make_run_context, prepare_page
+from srgan.summary import RunTally
 
 _DONE = object()
 
@@ -62,16 +60,12 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
                  weights_name: str, weights_sha256: str, text_height: float | None) -> dict:
     """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records."""
     out_dir = Path(out_dir)
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    ctx = RunContext(run_id=run_id, started_at=datetime.now(UTC), out_dir=str(out_dir), scale=engine.scale,
-                     weights_name=weights_name, weights_sha256=weights_sha256, device=engine.info.device,
-                     precision=engine.info.precision,
-                     config_hash=output_config_hash(cfg),
-                     output_format=cfg.upscale.output_format, compare_crop=cfg.upscale.compare_crop)
+    ctx = make_run_context(cfg, out_dir, engine.info, weights_name, weights_sha256)
+    run_id = ctx.run_id
     work_dir = out_dir / ".work" / run_id
     records_dir = out_dir / cfg.records.dir
     started = time.perf_counter()
-    rows: list[dict] = []
+    tally = RunTally()  # counts and sums only: memory stays flat however many pages the run has
     pending_rows: list[dict] = []
     written: list[Future] = []
     batch_pages = cfg.flow.pages_per_task
@@ -104,15 +98,15 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
                 pending_rows.extend(written.pop(0).result())
                 if len(pending_rows) >= cfg.records.rows_per_part:
                     write_part(pending_rows, records_dir, run_id)
-                    rows.extend(pending_rows)
+                    tally.add(pending_rows)
                     pending_rows = []
         if batch:
             flush(batch)
         for fut in written:
             pending_rows.extend(fut.result())
     write_part(pending_rows, records_dir, run_id)
-    rows.extend(pending_rows)
+    tally.add(pending_rows)
     shutil.rmtree(work_dir, ignore_errors=True)
-    summary = summarise(rows, time.perf_counter() - started)
+    summary = tally.summary(time.perf_counter() - started)
     summary.update(run_id=run_id, records_dir=str(records_dir), pages_dir=str(out_dir / "pages"))
     return summary

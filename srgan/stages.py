@@ -9,15 +9,17 @@ from __future__ import annotations
 import io
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from srgan.config import UpscaleConfig
-from srgan.engine import Engine
+from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
+from srgan.engine import Engine, EngineInfo
 from srgan.metrics import bicubic_upscale, consistency_psnr
 from srgan.readers import DocumentRef, Page, printable
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
@@ -171,6 +173,21 @@ class RunContext:
     config_hash: str
     output_format: str = "png"
     compare_crop: int = 256
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time to the second plus six hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo, weights_name: str,
+                     weights_sha256: str, run_id: str | None = None) -> RunContext:
+    """The one place a run's shared row fields are gathered (plain runner and Prefect flow alike)."""
+    return RunContext(run_id=run_id or new_run_id(), started_at=datetime.now(UTC), out_dir=str(out_dir),
+                      scale=cfg.upscale.scale, weights_name=weights_name, weights_sha256=weights_sha256,
+                      device=engine_info.device, precision=engine_info.precision,
+                      config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,
+                      compare_crop=cfg.upscale.compare_crop)
 
 
 def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:

@@ -3,35 +3,70 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    return sum(vals) / len(vals) if vals else None
+class RunTally:
+    """A run's counts and sums, fed batch by batch, so a summary costs O(1) memory in the run's size.
+
+    Only the first ``keep_errors`` error messages are kept for the summary.
+    """
+
+    _MEANS = ("psnr_consistency", "psnr_consistency_bicubic", "consistency_gain_db", "normalise_factor")
+
+    def __init__(self, keep_errors: int = 20) -> None:
+        self.pages = 0
+        self.ok = 0
+        self.keep_errors = keep_errors
+        self.error_messages: list[str] = []
+        self._sum = dict.fromkeys(self._MEANS, 0.0)
+        self._n = dict.fromkeys(self._MEANS, 0)
+
+    def _add_value(self, key: str, value: float | None) -> None:
+        if value is not None and math.isfinite(value):
+            self._sum[key] += value
+            self._n[key] += 1
+
+    def add(self, rows: Iterable[dict]) -> None:
+        for r in rows:
+            self.pages += 1
+            if r.get("status") != "ok":
+                if len(self.error_messages) < self.keep_errors:
+                    self.error_messages.append(f"{r.get('member') or r.get('source')} "
+                                               f"p{(r.get('page_index') or 0) + 1}: {r.get('error')}")
+                continue
+            self.ok += 1
+            model, bicubic = r.get("psnr_consistency"), r.get("psnr_consistency_bicubic")
+            self._add_value("psnr_consistency", model)
+            self._add_value("psnr_consistency_bicubic", bicubic)
+            if model is not None and bicubic is not None:
+                self._add_value("consistency_gain_db", model - bicubic)
+            self._add_value("normalise_factor", r.get("normalise_factor"))
+
+    def mean(self, key: str) -> float | None:
+        return self._sum[key] / self._n[key] if self._n[key] else None
+
+    def summary(self, seconds: float) -> dict:
+        """Counts and means so far."""
+        return {
+            "pages": self.pages,
+            "ok": self.ok,
+            "errors": self.pages - self.ok,
+            "seconds": round(seconds, 2),
+            "pages_per_s": round(self.pages / seconds, 3) if seconds > 0 else None,
+            "mean_psnr_consistency": self.mean("psnr_consistency"),
+            "mean_psnr_consistency_bicubic": self.mean("psnr_consistency_bicubic"),
+            "mean_consistency_gain_db": self.mean("consistency_gain_db"),
+            "mean_normalise_factor": self.mean("normalise_factor"),
+            "error_messages": list(self.error_messages),
+        }
 
 
-def summarise(rows: Sequence[dict], seconds: float) -> dict:
+def summarise(rows: Iterable[dict], seconds: float) -> dict:
     """Counts and means over a run's rows."""
-    ok = [r for r in rows if r.get("status") == "ok"]
-    gains = [
-        r["psnr_consistency"] - r["psnr_consistency_bicubic"]
-        for r in ok
-        if r.get("psnr_consistency") is not None and r.get("psnr_consistency_bicubic") is not None
-    ]
-    return {
-        "pages": len(rows),
-        "ok": len(ok),
-        "errors": len(rows) - len(ok),
-        "seconds": round(seconds, 2),
-        "pages_per_s": round(len(rows) / seconds, 3) if seconds > 0 else None,
-        "mean_psnr_consistency": _mean([r.get("psnr_consistency") for r in ok]),
-        "mean_psnr_consistency_bicubic": _mean([r.get("psnr_consistency_bicubic") for r in ok]),
-        "mean_consistency_gain_db": _mean(gains),
-        "mean_normalise_factor": _mean([r.get("normalise_factor") for r in ok]),
-        "error_messages": [f"{r.get('member') or r.get('source')} p{(r.get('page_index') or 0) + 1}: {r.get('error')}"
-                           for r in rows if r.get("status") != "ok"][:20],
-    }
+    tally = RunTally()
+    tally.add(rows)
+    return tally.summary(seconds)
 
 
 def format_summary(summary: dict) -> str:

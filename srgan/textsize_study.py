@@ -41,10 +41,10 @@ import numpy as np
 from PIL import Image
 
 from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config
-from srgan.evaluate import evaluate_images, load_originals
+from srgan.evaluate import evaluate_images, load_originals, make_lr
 from srgan.models import Generator
 from srgan.ocr import cer, have_tesseract, ocr_text
-from srgan.textsize import estimate_text_height, resize, text_line_boxes
+from srgan.textsize import estimate_text_height, normalisation_factor, resize, text_line_boxes
 from srgan.weights import WeightsError, load_generator
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,21 @@ def study_page(name: str, original: np.ndarray, net_g: Generator, text_height: f
         if min(page.shape) < 4 * scale:
             log.warning("study: %s at ratio %s is too small (%s)", name, ratio, page.shape)
             continue
+        lr_estimate = estimate_text_height(make_lr(page, scale)[1])  # what upscale_images will estimate
+        groups: dict[float, list[str]] = {}  # policies giving the same factor give the same pages: run once
+        for policy in policies:
+            f = normalisation_factor(lr_estimate, text_height, POLICIES[policy](cfg.upscale))
+            groups.setdefault(f, []).append(policy)
         ocr_dir = Path(tempfile.mkdtemp(prefix="srgan-study-")) if reference_text is not None else None
         try:
             base_ocr: dict[str, float] = {}
-            for policy in policies:
-                pcfg = dataclasses.replace(cfg, upscale=POLICIES[policy](cfg.upscale))
+            for predicted, same in groups.items():
+                pcfg = dataclasses.replace(cfg, upscale=POLICIES[same[0]](cfg.upscale))
                 t0 = time.perf_counter()
                 (r,) = evaluate_images(net_g, text_height, [(name, page)], scale, pcfg, ocr_dir).rows
-                row = {"page": name, "ratio": ratio, "policy": policy, "page_text_px": est.px,
+                if r["normalise_factor"] != predicted:
+                    raise RuntimeError(f"study: {name} {same}: factor {r['normalise_factor']} != {predicted}")
+                row = {"page": name, "ratio": ratio, "page_text_px": est.px,
                        "lr_text_px": r["text_height_px"], "factor": r["normalise_factor"],
                        "width": r["width"], "height": r["height"], "psnr": r["psnr"],
                        "psnr_bicubic": r["psnr_bicubic"], "ssim": r["ssim"], "ssim_bicubic": r["ssim_bicubic"],
@@ -136,9 +143,9 @@ def study_page(name: str, original: np.ndarray, net_g: Generator, text_height: f
                         base_ocr = {k: cer(ocr_text(read[k], dpi), reference_text) for k in ("bicubic", "original")}
                     row.update(cer=cer(ocr_text(read["model"], dpi), reference_text),
                                cer_bicubic=base_ocr["bicubic"], cer_original=base_ocr["original"])
-                rows.append(row)
-                log.info("study: %s ratio %.2f %s: %.2f dB (bicubic %.2f), factor %.2f", name, ratio, policy,
-                         row["psnr"], row["psnr_bicubic"], row["factor"])
+                rows += [{**row, "policy": policy} for policy in same]
+                log.info("study: %s ratio %.2f %s: %.2f dB (bicubic %.2f), factor %.2f", name, ratio,
+                         "/".join(same), row["psnr"], row["psnr_bicubic"], row["factor"])
         finally:
             if ocr_dir is not None:
                 shutil.rmtree(ocr_dir, ignore_errors=True)
