@@ -3,7 +3,10 @@
 Cases, for every selected model in weights/:
 - ``model``: engine only (tiles batched across pages), counted convolution FLOPs;
 - ``pipeline``: decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records;
-- ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do.
+- ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do;
+- ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
+  (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
+  not grow with the archive.
 Timings live here, never in pass/fail tests.
 """
 
@@ -11,8 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
+import multiprocessing
+import resource
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -105,8 +112,62 @@ def bench_model(engine: Engine, pages: list[np.ndarray], flops_per_tile: int) ->
     return seconds, float(flops_per_tile * batches * engine.batch_size)
 
 
+def write_tar(path: Path, pages: list[np.ndarray], count: int) -> Path:
+    """A tar archive of `count` PNG pages cycling through `pages` (no page kept in memory twice)."""
+    with tarfile.open(path, "w") as tar:
+        for i in range(count):
+            buf = io.BytesIO()
+            Image.fromarray(pages[i % len(pages)]).save(buf, format="PNG", dpi=(100, 100))
+            info = tarfile.TarInfo(f"pages/page{i:06d}.png")
+            info.size = buf.tell()
+            buf.seek(0)
+            tar.addfile(info, buf)
+    return path
+
+
+def _memory_child(archive: str, out_dir: str, cfg: PipelineConfig, name: str, weights_dir: str,
+                  result: multiprocessing.Queue) -> None:
+    """Runs in a fresh process: one pipeline run over the archive; reports pages, seconds, peak RSS."""
+    net_g, manifest = load_generator(name, Path(weights_dir))
+    engine = Engine(net_g, cfg.engine, cfg.tiling)
+    t0 = time.perf_counter()
+    summary = run_pipeline([archive], Path(out_dir), cfg, engine, name, manifest.get("sha256", ""),
+                           manifest.get("text_height"))
+    seconds = time.perf_counter() - t0
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    result.put({"pages": summary["pages"], "errors": summary["errors"], "seconds": seconds,
+                "peak_rss_mb": peak_kib / 1024, "device": engine.info.device,
+                "device_name": engine.info.device_name, "precision": engine.info.precision})
+
+
+def peak_rss_run(archive: Path, out_dir: Path, cfg: PipelineConfig, name: str, weights_dir: Path) -> dict:
+    """Peak resident memory of one pipeline run over `archive`, measured in a fresh (spawned) process."""
+    ctx = multiprocessing.get_context("spawn")
+    result = ctx.Queue()
+    proc = ctx.Process(target=_memory_child, args=(str(archive), str(out_dir), cfg, name, str(weights_dir), result))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0 or result.empty():
+        raise RuntimeError(f"memory run over {archive} failed (exit {proc.exitcode})")
+    return result.get()
+
+
+def bench_memory(cfg: PipelineConfig, name: str, weights_dir: Path, counts: list[int],
+                 size: tuple[int, int]) -> list[dict]:
+    """One row per archive size: peak RSS of a whole pipeline run over that many pages."""
+    base_pages = synthetic_pages(4, size)
+    rows = []
+    for count in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = write_tar(Path(tmp) / f"pages{count}.tar", base_pages, count)
+            r = peak_rss_run(archive, Path(tmp) / "out", cfg, name, weights_dir)
+        rows.append({**r, "archive_pages": count})
+    return rows
+
+
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
-              size: tuple[int, int], weights_dir: Path) -> list[dict]:
+              size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
+              memory_size: tuple[int, int] = (320, 240)) -> list[dict]:
     rows = []
     pages = synthetic_pages(n_pages, size)
     engine_cfg = dataclasses.replace(cfg.engine, device=device)
@@ -122,6 +183,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                 "scale": net_g.scale, "page_size": f"{size[0]}x{size[1]}", "precision": engine.info.precision,
                 "tile": cfg.tiling.tile, "batch_size": cfg.tiling.batch_size, "compile": cfg.engine.compile}
         for case in cases:
+            precision = engine.info.precision
             if case == "model":
                 seconds, flops = bench_model(engine, pages, flops_per_tile)
                 n = len(pages)
@@ -130,7 +192,20 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                 naive = Engine(net_g, EngineConfig(device=device, precision="fp32", channels_last=False), naive_cfg)
                 few = pages[: max(1, min(len(pages), 4 if naive.device.type == "cpu" else 16))]
                 seconds, flops = bench_model(naive, few, flops_per_tile)
+                precision = naive.info.precision
                 n = len(few)
+            elif case == "memory":
+                mem_cfg = dataclasses.replace(cfg, engine=engine_cfg)
+                for r in bench_memory(mem_cfg, name, weights_dir, list(memory_pages), memory_size):
+                    rows.append({"case": case, **base, "device": r["device"], "device_name": r["device_name"],
+                                 "page_size": f"{memory_size[0]}x{memory_size[1]}", "pages": r["pages"],
+                                 "seconds": round(r["seconds"], 3), "pages_per_s": round(r["pages"] / r["seconds"], 3),
+                                 "tflops": None, "pct_of_matmul_peak": None,
+                                 "matmul_peak_tflops": None if peak is None else round(peak, 1),
+                                 "archive_pages": r["archive_pages"], "errors": r["errors"],
+                                 "peak_rss_mb": round(r["peak_rss_mb"], 1)})
+                    print(_fmt_row(rows[-1]), flush=True)
+                continue
             elif case == "pipeline":
                 with tempfile.TemporaryDirectory() as tmp:
                     src = Path(tmp) / "in"
@@ -147,7 +222,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
             else:
                 raise ValueError(f"unknown case {case}")
             tflops = flops / seconds / 1e12 if seconds > 0 and flops == flops else None
-            rows.append({"case": case, **base, "pages": n, "seconds": round(seconds, 3),
+            rows.append({"case": case, **base, "precision": precision, "pages": n, "seconds": round(seconds, 3),
                          "pages_per_s": round(n / seconds, 3), "tflops": None if tflops is None else round(tflops, 2),
                          "pct_of_matmul_peak": None if (tflops is None or not peak) else round(100 * tflops / peak, 1),
                          "matmul_peak_tflops": None if peak is None else round(peak, 1)})
@@ -159,7 +234,8 @@ def _fmt_row(r: dict) -> str:
     return (f"{r['case']:9s} {r['model']:12s} x{r['scale']} {r['device_name'][:22]:22s} {r['precision']:5s} "
             f"{r['pages']:4d} pages {r['seconds']:8.2f} s {r['pages_per_s']:8.2f} pages/s "
             f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
-            f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak")
+            f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak"
+            + (f"  peak RSS {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tile", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--memory-pages", default="100,2000", help="archive sizes of the memory case")
+    p.add_argument("--memory-size", default="320x240", help="page WxH of the memory case")
     p.add_argument("--json", help="write the rows to this JSON file")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
@@ -184,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     wdir = resolve_weights_dir(cfg.upscale.weights_dir)
     models = sorted(x.stem for x in wdir.glob("*.pt")) if a.models == "all" else a.models.split(",")
     w, h = (int(v) for v in a.size.lower().split("x"))
-    rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir)
+    mw, mh = (int(v) for v in a.memory_size.lower().split("x"))
+    rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir,
+                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh))
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -33,7 +33,7 @@ from torch import nn
 
 from srgan.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
 from srgan.config import ConfigError, PipelineConfig, load_config, override, to_dict
-from srgan.engine import autocast_context, pick_device
+from srgan.engine import autocast_context, cpu_has_fast_bf16, pick_device
 from srgan.losses import ContentLoss, GANLoss
 from srgan.models import Discriminator, Generator
 from srgan.plot import write_losses
@@ -143,22 +143,21 @@ def _float_tensors(net: nn.Module) -> list[torch.Tensor]:
 
 
 def training_precision(requested: str, device: torch.device) -> str:
-    """The one place training precision is chosen: bf16 on CUDA (where supported), fp32 elsewhere.
+    """The one place training precision is chosen: bf16 where the device runs it natively (CUDA with
+    bf16; CPUs with AMX / AVX512-BF16), fp32 elsewhere.
 
-    fp16 is not used for training (it would need loss scaling in both GAN steps): asked for on
-    CUDA it becomes bf16, or fp32 where bf16 is missing.
+    fp16 is not used for training (it would need loss scaling in both GAN steps): asked for, it
+    becomes bf16, or fp32 where bf16 is not native.
     """
-    if device.type != "cuda":
-        if requested not in ("auto", "fp32"):
-            log.info("training.precision %s: training on CPU runs in fp32", requested)
-        return "fp32"
     if requested == "fp32":
         return "fp32"
-    if torch.cuda.is_bf16_supported():
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_fast_bf16()
+    if native:
         if requested == "fp16":
             log.info("training.precision fp16: training uses bf16 instead (no loss scaling needed)")
         return "bf16"
-    log.info("training.precision %s: this GPU has no bf16; training in fp32", requested)
+    if requested != "auto":
+        log.info("training.precision %s: this %s has no native bf16; training in fp32", requested, device.type)
     return "fp32"
 
 

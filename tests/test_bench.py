@@ -1,0 +1,41 @@
+"""The benchmark runs every case on tiny weights and writes the documented JSON fields (no timings asserted)."""
+
+import json
+
+from srgan import bench
+from tests.conftest import write_config
+
+FIELDS = {"case", "device", "device_name", "model", "scale", "page_size", "pages", "seconds", "pages_per_s",
+          "tflops", "pct_of_matmul_peak"}
+
+
+def test_bench_json_has_a_row_per_case_with_the_fields(tmp_path, tiny_weights):
+    out = tmp_path / "bench.json"
+    cfg = write_config(tmp_path, tiny_weights)
+    rc = bench.main(["--config", str(cfg), "--models", "srgan_x2", "--device", "cpu", "--pages", "2",
+                     "--size", "120x90", "--cases", "model,pipeline,naive,memory", "--memory-pages", "3,6",
+                     "--memory-size", "64x48", "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())
+    assert [r["case"] for r in rows] == ["model", "pipeline", "naive", "memory", "memory"]
+    for r in rows:
+        assert FIELDS <= r.keys(), FIELDS - r.keys()
+        assert r["model"] == "srgan_x2" and r["scale"] == 2 and r["device"] == "cpu"
+        assert r["seconds"] > 0 and r["pages_per_s"] > 0
+    assert rows[0]["tflops"] >= 0 and rows[0]["pages"] == 2 and rows[2]["precision"] == "fp32"
+    assert rows[1]["pages"] == 2
+    memory = rows[3:]
+    assert [m["archive_pages"] for m in memory] == [3, 6] and [m["pages"] for m in memory] == [3, 6]
+    assert all(m["errors"] == 0 and m["peak_rss_mb"] > 10 for m in memory)
+
+
+def test_tar_of_pages_cycles_the_given_pages(tmp_path):
+    import tarfile
+
+    import numpy as np
+
+    pages = [np.full((8, 8), v, np.uint8) for v in (0, 255)]
+    archive = bench.write_tar(tmp_path / "p.tar", pages, 5)
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert names == [f"pages/page{i:06d}.png" for i in range(5)]
