@@ -50,5 +50,6 @@ def ocr_text(image: np.ndarray, dpi: int = 300, timeout_s: int = 600) -> str:
         out = subprocess.run(["tesseract", str(path), "stdout", "-l", "eng", "--dpi", str(dpi)],
                              capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     if out.returncode != 0:
-        raise RuntimeError(f"tesseract failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}")
+        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+        raise RuntimeError(f"tesseract failed: {last}")
     return out.stdout
