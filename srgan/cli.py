@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--scale", type=int, choices=(2, 4, 8))
     up.add_argument("--config")
     up.add_argument("--weights", help="name in weights/ or a path to a .pt file")
-    up.add_argument("--no-normalise", action="store_true", help="turn text-size normalisation off")
+    up.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
+                    help="text-size normalisation on/off (default: upscale.normalise in pipeline.yaml)")
     up.add_argument("--no-progress", action="store_true")
 
     ev = sub.add_parser("evaluate", help="treat inputs as originals: bicubic-downscale, upscale, compare")
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True)
     ev.add_argument("--config")
     ev.add_argument("--weights", default=None)
-    ev.add_argument("--no-normalise", action="store_true")
+    ev.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
+                    help="text-size normalisation on/off (default: upscale.normalise)")
     ev.add_argument("--json", help="also write the figures to this JSON file")
     ev.add_argument("--ocr", action="store_true", help="tesseract CER where a page has a sibling .txt ground truth")
 
@@ -108,7 +110,7 @@ def _progress_thread(out: Path, stop: threading.Event) -> threading.Thread:
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     cfg = _config(args.config, upscale__scale=args.scale, upscale__weights=args.weights,
-                  upscale__normalise=False if args.no_normalise else None)
+                  upscale__normalise=args.normalise)
     for inp in args.inputs:
         if not Path(inp).exists():
             raise UsageError(f"srgan upscale: input not found: {inp}")
@@ -134,7 +136,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from srgan.evaluate import format_table, run_evaluate
 
-    cfg = _config(args.config, upscale__normalise=False if args.no_normalise else None)
+    cfg = _config(args.config, upscale__normalise=args.normalise)
     weights = args.weights or cfg.upscale.weights
     result, manifest = run_evaluate(args.inputs, args.scale, Path(args.out), cfg, weights, ocr=args.ocr)
     if not result.rows:

@@ -26,7 +26,7 @@ class UpscaleConfig:
     scale: int = 2  # 2, 4 or 8
     weights: str = "auto"  # name in weights/ (without .pt), a path, or "auto" (default for the scale)
     weights_dir: str = "weights"  # relative to the project root unless absolute
-    normalise: bool = True  # text-size normalisation on/off
+    normalise: bool = False  # text-size normalisation on/off (off: README, text-size table)
     normalise_tolerance: float = 0.15  # |log(factor)| below log(1+tol) -> factor 1
     normalise_min_factor: float = 1.0  # 1.0: never shrink (large text is left alone; see textsize_study)
     normalise_max_factor: float = 4.0  # enlarge small text at most this much before the model

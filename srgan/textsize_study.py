@@ -12,7 +12,7 @@ configured ``upscale`` section:
 - ``off``: no normalisation;
 - ``always``: every page resampled to the trained height, both ways (tolerance 0, factors 0.25..max);
 - ``both``: both ways, but estimates within the configured tolerance are left alone;
-- ``default``: the configuration as it is (pipeline.yaml or --config; normalise on);
+- ``default``: the configuration as it is (pipeline.yaml or --config);
 - ``up_only``: the configured tolerance, pages only ever enlarged (min factor 1);
 - ``down_only``: the configured tolerance, pages only ever shrunk (max factor 1).
 
@@ -72,7 +72,7 @@ POLICIES: dict[str, Callable[[UpscaleConfig], UpscaleConfig]] = {
     "off": _policy(normalise=False),
     "always": _policy(tolerance=0.0, low=SHRINK),  # every page to the trained height, both ways
     "both": _policy(low=SHRINK),  # both ways, outside the configured tolerance
-    "default": _policy(),  # the configuration as it is (with normalise on)
+    "default": lambda u: u,  # the configuration as it is
     "up_only": _policy(low=1.0),  # enlarge small text only
     "down_only": _policy(low=SHRINK, high=1.0),  # shrink large text only
 }

@@ -185,15 +185,17 @@ def test_very_large_page_is_measured_on_a_reduced_copy():
 
 
 def test_factor_policy():
-    cfg = UpscaleConfig()
-    assert cfg.normalise and cfg.normalise_min_factor == 1.0  # default: enlarge small text only
+    assert not UpscaleConfig().normalise  # off by default: the study table in README
+    assert normalisation_factor(TextHeight(4.5), 9.0, UpscaleConfig()) == 1.0
+    cfg = UpscaleConfig(normalise=True)
+    assert cfg.normalise_min_factor == 1.0  # when on: enlarge small text only
     assert normalisation_factor(TextHeight(4.5), 9.0, cfg) == pytest.approx(2.0)
     assert normalisation_factor(TextHeight(8.5), 9.0, cfg) == 1.0  # within tolerance
     assert normalisation_factor(TextHeight(18.0), 9.0, cfg) == 1.0  # large text is left alone
     assert normalisation_factor(TextHeight(1.0), 9.0, cfg) == cfg.normalise_max_factor
     assert normalisation_factor(TextHeight(None, "blank"), 9.0, cfg) == 1.0
     assert normalisation_factor(TextHeight(4.5), 0.0, cfg) == 1.0  # weights without a text height
-    both = UpscaleConfig(normalise_min_factor=0.25)
+    both = UpscaleConfig(normalise=True, normalise_min_factor=0.25)
     assert normalisation_factor(TextHeight(18.0), 9.0, both) == pytest.approx(0.5)
     assert normalisation_factor(TextHeight(100.0), 9.0, both) == 0.25
     off = UpscaleConfig(normalise=False)

@@ -53,7 +53,7 @@ def test_study_runs_on_one_small_page(tmp_path, tiny_weights, capsys):
     page = small_page(tmp_path, text=TEXT.splitlines()[0])  # one line: the test stays fast
     out = tmp_path / "study"
     code = main(["--weights", "srgan_x2", "--weights-dir", str(tiny_weights), "--scale", "2", "--out", str(out),
-                 "--pages", str(page), "--ratios", "0.5", "2", "--policies", "off", "always", "default",
+                 "--pages", str(page), "--ratios", "0.5", "2", "--policies", "off", "always", "default", "up_only",
                  "--no-ocr"])
     assert code == 0
     table = capsys.readouterr().out
@@ -61,10 +61,10 @@ def test_study_runs_on_one_small_page(tmp_path, tiny_weights, capsys):
     result = json.loads((out / "study.json").read_text())
     assert result["text_height"] == 9.0 and result["scale"] == 2 and not result["ocr"]
     rows = {(r["ratio"], r["policy"]): r for r in result["rows"]}
-    assert len(rows) == 6
-    assert all(r["factor"] == 1.0 for (_, p), r in rows.items() if p == "off")
-    assert rows[(0.5, "default")]["factor"] == pytest.approx(2.0, rel=0.15)  # small text enlarged
-    assert rows[(2.0, "default")]["factor"] == 1.0  # large text left alone (min factor 1)
+    assert len(rows) == 8
+    assert all(r["factor"] == 1.0 for (_, p), r in rows.items() if p in ("off", "default"))  # default: off
+    assert rows[(0.5, "up_only")]["factor"] == pytest.approx(2.0, rel=0.15)  # small text enlarged
+    assert rows[(2.0, "up_only")]["factor"] == 1.0  # large text left alone (min factor 1)
     assert rows[(2.0, "always")]["factor"] == pytest.approx(0.5, rel=0.15)
     assert rows[(2.0, "always")]["lr_text_px"] == pytest.approx(18.0, rel=0.15)  # the study's ratio holds
     for s in result["summary"]:
