@@ -174,24 +174,27 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
     peak = None
     for name in models:
         net_g, manifest = load_generator(name, weights_dir)
-        win = cfg.tiling.tile + 2 * cfg.tiling.overlap
-        flops_per_tile = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, win, win))
         engine = Engine(net_g, engine_cfg, cfg.tiling)
+        win = engine.tile + 2 * engine.pad
+        flops_per_tile = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, win, win))
         if peak is None:
             peak = matmul_tflops(engine.device)
         base = {"device": engine.info.device, "device_name": engine.info.device_name, "model": name,
                 "scale": net_g.scale, "page_size": f"{size[0]}x{size[1]}", "precision": engine.info.precision,
-                "tile": cfg.tiling.tile, "batch_size": cfg.tiling.batch_size, "compile": cfg.engine.compile}
+                "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile}
         for case in cases:
             precision = engine.info.precision
             if case == "model":
                 seconds, flops = bench_model(engine, pages, flops_per_tile)
                 n = len(pages)
             elif case == "naive":
-                naive_cfg = dataclasses.replace(cfg.tiling, batch_size=1)
+                # the configured tile, one at a time, fp32, on every device
+                naive_cfg = dataclasses.replace(cfg.tiling, batch_size=1, cpu_tile=0, cpu_batch_size=1)
                 naive = Engine(net_g, EngineConfig(device=device, precision="fp32", channels_last=False), naive_cfg)
+                naive_win = naive.tile + 2 * naive.pad
+                naive_flops = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, naive_win, naive_win))
                 few = pages[: max(1, min(len(pages), 4 if naive.device.type == "cpu" else 16))]
-                seconds, flops = bench_model(naive, few, flops_per_tile)
+                seconds, flops = bench_model(naive, few, naive_flops)
                 precision = naive.info.precision
                 n = len(few)
             elif case == "memory":
@@ -256,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
         cfg = dataclasses.replace(cfg, tiling=dataclasses.replace(
-            cfg.tiling, tile=a.tile or cfg.tiling.tile, batch_size=a.batch_size or cfg.tiling.batch_size))
+            cfg.tiling, tile=a.tile or cfg.tiling.tile, batch_size=a.batch_size or cfg.tiling.batch_size,
+            cpu_tile=a.tile or cfg.tiling.cpu_tile, cpu_batch_size=a.batch_size or cfg.tiling.cpu_batch_size))
     if a.compile:
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True))
     wdir = resolve_weights_dir(cfg.upscale.weights_dir)

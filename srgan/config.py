@@ -40,6 +40,14 @@ class TilingConfig:
     tile: int = 128  # tile side in input pixels (without context)
     overlap: int = 16  # context pixels on each side of a tile, cropped after upscaling
     batch_size: int = 16  # tiles per forward pass (fixed shape; the last batch is padded)
+    cpu_tile: int = 0  # tile side when the engine runs on the CPU; 0 = tile
+    cpu_batch_size: int = 0  # batch when the engine runs on the CPU; 0 = batch_size
+
+    def for_device(self, device_type: str) -> tuple[int, int]:
+        """(tile, batch_size) for a device type: CPUs prefer fewer, larger tiles (less overlap work)."""
+        if device_type == "cpu":
+            return self.cpu_tile or self.tile, self.cpu_batch_size or self.batch_size
+        return self.tile, self.batch_size
 
 
 @dataclass
@@ -135,6 +143,9 @@ class PipelineConfig:
             ("tiling.tile", self.tiling.tile >= 8, "must be >= 8"),
             ("tiling.overlap", 0 <= self.tiling.overlap < self.tiling.tile, "must be in [0, tile)"),
             ("tiling.batch_size", self.tiling.batch_size >= 1, "must be >= 1"),
+            ("tiling.cpu_tile", self.tiling.cpu_tile == 0 or self.tiling.overlap < self.tiling.cpu_tile,
+             "must be 0 or larger than overlap"),
+            ("tiling.cpu_batch_size", self.tiling.cpu_batch_size >= 0, "must be >= 0"),
             ("engine.device", self.engine.device in ("auto", "cpu", "cuda"), "must be auto, cpu or cuda"),
             ("engine.precision", self.engine.precision in ("auto", "fp32", "bf16", "fp16"),
              "must be auto, fp32, bf16 or fp16"),

@@ -85,9 +85,8 @@ class Engine:
         self.device = pick_device(engine.device)
         self.precision = pick_precision(engine.precision, self.device)
         self.scale = net_g.scale
-        self.tile = tiling.tile
+        self.tile, self.batch_size = tiling.for_device(self.device.type)
         self.pad = tiling.overlap
-        self.batch_size = tiling.batch_size
         self.channels_last = engine.channels_last  # faster on CUDA and with oneDNN on CPU
         net_g = net_g.to(self.device).eval()
         if self.channels_last:

@@ -54,3 +54,16 @@ def test_override_revalidates():
     assert cfg.upscale.scale == 4
     with pytest.raises(ConfigError, match="upscale.scale"):
         override(cfg, "upscale.scale", 5)
+
+
+def test_cpu_tiling_applies_only_on_the_cpu():
+    from srgan.config import TilingConfig
+
+    t = TilingConfig(tile=192, batch_size=8, cpu_tile=384, cpu_batch_size=2)
+    assert t.for_device("cpu") == (384, 2) and t.for_device("cuda") == (192, 8)
+    assert TilingConfig(tile=64, batch_size=4).for_device("cpu") == (64, 4)  # 0 = same as tile / batch_size
+
+
+def test_shipped_config_tiles_larger_on_the_cpu():
+    cfg = load_config()
+    assert cfg.tiling.for_device("cpu")[0] > cfg.tiling.tile
