@@ -63,7 +63,7 @@ stage x2 --pretrain-steps 1000000 --scale 2 --crop 96 --text-height 9.5 --max-se
   --out "$RUN/x2" --weights-name srgan_x2 &
 stage x4 --pretrain-steps 1000000 --scale 4 --crop 128 --text-height 4.75 --max-seconds "$T4" --num-feat "$NUM_FEAT" --num-block "$NUM_BLOCK" \
   --out "$RUN/x4" --weights-name srgan_x4 &
-stage fast --pretrain-steps 1000000 --scale 2 --crop 96 --text-height 9.5 --max-seconds "$TF" --num-feat 24 --num-block 6 \
+stage fast --pretrain-steps 1000000 --scale 2 --crop 96 --text-height 9.5 --max-seconds "$TF" --num-feat 32 --num-block 4 \
   --out "$RUN/fast" --weights-name fast_x2 &
 # SRGAN: its own stage 1 (capped by steps and time), then stage 2 for TG seconds; a candidate only.
 stage x2gan --scale 2 --crop 96 --text-height 9.5 --max-seconds "$TG" --num-feat "$NUM_FEAT" --num-block "$NUM_BLOCK" \
