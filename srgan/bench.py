@@ -17,6 +17,7 @@ import dataclasses
 import io
 import json
 import multiprocessing
+import queue
 import resource
 import sys
 import tarfile
@@ -146,10 +147,15 @@ def peak_rss_run(archive: Path, out_dir: Path, cfg: PipelineConfig, name: str, w
     result = ctx.Queue()
     proc = ctx.Process(target=_memory_child, args=(str(archive), str(out_dir), cfg, name, str(weights_dir), result))
     proc.start()
+    while True:  # read before joining: a child with unread queue data does not exit
+        try:
+            row = result.get(timeout=5)
+            break
+        except queue.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"memory run over {archive} failed (exit {proc.exitcode})") from None
     proc.join()
-    if proc.exitcode != 0 or result.empty():
-        raise RuntimeError(f"memory run over {archive} failed (exit {proc.exitcode})")
-    return result.get()
+    return row
 
 
 def bench_memory(cfg: PipelineConfig, name: str, weights_dir: Path, counts: list[int],

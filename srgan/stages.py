@@ -181,9 +181,9 @@ def new_run_id() -> str:
 
 
 def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo, weights_name: str,
-                     weights_sha256: str, run_id: str | None = None) -> RunContext:
+                     weights_sha256: str) -> RunContext:
     """The one place a run's shared row fields are gathered (plain runner and Prefect flow alike)."""
-    return RunContext(run_id=run_id or new_run_id(), started_at=datetime.now(UTC), out_dir=str(out_dir),
+    return RunContext(run_id=new_run_id(), started_at=datetime.now(UTC), out_dir=str(out_dir),
                       scale=cfg.upscale.scale, weights_name=weights_name, weights_sha256=weights_sha256,
                       device=engine_info.device, precision=engine_info.precision,
                       config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,

@@ -1,8 +1,9 @@
 """Text-size estimation and normalisation.
 
 The original SRGAN-on-RVL-CDIP notes found that a model works on text of the pixel height it was
-trained on. So each page is resampled until its x-height matches the weights' trained text height,
-upscaled, and the result resampled to exactly ``scale`` x the input size.
+trained on. So, with normalisation on, each page is resampled until its x-height matches the
+weights' trained text height, upscaled, and the result resampled to exactly ``scale`` x the input
+size. Every page's estimate is recorded either way.
 
 The estimator (:func:`estimate_text_height`) measures the x-height of the page's body text from
 connected components of ink, keeping only those that sit in text lines:
@@ -33,12 +34,12 @@ Accuracy (tests/test_textsize_accuracy.py): rendered pages of 6-30 pt at 72-200 
 of flat and round letters (o, e, s overshoot), so it reads 3-9% above the flat x-height, the same
 at every size: it scales with the page, which is what normalisation needs.
 
-Policy (:func:`normalisation_factor`, the ``upscale.normalise*`` keys): factor = trained height /
-estimate, left at 1 within the tolerance band (15%), clamped to [min_factor, max_factor] = [1, 4]:
-pages are only ever enlarged, with Lanczos (:func:`resize`). Measured with ``python -m
-srgan.textsize_study`` (16 real scans, small CPU-trained x2 model): enlarging small text gains
-0.2 dB at 0.5x the trained height and 0.1 dB at 0.75x; shrinking large text loses 0.5 dB at 1x
-(estimates a few % off), 2.9 dB at 1.5x and 5.4 dB at 2x; resampling within 15% gains nothing.
+Policy (:func:`normalisation_factor`, the ``upscale.normalise*`` keys): off by default. When on,
+factor = trained height / estimate, left at 1 within the tolerance band (15%), clamped to
+[min_factor, max_factor] = [1, 4]: pages are only ever enlarged, with Lanczos (:func:`resize`).
+Measured with ``python -m srgan.textsize_study`` on 16 real scans: with the shipped srgan_x2 weights
+any resampling loses 2.4-6 dB at every ratio from 0.3x to 3x the trained height (hence off; table in
+README); a small development model gained 0.2 dB from enlarging text at 0.5x.
 """
 
 from __future__ import annotations
