@@ -100,6 +100,8 @@ class TrainingConfig:
     gan_steps: int = 0  # stage 2: SRGAN (0 = skip)
     lr: float = 2e-4
     gan_lr: float = 1e-4
+    lr_schedule: str = "constant"  # constant | cosine (to lr_min over each stage's budget in one invocation)
+    lr_min: float = 1e-6  # learning rate the cosine schedule ends at
     adv_weight: float = 1e-3
     vgg_layer: str = "relu5_4"  # VGG19 layer for the content loss
     vgg_weights: str = ""  # a file of torchvision VGG19 ImageNet weights; "" = torchvision cache
@@ -169,6 +171,10 @@ class PipelineConfig:
              "must be auto, fp32, bf16 or fp16"),
             ("training.ema_decay", 0 <= self.training.ema_decay < 1, "must be in [0, 1)"),
             ("training.text_height", self.training.text_height > 0, "must be > 0"),
+            ("training.lr_schedule", self.training.lr_schedule in ("constant", "cosine"),
+             "must be constant or cosine"),
+            ("training.lr_min", 0 <= self.training.lr_min <= min(self.training.lr, self.training.gan_lr),
+             "must be in [0, min(lr, gan_lr)]"),
         ]
         for key, ok, why in checks:
             if not ok:

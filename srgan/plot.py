@@ -13,7 +13,7 @@ from srgan.weights import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("step", "stage", "l1", "content", "adversarial", "d_real", "d_fake", "val_psnr")
+COLUMNS = ("step", "stage", "l1", "content", "adversarial", "d_real", "d_fake", "val_psnr", "lr")
 
 
 def _cell(value: object) -> object:

@@ -316,12 +316,28 @@ class _Run:
         return self.checkpoint
 
 
-def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]) -> None:
-    """Run the current stage from run.stage_step to total steps (or until training.max_seconds)."""
+def scheduled_lr(base_lr: float, lr_min: float, schedule: str, progress: float) -> float:
+    """Learning rate at ``progress`` in [0, 1] of a stage's budget: constant, or cosine base_lr -> lr_min."""
+    if schedule == "constant":
+        return base_lr
+    progress = min(max(progress, 0.0), 1.0)
+    return lr_min + 0.5 * (base_lr - lr_min) * (1.0 + math.cos(math.pi * progress))
+
+
+def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, float]],
+              optimisers: Sequence[torch.optim.Optimizer] = (), base_lr: float = 0.0) -> None:
+    """Run the current stage from run.stage_step to total steps (or until training.max_seconds).
+
+    With ``training.lr_schedule: cosine`` the learning rate of ``optimisers`` falls from ``base_lr``
+    to ``training.lr_min`` over this call's budget: the steps left or ``max_seconds``, whichever
+    ends first (a resumed run starts the schedule again, a warm restart).
+    """
     tcfg = run.cfg.training
     if run.stage_step >= total:
         return
-    deadline = time.monotonic() + tcfg.max_seconds if tcfg.max_seconds > 0 else math.inf
+    t_begin = time.monotonic()
+    deadline = t_begin + tcfg.max_seconds if tcfg.max_seconds > 0 else math.inf
+    first_step, steps_left = run.stage_step, total - run.stage_step
     log_every = max(1, min(50, tcfg.eval_every if tcfg.eval_every > 0 else 50))
     dataset = CropDataset(run.pages.train, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed,
                           offset=run.step, channels=tcfg.in_channels)
@@ -336,6 +352,14 @@ def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tens
     try:
         while run.stage_step < total:
             lq, gt = next(batches)
+            if optimisers and tcfg.lr_schedule != "constant":
+                progress = (run.stage_step - first_step) / max(steps_left - 1, 1)  # the last step at lr_min
+                if tcfg.max_seconds > 0:
+                    progress = max(progress, (time.monotonic() - t_begin) / tcfg.max_seconds)
+                lr = scheduled_lr(base_lr, tcfg.lr_min, tcfg.lr_schedule, progress)
+                for opt in optimisers:
+                    for group in opt.param_groups:
+                        group["lr"] = lr
             losses = step_fn(run.to_device(lq), run.to_device(gt))
             run.step += 1
             run.stage_step += 1
@@ -348,6 +372,8 @@ def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tens
             do_save = tcfg.save_every > 0 and run.stage_step % tcfg.save_every == 0
             if count >= log_every or do_eval or do_save or last:
                 row = {"step": run.step, "stage": run.stage, **{k: v / count for k, v in sums.items()}}
+                if optimisers:
+                    row["lr"] = optimisers[0].param_groups[0]["lr"]
                 if do_eval or last:
                     row["val_psnr"] = validate(run.ema.module if run.ema else run.net_g, run.val, run.device,
                                                run.autocast, max(tcfg.batch_size, VAL_CROPS))
@@ -469,7 +495,8 @@ def _train_stages(run: _Run, ckpt: dict | None, data: list[str], eval_data: Sequ
     # stage 1: SRResNet, L1
     if run.stage == "srresnet":
         run_stage(run, tcfg.pretrain_steps,
-                  lambda lq, gt: pretrain_step(net_g, run.opt_g, lq, gt, autocast, ema))
+                  lambda lq, gt: pretrain_step(net_g, run.opt_g, lq, gt, autocast, ema),
+                  optimisers=(run.opt_g,), base_lr=tcfg.lr)
         run.save()
 
     # stage 2: SRGAN, content + adversarial
@@ -491,7 +518,8 @@ def _train_stages(run: _Run, ckpt: dict | None, data: list[str], eval_data: Sequ
             run.opt_d.load_state_dict(ckpt["opt_d"])
         run_stage(run, tcfg.gan_steps,
                   lambda lq, gt: gan_step(net_g, run.net_d, run.opt_g, run.opt_d, content, adversarial, lq, gt,
-                                          autocast, ema))
+                                          autocast, ema),
+                  optimisers=(run.opt_g, run.opt_d), base_lr=tcfg.gan_lr)
         run.save()
     train_seconds = time.monotonic() - t_start
     final_g = ema.module if ema is not None else net_g
@@ -620,7 +648,8 @@ _OVERRIDES = {  # CLI option -> training key
     "num_feat": "num_feat", "num_block": "num_block", "batch_size": "batch_size", "crop": "crop",
     "workers": "workers", "synthetic_pages": "synthetic_pages", "degradation": "degradation", "seed": "seed",
     "save_every": "save_every", "eval_every": "eval_every", "vgg_weights": "vgg_weights", "precision": "precision",
-    "lr": "lr", "gan_lr": "gan_lr", "ema_decay": "ema_decay", "text_height": "text_height", "skip": "skip",
+    "lr": "lr", "gan_lr": "gan_lr", "lr_schedule": "lr_schedule", "lr_min": "lr_min", "ema_decay": "ema_decay",
+    "text_height": "text_height", "skip": "skip",
 }
 
 
@@ -639,7 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
                      ("num_feat", int), ("num_block", int), ("batch_size", int), ("crop", int), ("workers", int),
                      ("synthetic_pages", int), ("degradation", str), ("seed", int), ("save_every", int),
                      ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
-                     ("gan_lr", float), ("ema_decay", float), ("text_height", float), ("skip", str)):
+                     ("gan_lr", float), ("lr_schedule", str), ("lr_min", float), ("ema_decay", float),
+                     ("text_height", float), ("skip", str)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
     return p
 

@@ -9,7 +9,7 @@ import srgan.sample
 from srgan.checkpoint import load_checkpoint, restore_module, save_checkpoint
 from srgan.config import PipelineConfig, override
 from srgan.models import Discriminator, Generator
-from srgan.train import ModelEMA, gan_step, main, pretrain_step, train
+from srgan.train import ModelEMA, gan_step, main, pretrain_step, scheduled_lr, train
 from srgan.train_data import (
     INK_LEVEL,
     MIN_INK,
@@ -60,6 +60,28 @@ def assert_state_equal(a, b):
 
 
 # ----------------------------------------------------------------------------------------- training
+
+
+def test_scheduled_lr_cosine_falls_from_base_to_min():
+    assert scheduled_lr(2e-4, 1e-6, "constant", 0.7) == 2e-4
+    lrs = [scheduled_lr(2e-4, 1e-6, "cosine", p / 10) for p in range(11)]
+    assert lrs[0] == pytest.approx(2e-4) and lrs[-1] == pytest.approx(1e-6)
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+    assert scheduled_lr(2e-4, 1e-6, "cosine", 1.5) == pytest.approx(1e-6)  # past the budget: stays at the floor
+
+
+def test_cosine_schedule_reaches_lr_min_and_is_logged(tmp_path):
+    cfg = tiny_cfg(pretrain_steps=5, lr_schedule="cosine", lr_min=1e-5, eval_every=1, save_every=0)
+    train(cfg, [], tmp_path / "run", device="cpu", promote=False)
+    rows = list(csv.DictReader((tmp_path / "run" / "losses.csv").open()))
+    lrs = [float(r["lr"]) for r in rows]
+    assert len(lrs) == 5 and lrs[0] == pytest.approx(2e-4) and lrs[-1] == pytest.approx(1e-5)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_lr_schedule_is_checked():
+    with pytest.raises(Exception, match="training.lr_schedule"):
+        tiny_cfg(lr_schedule="linear").validate()
 
 
 def test_both_stages_on_cpu(tmp_path):
