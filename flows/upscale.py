@@ -40,6 +40,7 @@ from srgan.config import (
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
+from srgan.readers.spool import spool_archives
 from srgan.records import write_part
 from srgan.resume import pending_documents
 from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, make_run_context, prepare_page
@@ -60,6 +61,12 @@ def discover_documents(inputs: list[str], config: dict) -> list[DocumentRef]:
     """List the documents (files and archive members) under the inputs."""
     cfg = config_from_dict(config)
     return list(discover(inputs, cfg.limits))
+
+
+@task(cache_policy=NO_CACHE)
+def spool_compressed_archives(docs: list[DocumentRef], spool_dir: str) -> list[DocumentRef]:
+    """Decompress each .tar.gz/.tbz/.txz once, so that every decode task seeks to its own members."""
+    return spool_archives(docs, Path(spool_dir))
 
 
 @task(cache_policy=NO_CACHE)
@@ -272,6 +279,8 @@ def upscale(
     records_dir = out / cfg.records.dir
     docs = select_shard(discover_documents(inputs, config), shard_index, shard_count)
     docs = pending_documents(docs, out, records_dir, run_id, ctx.weights_sha256, ctx.config_hash)  # rerun-skip
+    if len(docs) > cfg.flow.pages_per_task:  # several decode tasks: none should stream an archive from its start
+        docs = spool_compressed_archives(docs, str(work_dir / "spool"))
     logger.info("run %s: %d documents under %s, weights %s on %s/%s", run_id, len(docs), ", ".join(inputs),
                 pt.name, ctx.device, ctx.precision)
     progress_id = create_progress_artifact(0.0, key="upscale-progress", description=f"run {run_id}")

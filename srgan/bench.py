@@ -7,6 +7,11 @@ Cases, for every selected model in weights/:
 - ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
   (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
   not grow with the archive.
+
+And once, whatever the models:
+- ``archive``: decoding a ``.tar.gz`` of ``--archive-pages`` pages split into tasks of
+  ``flow.pages_per_task`` documents, as the flow does: ``stream`` (each task streams the archive from
+  its start) against ``spool`` (decompressed once, each task seeks to its members).
 Timings live here, never in pass/fail tests.
 """
 
@@ -14,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import io
 import json
 import multiprocessing
 import queue
 import resource
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -171,10 +178,50 @@ def bench_memory(cfg: PipelineConfig, name: str, weights_dir: Path, counts: list
     return rows
 
 
+def write_tar_gz(path: Path, pages: list[np.ndarray], count: int) -> Path:
+    """`write_tar` compressed (gzip level 6): what archives such as RVL-CDIP ship as."""
+    plain = write_tar(path.with_suffix(".plain"), pages, count)
+    with plain.open("rb") as src, gzip.open(path, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst)
+    plain.unlink()
+    return path
+
+
+def bench_archive(cfg: PipelineConfig, count: int, size: tuple[int, int]) -> list[dict]:
+    """Decode a .tar.gz of `count` pages in flow-sized tasks: streamed per task, then spooled once."""
+    from srgan.readers import discover, read_pages
+    from srgan.readers.spool import spool_archives
+
+    per_task = cfg.flow.pages_per_task
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = write_tar_gz(Path(tmp) / "pages.tar.gz", synthetic_pages(4, size), count)
+        docs = list(discover([archive], cfg.limits))
+        for mode in ("stream", "spool"):
+            t0 = time.perf_counter()
+            todo = spool_archives(docs, Path(tmp) / "spool") if mode == "spool" else docs
+            pages = errors = 0
+            for i in range(0, len(todo), per_task):
+                for page in read_pages(todo[i : i + per_task], cfg.pdf, cfg.limits):
+                    pages += 1
+                    errors += page.error is not None
+            seconds = time.perf_counter() - t0
+            rows.append({"case": "archive", "mode": mode, "device": "cpu", "device_name": "cpu (decode)",
+                         "model": f"-{mode}", "scale": 0, "page_size": f"{size[0]}x{size[1]}", "precision": "-",
+                         "pages": pages, "errors": errors, "pages_per_task": per_task,
+                         "archive_bytes": archive.stat().st_size, "seconds": round(seconds, 3),
+                         "pages_per_s": round(pages / seconds, 3), "tflops": None, "pct_of_matmul_peak": None})
+            print(_fmt_row(rows[-1]), flush=True)
+    return rows
+
+
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
-              memory_size: tuple[int, int] = (320, 240)) -> list[dict]:
-    rows = []
+              memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000) -> list[dict]:
+    rows = bench_archive(cfg, archive_pages, memory_size) if "archive" in cases else []
+    cases = [c for c in cases if c != "archive"]
+    if not cases:
+        return rows
     pages = synthetic_pages(n_pages, size)
     engine_cfg = dataclasses.replace(cfg.engine, device=device)
     peak = None
@@ -259,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--memory-pages", default="100,2000", help="archive sizes of the memory case")
-    p.add_argument("--memory-size", default="320x240", help="page WxH of the memory case")
+    p.add_argument("--memory-size", default="320x240", help="page WxH of the memory and archive cases")
+    p.add_argument("--archive-pages", type=int, default=2000, help="pages in the archive case's .tar.gz")
     p.add_argument("--json", help="write the rows to this JSON file")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
@@ -274,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     w, h = (int(v) for v in a.size.lower().split("x"))
     mw, mh = (int(v) for v in a.memory_size.lower().split("x"))
     rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir,
-                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh))
+                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

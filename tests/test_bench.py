@@ -39,3 +39,16 @@ def test_tar_of_pages_cycles_the_given_pages(tmp_path):
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert names == [f"pages/page{i:06d}.png" for i in range(5)]
+
+
+def test_archive_case_decodes_every_page_both_ways(tmp_path, tiny_weights):
+    out = tmp_path / "bench.json"
+    cfg = write_config(tmp_path, tiny_weights, "flow:\n  pages_per_task: 3\n")
+    rc = bench.main(["--config", str(cfg), "--cases", "archive", "--archive-pages", "7", "--memory-size", "64x48",
+                     "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())
+    assert [(r["case"], r["mode"]) for r in rows] == [("archive", "stream"), ("archive", "spool")]
+    for r in rows:
+        assert FIELDS <= r.keys(), FIELDS - r.keys()
+        assert r["pages"] == 7 and r["errors"] == 0 and r["pages_per_task"] == 3 and r["pages_per_s"] > 0

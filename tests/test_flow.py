@@ -59,3 +59,33 @@ def test_normalisation_on_and_off(prefect_harness, tmp_path):
         factors[normalise] = row["normalise_factor"]
     assert 1.7 < factors[True] < 2.3
     assert factors[False] == 1.0
+
+
+def test_compressed_archive_is_streamed_once_across_tasks(prefect_harness, tiny_weights, tmp_path, monkeypatch):
+    """A .tar.gz split over several decode tasks: discovery streams it once, then it is spooled once
+    and each task seeks to its own members (no task streams the archive from its start)."""
+    import tarfile
+
+    import srgan.readers.sources as sources
+    from flows.upscale import upscale
+    from tests.test_readers import _png, gradient, write_tar
+
+    archive = write_tar(tmp_path / "scans.tar.gz",
+                        [(f"p{i}.png", _png((gradient() + 10 * i).astype(np.uint8))) for i in range(5)], "w:gz")
+    passes = []
+    real_open = tarfile.open
+
+    def counting_open(*args, **kwargs):
+        passes.append(kwargs.get("mode"))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(sources.tarfile, "open", counting_open)
+    cfg = write_config(tmp_path, tiny_weights, "flow:\n  pages_per_task: 2\n")
+    out = tmp_path / "out"
+    summary = upscale(input_path=str(archive), output_dir=str(out), scale=2, config_path=str(cfg))
+    assert summary["pages"] == 5 and summary["ok"] == 5
+    assert len(passes) == 1  # discovery's; the three decode tasks read by offset from the spooled copy
+    rows = sorted(read_records(out / "records").to_pylist(), key=lambda r: r["member"])
+    assert [r["member"] for r in rows] == [f"p{i}.png" for i in range(5)]
+    assert all(r["source"] == str(archive) for r in rows)  # records name the archive, not the spool
+    assert not (out / ".work").exists()  # the spooled copy went with the work folder

@@ -13,7 +13,7 @@ from ..config import LimitsConfig, PdfConfig
 from .decode import read_image
 from .pdf import read_pdf
 from .refs import DocumentRef, Page, error_page, one_line, where
-from .sources import plain_file, read_members
+from .sources import is_plain_tar, plain_file, read_members, read_members_at
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,7 @@ def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsCon
             yield from emit(docs[next_i - 1], ready.pop(next_i - 1, None))
 
     try:
-        names = [doc.member for doc in docs if doc.kind != "error"]
-        for name, got in read_members(docs[0].container, names, limits):
+        for name, got in _members(docs, limits):
             if slots.get(name):
                 ready[slots[name].popleft()] = got
                 yield from drain()
@@ -107,3 +106,18 @@ def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsCon
         failure = f"cannot read archive {docs[0].container}: {one_line(exc)}"
     for i in range(next_i, len(docs)):
         yield from emit(docs[i], ready.pop(i, None))
+
+
+def _members(docs: list[DocumentRef], limits: LimitsConfig) -> Iterator[tuple[str, bytes | Exception]]:
+    """(name, bytes or error) of the docs' members: by offset from an uncompressed tar (the container,
+    or its spooled copy) when discovery recorded every offset, else one streaming pass."""
+    wanted = [doc for doc in docs if doc.kind != "error"]
+    if not wanted:
+        return
+    container, spool = docs[0].container, wanted[0].spool
+    if all(d.offset >= 0 and d.spool == spool for d in wanted):
+        seekable = spool or (container if is_plain_tar(container) else "")
+        if seekable:
+            yield from read_members_at(seekable, [(d.member, d.offset, d.size_bytes) for d in wanted], limits)
+            return
+    yield from read_members(container, [d.member for d in wanted], limits)

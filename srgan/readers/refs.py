@@ -22,6 +22,8 @@ class DocumentRef:
     error: str | None = None  # one-line reason when kind == "error"
     content_sha256: str = ""  # sha256 of the document's bytes, from discover ("" for error refs)
     skip_pages: tuple[int, ...] = ()  # page indexes read_pages leaves out (done by an earlier run)
+    offset: int = -1  # tar members: where the data starts in the uncompressed tar stream (-1 = unknown)
+    spool: str = ""  # an uncompressed copy of a compressed tar container to read it from by offset
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Each document's bytes are hashed here (``content_sha256``: plain files read once, archive members
 hashed while streaming, never more than limits.max_member_bytes read), so reruns can tell a changed
 input. Only regular files are opened: a fifo or device named like a page becomes an error ref.
-Also streams wanted members back out of an archive for the reader, one pass per archive.
+Also streams wanted members back out of an archive for the reader, one pass per archive, or reads
+them by offset from an uncompressed tar (the archive itself, or a spooled copy: ``spool.py``).
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ def _list_tar(path: Path, source: str, prefix: str, limits: LimitsConfig):
             if ref is not None and ref.kind != "error":
                 try:
                     ref = replace(ref, content_sha256=sha256_stream(tar.extractfile(member),
-                                                                    limits.max_member_bytes))
+                                                                    limits.max_member_bytes),
+                                  offset=-1 if member.issparse() else member.offset_data)
                 except Exception as exc:  # noqa: BLE001 - a broken stream ends the archive, naming the member
                     raise OSError(f"at member {member.name}: {one_line(exc)}") from exc
             if ref is not None:
@@ -355,6 +357,37 @@ def _read_zip(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: LimitsCon
     if len(data) > limits.max_member_bytes:
         raise ValueError(f"member larger than limits.max_member_bytes={limits.max_member_bytes}")
     return data
+
+
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz: what tarfile's r|* reads
+
+
+def is_plain_tar(path: str | Path) -> bool:
+    """True for an uncompressed tar file (its members can be read by offset), from its first bytes."""
+    path = Path(path)
+    if path.name.lower().endswith(".zip") or not_regular(path):
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(6)
+    return bool(head) and not head.startswith(COMPRESSED_MAGIC)
+
+
+def read_members_at(tar_path: str | Path, members: Sequence[tuple[str, int, int]],
+                    limits: LimitsConfig) -> Iterator[tuple[str, bytes | Exception]]:
+    """Read (name, data offset, size) members of an uncompressed tar by seeking: no pass over the rest.
+
+    The offsets and sizes come from discovery, and the reader checks each member's sha256 against
+    discovery's, so a tar rewritten since is caught.
+    """
+    with Path(tar_path).open("rb") as fh:
+        for name, offset, size in members:
+            if size > limits.max_member_bytes:
+                yield name, ValueError(f"member too large: {size} bytes > "
+                                       f"limits.max_member_bytes={limits.max_member_bytes}")
+                continue
+            fh.seek(offset)
+            data = fh.read(size)
+            yield name, data if len(data) == size else OSError(f"archive ends inside member {printable(name)}")
 
 
 def read_members(container: str, names: Sequence[str],
