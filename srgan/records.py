@@ -75,7 +75,7 @@ def write_part(rows: list[dict], records_dir: Path, run_id: str) -> Path | None:
     os.close(fd)
     try:
         pq.write_table(table, tmp)
-        os.replace(tmp, final)
+        Path(tmp).replace(final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

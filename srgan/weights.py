@@ -44,8 +44,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; outputs are ordinary files for their readers
-        os.replace(tmp, path)
+        Path(tmp).chmod(_FILE_MODE)  # mkstemp makes 0600 files; outputs are ordinary files for their readers
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -65,8 +65,8 @@ def save_weights(net_g: Generator, weights_dir: Path, name: str, manifest: dict)
     os.close(fd)
     try:
         torch.save(state, tmp)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, pt)
+        Path(tmp).chmod(_FILE_MODE)
+        Path(tmp).replace(pt)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

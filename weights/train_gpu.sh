@@ -44,7 +44,7 @@ mkdir -p "$OUT" "$W"
 
 common=(--data .data/scans_train .data/synth --eval-data .data/scans_eval --synthetic-pages 0
         --workers "$WORKERS" --batch-size "$BATCH" --weights-dir "$W" --device "$DEVICE" --save-every 2000
-        --eval-every 1000)
+        --eval-every 1000 --lr-schedule cosine)  # cosine to lr_min over each stage's --max-seconds
 
 pack() {  # pack a finished stage so partial results come back even if a later stage runs out of time
   local name=$1; shift

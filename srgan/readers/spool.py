@@ -15,6 +15,7 @@ import hashlib
 import logging
 import lzma
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -48,7 +49,9 @@ def spool_archive(container: str | Path, dest_dir: Path, upto: int) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(str(container.resolve()).encode()).hexdigest()[:16] + ".tar"
     dest = dest_dir / name
-    tmp = dest_dir / f".{name}.{os.getpid()}.tmp"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=dest_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
         with _open_decompressed(container) as src, tmp.open("wb") as out:
             left = upto
