@@ -207,7 +207,7 @@ def bench_archive(cfg: PipelineConfig, count: int, size: tuple[int, int]) -> lis
                     errors += page.error is not None
             seconds = time.perf_counter() - t0
             rows.append({"case": "archive", "mode": mode, "device": "cpu", "device_name": "cpu (decode)",
-                         "model": f"-{mode}", "scale": 0, "page_size": f"{size[0]}x{size[1]}", "precision": "-",
+                         "model": "-", "scale": 0, "page_size": f"{size[0]}x{size[1]}", "precision": "-",
                          "pages": pages, "errors": errors, "pages_per_task": per_task,
                          "archive_bytes": archive.stat().st_size, "seconds": round(seconds, 3),
                          "pages_per_s": round(pages / seconds, 3), "tflops": None, "pct_of_matmul_peak": None})
@@ -287,7 +287,8 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
 
 
 def _fmt_row(r: dict) -> str:
-    return (f"{r['case']:9s} {r['model']:12s} x{r['scale']} {r['device_name'][:22]:22s} {r['precision']:5s} "
+    case = f"{r['case']}/{r['mode']}" if "mode" in r else r["case"]
+    return (f"{case:14s} {r['model']:12s} x{r['scale']} {r['device_name'][:22]:22s} {r['precision']:5s} "
             f"{r['pages']:4d} pages {r['seconds']:8.2f} s {r['pages_per_s']:8.2f} pages/s "
             f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
             f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak"
