@@ -3,6 +3,8 @@
 Cases, for every selected model in weights/:
 - ``model``: engine only (tiles batched across pages), counted convolution FLOPs;
 - ``pipeline``: decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records;
+  its row also gives the CPU milliseconds per page of each stage beside the model (from the records)
+  and the page rate that CPU work alone allows with the configured workers (``cpu_bound_pages_per_s``);
 - ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do;
 - ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
   (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
@@ -39,7 +41,7 @@ from PIL import Image
 from srgan.config import EngineConfig, PipelineConfig, load_config
 from srgan.engine import Engine
 from srgan.models import Generator
-from srgan.run import run_pipeline
+from srgan.run import cpu_stage_workers, run_pipeline
 from srgan.tiling import split_tiles
 from srgan.weights import load_generator, resolve_weights_dir
 
@@ -215,6 +217,22 @@ def bench_archive(cfg: PipelineConfig, count: int, size: tuple[int, int]) -> lis
     return rows
 
 
+def cpu_stage_costs(records_dir: Path, workers: int) -> dict:
+    """Mean CPU milliseconds per page of each stage beside the model, from the run's records, and the
+    page rate that CPU work alone allows: one thread decodes, ``workers`` threads do the rest."""
+    from srgan.records import read_records
+
+    rows = [r for r in read_records(records_dir).to_pylist() if r["status"] == "ok"]
+    if not rows:
+        return {}
+    ms = {k: 1000 * sum(r[f"seconds_{k}"] or 0.0 for r in rows) / len(rows)
+          for k in ("decode", "normalise", "metrics", "write")}
+    pooled = ms["normalise"] + ms["metrics"] + ms["write"]
+    ceiling = min(1000 / max(ms["decode"], 1e-6), workers * 1000 / max(pooled, 1e-6))
+    return {"cpu_ms_per_page": {k: round(v, 1) for k, v in ms.items()}, "cpu_workers": workers,
+            "cpu_bound_pages_per_s": round(ceiling, 1)}
+
+
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
               memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000) -> list[dict]:
@@ -237,6 +255,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                 "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile}
         for case in cases:
             precision = engine.info.precision
+            extra: dict = {}
             if case == "model":
                 seconds, flops = bench_model(engine, pages, flops_per_tile)
                 n = len(pages)
@@ -275,13 +294,15 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                     seconds = time.perf_counter() - t0
                     n = summary["pages"]
                     flops = float("nan")
+                    extra = cpu_stage_costs(Path(tmp) / "out" / cfg.records.dir,
+                                            cpu_stage_workers(cfg.engine, engine.device.type))
             else:
                 raise ValueError(f"unknown case {case}")
             tflops = flops / seconds / 1e12 if seconds > 0 and flops == flops else None
             rows.append({"case": case, **base, "precision": precision, "pages": n, "seconds": round(seconds, 3),
                          "pages_per_s": round(n / seconds, 3), "tflops": None if tflops is None else round(tflops, 2),
                          "pct_of_matmul_peak": None if (tflops is None or not peak) else round(100 * tflops / peak, 1),
-                         "matmul_peak_tflops": None if peak is None else round(peak, 1)})
+                         "matmul_peak_tflops": None if peak is None else round(peak, 1), **extra})
             print(_fmt_row(rows[-1]), flush=True)
     return rows
 
@@ -292,7 +313,9 @@ def _fmt_row(r: dict) -> str:
             f"{r['pages']:4d} pages {r['seconds']:8.2f} s {r['pages_per_s']:8.2f} pages/s "
             f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
             f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak"
-            + (f"  peak RSS {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""))
+            + (f"  peak RSS {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else "")
+            + (f"  CPU {sum(r['cpu_ms_per_page'].values()):.0f} ms/page, {r['cpu_workers']} workers:"
+               f" <= {r['cpu_bound_pages_per_s']} pages/s" if "cpu_ms_per_page" in r else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,11 @@ def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
     """PSNR in dB between two uint8 images of the same shape (peak 255), capped at PSNR_CAP."""
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"psnr: shapes differ {tuple(a.shape)} vs {tuple(b.shape)}")
-    mse = float(torch.mean((_as_tensor(a) - _as_tensor(b)) ** 2))
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype == np.uint8:
+        diff = (a.astype(np.float64) - b).ravel()  # integer-valued: the dot product is an exact sum
+        mse = float(np.dot(diff, diff)) / max(diff.size, 1)  # of squares, several times faster than torch
+    else:
+        mse = float(torch.mean((_as_tensor(a) - _as_tensor(b)) ** 2))
     if mse == 0:
         return PSNR_CAP
     return min(PSNR_CAP, 10.0 * math.log10(255.0**2 / mse))

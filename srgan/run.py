@@ -1,13 +1,15 @@
 """The upscale data path in plain Python (no Prefect), with background threads.
 
-Decoding/normalising and writing run in worker threads while the main thread feeds the model, so
-the accelerator does not wait for the CPU. Used by the benchmark and wherever Prefect is absent
+Decoding runs in a background thread, and normalising and writing in a pool of worker threads
+(``cpu_stage_workers``), while the main thread feeds the model, so the accelerator does not wait for
+the CPU. Used by the benchmark and wherever Prefect is absent
 (the GPU machine); the Prefect flow composes the same ``srgan.stages`` steps as tasks.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import shutil
 import threading
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from srgan.config import PipelineConfig
+from srgan.config import EngineConfig, PipelineConfig
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.records import write_part
@@ -27,10 +29,26 @@ from srgan.summary import RunTally
 _DONE = object()
 
 
-def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_height: float | None,
-              depth: int, select: Callable[[list[DocumentRef]], list[DocumentRef]] = list) -> Iterator[PageWork]:
-    """PageWorks from a background decoding thread, at most `depth` ahead of the consumer.
+def cpu_stage_workers(engine_cfg: EngineConfig, device_type: str) -> int:
+    """Threads for the per-page CPU work (text height, metrics, PNG encoding) beside the model.
 
+    ``engine.cpu_workers`` when set; else 2 when the model itself runs on the CPU (more would take
+    cores from it), and one per core less one (at least 2) when it runs on an accelerator.
+    """
+    if engine_cfg.cpu_workers > 0:
+        return engine_cfg.cpu_workers
+    if device_type == "cpu":
+        return 2
+    return max(2, (os.cpu_count() or 2) - 1)
+
+
+def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_height: float | None,
+              depth: int, workers: ThreadPoolExecutor,
+              select: Callable[[list[DocumentRef]], list[DocumentRef]] = list) -> Iterator[PageWork]:
+    """PageWorks in input order, at most `depth` ahead of the consumer.
+
+    One background thread reads and decodes the pages in order (archives are streams); each page's
+    normalisation (text-height estimate, resampling, work files) runs on ``workers``.
     ``select`` filters the discovered documents (the rerun-skip of srgan.resume).
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -42,7 +60,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
             t0 = time.perf_counter()
             for page in read_pages(docs, cfg.pdf, cfg.limits):
                 page.seconds = time.perf_counter() - t0
-                q.put(prepare_page(page, work_dir, text_height, cfg.upscale))
+                q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale))
                 t0 = time.perf_counter()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             failure.append(exc)
@@ -51,7 +69,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
 
     threading.Thread(target=produce, daemon=True).start()
     while (item := q.get()) is not _DONE:
-        yield item
+        yield item.result()
     if failure:  # the decoding thread failed outside any one page: the run must not look finished
         raise failure[0]
 
@@ -69,7 +87,7 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     pending_rows: list[dict] = []
     written: list[Future] = []
     batch_pages = cfg.flow.pages_per_task
-    with ThreadPoolExecutor(max_workers=2) as writers:
+    with ThreadPoolExecutor(max_workers=cpu_stage_workers(cfg.engine, engine.device.type)) as workers:
 
         def write(works: list[PageWork], first: int) -> list[dict]:
             out = []
@@ -84,12 +102,13 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
         def flush(batch: list[PageWork]) -> None:
             nonlocal seen
             infer_pages(engine, batch)
-            written.append(writers.submit(write, batch, seen))
+            written.append(workers.submit(write, batch, seen))
             seen += len(batch)
 
         skip_done = functools.partial(pending_documents, out_dir=out_dir, records_dir=records_dir, run_id=run_id,
                                       weights_sha256=weights_sha256, config_hash=ctx.config_hash)
-        for work in _prepared(inputs, cfg, work_dir, text_height, depth=2 * batch_pages, select=skip_done):
+        for work in _prepared(inputs, cfg, work_dir, text_height, depth=2 * batch_pages, workers=workers,
+                              select=skip_done):
             batch.append(work)
             if len(batch) == batch_pages:
                 flush(batch)

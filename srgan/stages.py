@@ -132,9 +132,11 @@ def infer_pages(engine: Engine, works: Sequence[PageWork]) -> list[PageWork]:
     return list(works)
 
 
-def encode_image(image: np.ndarray, fmt: str, dpi: float | None) -> bytes:
+def encode_image(image: np.ndarray, fmt: str, dpi: float | None, compress_level: int = 6) -> bytes:
     buf = io.BytesIO()
-    kwargs = {"dpi": (dpi, dpi)} if dpi else {}
+    kwargs: dict = {"dpi": (dpi, dpi)} if dpi else {}
+    if fmt == "png":
+        kwargs["compress_level"] = compress_level
     Image.fromarray(image).save(buf, format="PNG" if fmt == "png" else "TIFF", **kwargs)
     return buf.getvalue()
 
@@ -173,6 +175,7 @@ class RunContext:
     config_hash: str
     output_format: str = "png"
     compare_crop: int = 256
+    png_compress_level: int = 1
 
 
 def new_run_id() -> str:
@@ -187,7 +190,7 @@ def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo
                       scale=cfg.upscale.scale, weights_name=weights_name, weights_sha256=weights_sha256,
                       device=engine_info.device, precision=engine_info.precision,
                       config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,
-                      compare_crop=cfg.upscale.compare_crop)
+                      compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level)
 
 
 def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
@@ -210,7 +213,7 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
         ext = "png" if ctx.output_format == "png" else "tif"
         out_path = Path(ctx.out_dir) / "pages" / f"{work.stem}.{ext}"
         out_dpi = work.dpi * s if work.dpi else None
-        atomic_write_bytes(out_path, encode_image(out, ctx.output_format, out_dpi))
+        atomic_write_bytes(out_path, encode_image(out, ctx.output_format, out_dpi, ctx.png_compress_level))
         if compare:
             pic = compare_picture(inp, bic, out, s, ctx.compare_crop)
             atomic_write_bytes(Path(ctx.out_dir) / "compare" / f"{work.stem}.png", encode_image(pic, "png", None))

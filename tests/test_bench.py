@@ -24,6 +24,9 @@ def test_bench_json_has_a_row_per_case_with_the_fields(tmp_path, tiny_weights):
         assert r["seconds"] > 0 and r["pages_per_s"] > 0
     assert rows[0]["tflops"] >= 0 and rows[0]["pages"] == 2 and rows[2]["precision"] == "fp32"
     assert rows[1]["pages"] == 2
+    cpu = rows[1]["cpu_ms_per_page"]
+    assert set(cpu) == {"decode", "normalise", "metrics", "write"} and all(v >= 0 for v in cpu.values())
+    assert rows[1]["cpu_workers"] == 2 and rows[1]["cpu_bound_pages_per_s"] > 0
     memory = rows[3:]
     assert [m["archive_pages"] for m in memory] == [3, 6] and [m["pages"] for m in memory] == [3, 6]
     assert all(m["errors"] == 0 and m["peak_rss_mb"] > 10 for m in memory)

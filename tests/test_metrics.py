@@ -31,3 +31,13 @@ def test_consistency_of_exact_upscale_is_high():
     good = resize_to(a, (64, 64))
     bad = np.roll(good, 3, axis=1)
     assert consistency_psnr(good, a) > consistency_psnr(bad, a) + 5
+
+
+def test_psnr_uint8_fast_path_equals_the_tensor_path():
+    import torch
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (61, 47), dtype=np.uint8)
+    b = np.clip(a.astype(np.int16) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
+    assert psnr(a, b) == pytest.approx(psnr(torch.from_numpy(a), torch.from_numpy(b)), abs=1e-9)
+    assert psnr(a, a) == PSNR_CAP
