@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--config")
     tr.add_argument("--data", nargs="+")
     tr.add_argument("--scale", type=int, choices=(2, 4, 8))
-    tr.add_argument("--resume")
+    tr.add_argument("--resume", help="checkpoint.pt of an interrupted run to continue")
+    tr.add_argument("--init-weights", help="start from these weights (name in weights/ or a .pt path)")
     tr.add_argument("--flow", action="store_true", help="run as the Prefect flow 'train'")
 
     dp = sub.add_parser("deploy", help="create the work pool, GPU concurrency limit and deployments on PREFECT_API_URL")
@@ -163,12 +164,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.flow:
         from flows.train import train as train_flow  # lazy, as above
 
-        result = train_flow(data=args.data, scale=cfg.training.scale, config_path=args.config, resume=args.resume)
+        result = train_flow(data=args.data, scale=cfg.training.scale, config_path=args.config, resume=args.resume,
+                            init_weights=args.init_weights)
         print(json.dumps(result, indent=2, default=str))
         return EXIT_OK
     from srgan.train import train
 
-    result = train(cfg, args.data or [], Path(cfg.training.out_dir), resume=Path(args.resume) if args.resume else None)
+    result = train(cfg, args.data or [], Path(cfg.training.out_dir), resume=Path(args.resume) if args.resume else None,
+                   init_weights=args.init_weights)
     print(json.dumps(result.summary() if hasattr(result, "summary") else str(result), indent=2, default=str))
     return EXIT_OK
 

@@ -300,6 +300,7 @@ class _Run:
     opt_g: torch.optim.Optimizer | None = None
     opt_d: torch.optim.Optimizer | None = None
     checkpoint: Path | None = None
+    init_from: dict | None = None  # the weights this run started from (init_weights), for the manifest
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -411,6 +412,7 @@ def train(
     weights_dir: str | Path | None = None,
     weights_name: str | None = None,
     promote: bool = True,
+    init_weights: str | Path | None = None,
 ) -> TrainResult:
     """Train a generator on ``data`` (+ synthetic pages), evaluate it, and promote it if better.
 
@@ -425,9 +427,14 @@ def train(
         weights_dir: where the current weights live; default ``cfg.upscale.weights_dir``.
         weights_name: name of the promoted weights; default ``srgan_x{scale}``.
         promote: False to only train and evaluate.
+        init_weights: start the generator from these weights (a name in the weights folder or a
+            .pt path; same architecture) instead of from scratch: a fresh run that refines shipped
+            weights. Excludes ``resume``.
     """
     t_start = time.monotonic()
     tcfg = cfg.training
+    if resume is not None and init_weights is not None:
+        raise ValueError("train: give either resume (a checkpoint) or init_weights, not both")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device or cfg.engine.device)
@@ -450,11 +457,15 @@ def train(
 
         with _seeded(tcfg.seed):
             net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels, tcfg.skip)
-        if resume is None and tcfg.skip == "none":
+        init_from = None
+        if init_weights is not None:
+            init_from = init_generator(net_g, init_weights, weights_dir if weights_dir is not None
+                                       else cfg.upscale.weights_dir, tcfg.scale)
+        elif resume is None and tcfg.skip == "none":
             init_output_bias(net_g, pages, tcfg.crop, tcfg.scale, tcfg.seed)
         net_g = net_g.to(dev, memory_format=memory_format)
         ema = ModelEMA(net_g, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
-        run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages)
+        run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages, init_from=init_from)
         run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.lr, betas=(0.9, 0.99))
 
         ckpt = resume_run(run, Path(resume)) if resume is not None else None
@@ -464,6 +475,28 @@ def train(
         shutil.rmtree(work, ignore_errors=True)  # page copies; the checkpoint stays
         with contextlib.suppress(OSError):
             work.parent.rmdir()  # only when nothing else is in it
+
+
+def init_generator(net_g: Generator, ref: str | Path, weights_dir: str | Path, scale: int) -> dict:
+    """Load shipped weights (sha256-checked, weights_only) into net_g; returns what the manifest
+    records of them. Raises ValueError when they are for another architecture."""
+    from srgan.weights import load_generator
+
+    src_g, src_manifest = load_generator(ref, weights_dir, scale)
+    if src_g.spec.to_dict() != net_g.spec.to_dict():
+        raise ValueError(f"init_weights: {src_manifest['path']} is a {src_g.spec.to_dict()} generator, "
+                         f"the config asks for {net_g.spec.to_dict()}")
+    net_g.load_state_dict(src_g.state_dict())
+    prior = src_manifest.get("initialised_from") or {}
+    init_from = {
+        "path": src_manifest["path"], "sha256": src_manifest.get("sha256"),
+        "steps": src_manifest.get("steps"), "training_seconds": src_manifest.get("training_seconds"),
+        "steps_total": prior.get("steps_total", 0) + (src_manifest.get("steps") or 0),
+        "training_seconds_total": round(prior.get("training_seconds_total", 0.0)
+                                        + (src_manifest.get("training_seconds") or 0.0), 1),
+    }
+    log.info("generator initialised from %s (%s steps)", init_from["path"], init_from["steps"])
+    return init_from
 
 
 def resume_run(run: _Run, path: Path) -> dict:
@@ -605,6 +638,7 @@ def evaluate_and_promote(
         "batch": tcfg.batch_size,
         "crop": tcfg.crop,
         "ema_decay": tcfg.ema_decay,
+        "initialised_from": run.init_from,
         "evaluation": new_eval.figures() if new_eval is not None else None,
         "compared_with": None if current is None else {
             "path": str(current),
@@ -662,6 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", help="current/promoted weights folder (default: upscale.weights_dir)")
     p.add_argument("--weights-name", help="name of the promoted weights (default: srgan_x{scale})")
     p.add_argument("--resume", help="checkpoint.pt to continue from")
+    p.add_argument("--init-weights", help="start from these weights (name in the weights folder or .pt path)")
     p.add_argument("--no-promote", action="store_true", help="never copy the new weights into the weights folder")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: engine.device")
     for opt, typ in (("scale", int), ("pretrain_steps", int), ("gan_steps", int), ("max_seconds", float),
@@ -686,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out or cfg.training.out_dir)
         result = train(cfg, args.data, out, resume=Path(args.resume) if args.resume else None, device=args.device,
                        eval_data=args.eval_data, weights_dir=args.weights_dir, weights_name=args.weights_name,
-                       promote=not args.no_promote)
+                       promote=not args.no_promote, init_weights=args.init_weights)
     except (ConfigError, ValueError) as exc:
         print(f"srgan.train: error: {exc}", file=sys.stderr)
         return 2

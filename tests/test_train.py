@@ -314,3 +314,36 @@ def test_flow_is_named_train():
     from flows.train import train as train_flow
 
     assert train_flow.name == "train"
+
+
+def test_init_weights_starts_from_shipped_weights_and_records_them(tmp_path):
+    wdir = tmp_path / "weights"
+    first = train(tiny_cfg(pretrain_steps=2), [], tmp_path / "a", device="cpu", weights_dir=wdir)
+    assert first.promoted
+    shipped = json.loads((wdir / "srgan_x2.json").read_text())
+    # zero steps from the shipped weights: the new generator is exactly the shipped one
+    again = train(tiny_cfg(pretrain_steps=0), [], tmp_path / "b", device="cpu", weights_dir=wdir,
+                  init_weights="srgan_x2", promote=False)
+    start = torch.load(tmp_path / "b" / "srgan_x2.pt", weights_only=True)
+    assert_state_equal(start, torch.load(wdir / "srgan_x2.pt", weights_only=True))
+    manifest = json.loads((tmp_path / "b" / "srgan_x2.json").read_text())
+    init = manifest["initialised_from"]
+    assert init["sha256"] == shipped["sha256"] and init["steps"] == 2 == init["steps_total"]
+    assert again.eval.mean_psnr == pytest.approx(shipped["evaluation"]["mean_psnr"], abs=1e-3)
+    # a chain adds up; a scratch run records none
+    third = train(tiny_cfg(pretrain_steps=1), [], tmp_path / "c", device="cpu", weights_dir=wdir,
+                  init_weights=tmp_path / "b" / "srgan_x2.pt", promote=False)
+    assert third.steps == 1
+    assert json.loads((tmp_path / "c" / "srgan_x2.json").read_text())["initialised_from"]["steps_total"] == 2
+    assert shipped["initialised_from"] is None
+
+
+def test_init_weights_of_another_architecture_is_refused(tmp_path):
+    wdir = tmp_path / "weights"
+    train(tiny_cfg(pretrain_steps=1), [], tmp_path / "a", device="cpu", weights_dir=wdir)
+    with pytest.raises(ValueError, match="init_weights: .* generator, the config asks for"):
+        train(tiny_cfg(pretrain_steps=1, num_feat=8), [], tmp_path / "b", device="cpu", weights_dir=wdir,
+              init_weights="srgan_x2")
+    with pytest.raises(ValueError, match="either resume"):
+        train(tiny_cfg(), [], tmp_path / "c", device="cpu", resume=tmp_path / "a" / "checkpoint.pt",
+              init_weights="srgan_x2")
