@@ -435,6 +435,7 @@ def train(
     tcfg = cfg.training
     if resume is not None and init_weights is not None:
         raise ValueError("train: give either resume (a checkpoint) or init_weights, not both")
+    weights_dir = weights_dir if weights_dir is not None else cfg.upscale.weights_dir
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device or cfg.engine.device)
@@ -459,8 +460,7 @@ def train(
             net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels, tcfg.skip)
         init_from = None
         if init_weights is not None:
-            init_from = init_generator(net_g, init_weights, weights_dir if weights_dir is not None
-                                       else cfg.upscale.weights_dir, tcfg.scale)
+            init_from = init_generator(net_g, init_weights, weights_dir, tcfg.scale)
         elif resume is None and tcfg.skip == "none":
             init_output_bias(net_g, pages, tcfg.crop, tcfg.scale, tcfg.seed)
         net_g = net_g.to(dev, memory_format=memory_format)
@@ -564,7 +564,7 @@ def _train_stages(run: _Run, ckpt: dict | None, data: list[str], eval_data: Sequ
 def evaluate_and_promote(
     net_g: Generator, pages: PageSets, cfg: PipelineConfig, out_dir: Path, dev: torch.device, data: list[str],
     eval_data: Sequence[str] | None, run: _Run, vgg_source: str | None, train_seconds: float, *,
-    weights_dir: str | Path | None, weights_name: str | None, promote: bool, t_start: float,
+    weights_dir: str | Path, weights_name: str | None, promote: bool, t_start: float,
 ) -> TrainResult:
     """Evaluate the new generator (and the current weights) on the held-out pages; promote if better."""
     from srgan.evaluate import evaluate_images
@@ -575,7 +575,7 @@ def evaluate_and_promote(
     eval_cfg = override(cfg, "engine.device", dev.type)
     default_name = f"srgan_x{scale}"
     name = weights_name or default_name
-    wdir = resolve_weights_dir(weights_dir if weights_dir is not None else cfg.upscale.weights_dir)
+    wdir = resolve_weights_dir(weights_dir)
 
     net_g = copy.deepcopy(net_g).float().to(memory_format=torch.contiguous_format).eval()
     originals = pages.eval_originals()

@@ -72,8 +72,8 @@ def test_prefect_yaml_declares_the_deployments_of_the_flows():
     assert flows["upscale-folder"].name == flows["nightly-upscale"].name == "upscale"
     assert {"input_path", "output_dir", "scale", "config_path", "shard_index", "shard_count"} <= set(
         inspect.signature(flows["upscale-folder"].fn).parameters)
-    assert list(inspect.signature(flows["train-weights"].fn).parameters) == ["data", "scale", "config_path", "resume",
-                                                                         "init_weights"]
+    train_params = list(inspect.signature(flows["train-weights"].fn).parameters)
+    assert train_params == ["data", "scale", "config_path", "resume", "init_weights"]
     assert flows["upscale-sharded"].name == "upscale-sharded"
 
 
