@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("srgan").setLevel(logging.INFO)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Without PREFECT_API_URL a flow starts a temporary server; Prefect waits 20 s for it, which a
+    # busy 2-core machine can exceed (seen: a CI run failed with "Timed out ... ephemeral ... server").
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     try:
         if "--mode" in argv or any(a.startswith("--mode=") for a in argv):
             return legacy_main(argv)
