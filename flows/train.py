@@ -1,7 +1,7 @@
-"""Prefect flow ``train``: one task that runs ``srgan.train.train`` and reports what it decided.
+"""Prefect flow ``train``: one task that runs ``srgan.training.train.train`` and reports what it decided.
 
 Training is a single long GPU job, so the flow adds only run tracking, logs and a summary; the
-same run without Prefect is ``python -m srgan.train``.
+same run without Prefect is ``python -m srgan.training``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from srgan.config import config_from_dict, load_config, override, to_dict
 @task(cache_policy=NO_CACHE)
 def run_training(data: list[str], config: dict, resume: str | None, init_weights: str | None = None) -> dict:
     """Train (SRResNet, then SRGAN if configured), evaluate and promote; return the summary."""
-    from srgan.train import train as train_generator
+    from srgan.training.train import train as train_generator
 
     cfg = config_from_dict(config)
     result = train_generator(cfg, data, Path(cfg.training.out_dir), resume=Path(resume) if resume else None,

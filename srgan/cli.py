@@ -168,7 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             init_weights=args.init_weights)
         print(json.dumps(result, indent=2, default=str))
         return EXIT_OK
-    from srgan.train import train
+    from srgan.training.train import train
 
     result = train(cfg, args.data or [], Path(cfg.training.out_dir), resume=Path(args.resume) if args.resume else None,
                    init_weights=args.init_weights)
@@ -205,7 +205,7 @@ def legacy_main(argv: list[str]) -> int:
         if a.config:
             new += ["--config", a.config]
         return dispatch(build_parser().parse_args(new))
-    from srgan.train import legacy_train
+    from srgan.training.train import legacy_train
 
     cfg = _config(a.config, training__scale=a.SR_factor)
     legacy_train(cfg, a.inputs, checkpoint_dir=Path(a.checkpoint) if a.checkpoint else None,

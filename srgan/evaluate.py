@@ -25,7 +25,8 @@ from srgan.readers import discover, read_pages
 from srgan.records import write_part
 from srgan.stages import encode_image, upscale_images
 from srgan.textsize import resize_to
-from srgan.weights import atomic_write_bytes, load_generator
+from srgan.atomic import atomic_write_bytes
+from srgan.weights import load_generator
 
 log = logging.getLogger(__name__)
 

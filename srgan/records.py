@@ -6,14 +6,14 @@ table with ``pyarrow.dataset``. The schema is fixed here and documented in READM
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+from srgan.atomic import atomic_target
 
 SCHEMA = pa.schema(
     [
@@ -71,14 +71,8 @@ def write_part(rows: list[dict], records_dir: Path, run_id: str) -> Path | None:
         raise ValueError(f"records: unknown columns {sorted(unknown)}")
     table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=SCHEMA)
     final = records_dir / f"part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
-    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=records_dir)
-    os.close(fd)
-    try:
+    with atomic_target(final) as tmp:
         pq.write_table(table, tmp)
-        Path(tmp).replace(final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return final
 
 

@@ -23,7 +23,7 @@ from srgan.engine import Engine, EngineInfo
 from srgan.metrics import bicubic_upscale, consistency_psnr
 from srgan.readers import DocumentRef, Page, printable
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
-from srgan.weights import atomic_write_bytes
+from srgan.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import torch
 
+from srgan.atomic import atomic_target, atomic_write_bytes
 from srgan.models import Generator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
 
 
 class WeightsError(ValueError):
@@ -37,20 +31,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path through a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).chmod(_FILE_MODE)  # mkstemp makes 0600 files; outputs are ordinary files for their readers
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def resolve_weights_dir(weights_dir: str | Path) -> Path:
     p = Path(weights_dir)
     return p if p.is_absolute() else PROJECT_ROOT / p
@@ -61,15 +41,8 @@ def save_weights(net_g: Generator, weights_dir: Path, name: str, manifest: dict)
     weights_dir = Path(weights_dir)
     pt = weights_dir / f"{name}.pt"
     state = {k: v.detach().cpu().float().contiguous() for k, v in net_g.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{pt.name}.", suffix=".tmp", dir=weights_dir)
-    os.close(fd)
-    try:
+    with atomic_target(pt) as tmp:
         torch.save(state, tmp)
-        Path(tmp).chmod(_FILE_MODE)
-        Path(tmp).replace(pt)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     full = dict(manifest)
     full.update(
         name=name,

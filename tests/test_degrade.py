@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from srgan.degrade import add_noise, bicubic_down, binarise, blur, degrade, ink_spread, jpeg, scan_degrade
+from srgan.training.degrade import add_noise, bicubic_down, binarise, blur, degrade, ink_spread, jpeg, scan_degrade
 from tests.conftest import text_like_page
 
 

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from srgan.losses import ContentLoss, GANLoss, build_vgg19_features, vgg19_layer_index
+from srgan.training.losses import ContentLoss, GANLoss, build_vgg19_features, vgg19_layer_index
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_layer_names():
 
 
 def test_content_loss_zero_for_identical_and_positive_otherwise(no_torch_cache, caplog):
-    with caplog.at_level(logging.WARNING, logger="srgan.losses"):
+    with caplog.at_level(logging.WARNING, logger="srgan.training.losses"):
         loss = ContentLoss("relu2_2", weight=2.0)
     assert loss.source == "random-seed-0"
     assert len([r for r in caplog.records if "random VGG19" in r.getMessage()]) == 1  # one clear line

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import srgan.sample
-from srgan.checkpoint import load_checkpoint, restore_module, save_checkpoint
+from srgan.training.checkpoint import load_checkpoint, restore_module, save_checkpoint
 from srgan.config import PipelineConfig, override
 from srgan.models import Discriminator, Generator
-from srgan.train import ModelEMA, gan_step, main, pretrain_step, scheduled_lr, train
-from srgan.train_data import (
+from srgan.training.train import ModelEMA, gan_step, main, pretrain_step, scheduled_lr, train
+from srgan.training.data import (
     INK_LEVEL,
     MIN_INK,
     CropDataset,
@@ -151,7 +151,7 @@ def _null():
 
 def test_gan_step_returns_named_losses_and_freezes_nothing():
     torch.manual_seed(0)
-    from srgan.losses import ContentLoss, GANLoss
+    from srgan.training.losses import ContentLoss, GANLoss
 
     net_g, net_d = Generator(2, 4, 1), Discriminator(24, 2, num_feat=4)
     opt_g, opt_d = torch.optim.Adam(net_g.parameters()), torch.optim.Adam(net_d.parameters())

@@ -51,10 +51,10 @@ pack() {  # pack a finished stage so partial results come back even if a later s
   tar czf "$OUT/$name.tgz" "$@" 2>/dev/null || true
 }
 
-stage() {  # name, then srgan.train arguments
+stage() {  # name, then srgan.training arguments
   local name=$1; shift
   echo "== $name $(date -u +%T)"
-  $PY -m srgan.train "${common[@]}" "$@" > "$RUN/$name.log" 2>&1
+  $PY -m srgan.training "${common[@]}" "$@" > "$RUN/$name.log" 2>&1
   echo "   $name rc=$? $(date -u +%T)"; tail -n 3 "$RUN/$name.log"
 }
 

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from srgan.weights import atomic_write_bytes
+from srgan.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

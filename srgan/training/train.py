@@ -1,4 +1,4 @@
-"""SRResNet / SRGAN training: ``python -m srgan.train`` (no Prefect needed) and ``train()``.
+"""SRResNet / SRGAN training: ``python -m srgan.training`` (no Prefect needed) and ``train()``.
 
 Stage 1 (``srresnet``) pre-trains the generator on L1 (PSNR-oriented). Stage 2 (``srgan``, when
 ``training.gan_steps > 0``) adds a discriminator: the generator minimises VGG19 content loss plus
@@ -31,13 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
+from srgan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
 from srgan.config import ConfigError, PipelineConfig, load_config, override, to_dict
 from srgan.engine import autocast_context, cpu_has_fast_bf16, pick_device
-from srgan.losses import ContentLoss, GANLoss
+from srgan.training.losses import ContentLoss, GANLoss
 from srgan.models import Discriminator, Generator
-from srgan.plot import write_losses
-from srgan.train_data import (
+from srgan.training.plot import write_losses
+from srgan.training.data import (
     CropDataset,
     PageSets,
     batch_psnr,
@@ -688,7 +688,7 @@ _OVERRIDES = {  # CLI option -> training key
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m srgan.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m srgan.training", description=__doc__.splitlines()[0])
     p.add_argument("--config", help="pipeline.yaml (default: the project's)")
     p.add_argument("--data", nargs="*", action="extend", default=[], help="training inputs (folders, archives, files)")
     p.add_argument("--eval-data", nargs="+", action="extend", default=None, help="held-out inputs")
@@ -723,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        eval_data=args.eval_data, weights_dir=args.weights_dir, weights_name=args.weights_name,
                        promote=not args.no_promote, init_weights=args.init_weights)
     except (ConfigError, ValueError) as exc:
-        print(f"srgan.train: error: {exc}", file=sys.stderr)
+        print(f"srgan.training: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result.summary(), indent=2))
     return 0

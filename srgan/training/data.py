@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from srgan.config import PipelineConfig, TrainingConfig
-from srgan.degrade import degrade
+from srgan.training.degrade import degrade
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ A checkpoint holds plain data only (state dicts, numbers, strings, lists, dicts)
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from srgan.atomic import atomic_target
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def save_checkpoint(
     history: list[dict] | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Write a checkpoint to path through a temp file in the same folder and os.replace.
+    """Write a checkpoint to path atomically (srgan.atomic).
 
     Args:
         step: optimisation steps done in all stages together.
@@ -67,14 +67,8 @@ def save_checkpoint(
         "history": list(history or []),
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         torch.save(ckpt, tmp)
-        Path(tmp).replace(path)  # atomic within one folder
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     log.debug("checkpoint: step %d (%s step %d) -> %s", step, stage, stage_step, path)
     return path
 
