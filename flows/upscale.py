@@ -37,6 +37,7 @@ from srgan.config import (
     override,
     to_dict,
 )
+from srgan.documents import settle_documents
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
@@ -77,7 +78,7 @@ def decode_and_normalise(docs: list[DocumentRef], work_dir: str, text_height: fl
     cfg = config_from_dict(config)
     works = []
     t0 = time.perf_counter()
-    for page in read_pages(docs, cfg.pdf, cfg.limits):
+    for page in read_pages(docs, cfg.pdf, cfg.limits, cfg.upscale.color):
         page.seconds = time.perf_counter() - t0
         works.append(prepare_page(page, Path(work_dir), text_height, cfg.upscale))
         t0 = time.perf_counter()
@@ -128,12 +129,12 @@ class GpuLimitError(RuntimeError):
 
 @task(cache_policy=NO_CACHE)
 def write_pages(works: list[PageWork], ctx: RunContext, compare_first: int) -> list[dict]:
-    """Resample, measure and write each page; return one record row per page."""
-    rows = []
+    """Resample, measure and write each page, then the documents (whole in each task); one row per page."""
+    pairs = []
     for i, work in enumerate(works):
-        rows.append(finish_page(work, ctx, compare=i < compare_first))
+        pairs.append((work, finish_page(work, ctx, compare=i < compare_first)))
         cleanup(work)
-    return rows
+    return settle_documents(pairs, ctx)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

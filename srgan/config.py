@@ -30,10 +30,11 @@ class UpscaleConfig:
     normalise_tolerance: float = 0.15  # |log(factor)| below log(1+tol) -> factor 1
     normalise_min_factor: float = 1.0  # 1.0: never shrink (large text is left alone; see textsize_study)
     normalise_max_factor: float = 4.0  # enlarge small text at most this much before the model
-    output_format: str = "png"  # png or tiff
+    output_format: str = "png"  # png, tiff, or document (PDF in -> PDF out, multi-page TIFF -> TIFF)
     png_compress_level: int = 1  # zlib level of PNG pages: 1 writes ~35% faster than 6 for ~9% more bytes
     compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
     compare_crop: int = 256  # size of the input crop shown in each picture
+    color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
 
 
 @dataclass
@@ -138,7 +139,9 @@ class PipelineConfig:
         checks = [
             ("upscale.scale", self.upscale.scale in (2, 4, 8), "must be 2, 4 or 8"),
             ("training.scale", self.training.scale in (2, 4, 8), "must be 2, 4 or 8"),
-            ("upscale.output_format", self.upscale.output_format in ("png", "tiff"), "must be png or tiff"),
+            ("upscale.output_format", self.upscale.output_format in ("png", "tiff", "document"),
+             "must be png, tiff or document"),
+            ("upscale.color", self.upscale.color in ("auto", "grey"), "must be auto or grey"),
             ("upscale.normalise_min_factor", 0 < self.upscale.normalise_min_factor <= 1, "must be in (0, 1]"),
             ("upscale.normalise_max_factor", self.upscale.normalise_max_factor >= 1, "must be >= 1"),
             ("upscale.normalise_tolerance", 0 <= self.upscale.normalise_tolerance < 1, "must be in [0, 1)"),

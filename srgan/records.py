@@ -55,6 +55,10 @@ SCHEMA = pa.schema(
         ("config_hash", pa.string()),
         ("status", pa.string()),  # ok | error
         ("error", pa.string()),  # one-line reason when status is error
+        ("color", pa.string()),  # grey | rgb: how the page was processed (upscale.color)
+        ("page_width_pt", pa.float64()),  # PDF pages: page size in points as displayed
+        ("page_height_pt", pa.float64()),
+        ("document_path", pa.string()),  # the output document holding this page (output_format document)
     ]
 )
 

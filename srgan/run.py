@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from srgan.config import EngineConfig, PipelineConfig
+from srgan.documents import DocumentAssembly
 from srgan.engine import Engine
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.records import write_part
@@ -58,7 +59,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
         try:
             docs = select(list(discover(inputs, cfg.limits)))
             t0 = time.perf_counter()
-            for page in read_pages(docs, cfg.pdf, cfg.limits):
+            for page in read_pages(docs, cfg.pdf, cfg.limits, cfg.upscale.color):
                 page.seconds = time.perf_counter() - t0
                 q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale))
                 t0 = time.perf_counter()
@@ -76,7 +77,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
 
 def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
                  weights_name: str, weights_sha256: str, text_height: float | None) -> dict:
-    """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records."""
+    """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write (-> document) -> records."""
     out_dir = Path(out_dir)
     ctx = make_run_context(cfg, out_dir, engine.info, weights_name, weights_sha256)
     run_id = ctx.run_id
@@ -89,12 +90,14 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     batch_pages = cfg.flow.pages_per_task
     with ThreadPoolExecutor(max_workers=cpu_stage_workers(cfg.engine, engine.device.type)) as workers:
 
-        def write(works: list[PageWork], first: int) -> list[dict]:
+        def write(works: list[PageWork], first: int) -> list[tuple[PageWork, dict]]:
             out = []
             for i, w in enumerate(works):
-                out.append(finish_page(w, ctx, compare=first + i < cfg.upscale.compare_pages))
+                out.append((w, finish_page(w, ctx, compare=first + i < cfg.upscale.compare_pages)))
                 cleanup(w)
             return out
+
+        documents = DocumentAssembly(ctx, submit=workers.submit)  # output_format document: assembled in the pool
 
         batch: list[PageWork] = []
         seen = 0
@@ -114,7 +117,7 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
                 flush(batch)
                 batch = []
             while written and written[0].done():  # collect finished writes in order; records in parts
-                pending_rows.extend(written.pop(0).result())
+                pending_rows.extend(documents.add(written.pop(0).result()))
                 if len(pending_rows) >= cfg.records.rows_per_part:
                     write_part(pending_rows, records_dir, run_id)
                     tally.add(pending_rows)
@@ -122,7 +125,8 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
         if batch:
             flush(batch)
         for fut in written:
-            pending_rows.extend(fut.result())
+            pending_rows.extend(documents.add(fut.result()))
+        pending_rows.extend(documents.finish())
     write_part(pending_rows, records_dir, run_id)
     tally.add(pending_rows)
     shutil.rmtree(work_dir, ignore_errors=True)

@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from srgan.captions import side_by_side
+from srgan.colour import merge_luma, split_luma, upscale_chroma
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
+from srgan.documents import page_format
 from srgan.engine import Engine, EngineInfo
 from srgan.metrics import bicubic_upscale, consistency_psnr
 from srgan.readers import DocumentRef, Page, printable
@@ -46,6 +49,11 @@ class PageWork:
     norm_npy: str = ""  # the page after text-size normalisation
     sr_npy: str = ""  # the model's output for norm_npy
     seconds: dict[str, float] = field(default_factory=dict)
+    color: str = ""  # "grey" or "rgb" (input_npy then holds the luminance Y, chroma_npy the chroma)
+    chroma_npy: str = ""  # colour pages: (H, W, 2) uint8 Cb, Cr of the input
+    source_format: str = ""  # the input file's format (PDF, TIFF, PNG, JPEG): the output document's family
+    page_size_pt: tuple[float, float] | None = None  # PDF pages: (width, height) in points, from the reader
+    doc_info: dict[str, str] | None = None  # PDF pages: the document's metadata, carried to the output PDF
 
     @property
     def key(self) -> str:
@@ -87,12 +95,16 @@ def upscale_images(
 
 def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: UpscaleConfig) -> PageWork:
     """Decoded page -> normalised page on disk (.npy); errors become PageWork.error."""
-    work = PageWork(doc=page.doc, page_index=page.page_index, page_count=page.page_count, error=page.error)
+    work = PageWork(doc=page.doc, page_index=page.page_index, page_count=page.page_count, error=page.error,
+                    source_format=page.format, page_size_pt=page.size_pt, doc_info=page.info)
     work.seconds["decode"] = getattr(page, "seconds", 0.0) or 0.0
     if page.error or page.image is None:
         work.error = work.error or "page could not be decoded"
         return work
-    img = page.image
+    img, chroma = page.image, None
+    if img.ndim == 3:  # a colour page: the model sees its luminance; the chroma waits in its own file
+        img, chroma = split_luma(img)
+    work.color = "grey" if chroma is None else "rgb"
     work.input_height, work.input_width = img.shape[:2]
     work.dpi = page.dpi
     t0 = time.perf_counter()
@@ -104,6 +116,9 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     base = work_dir / _safe_name(f"{page.doc.container}|{page.doc.rel_path}|{page.page_index}")
     work.input_npy = str(base) + ".in.npy"
     np.save(work.input_npy, img)
+    if chroma is not None:
+        work.chroma_npy = str(base) + ".chroma.npy"
+        np.save(work.chroma_npy, chroma)
     if factor != 1.0:
         work.norm_npy = str(base) + ".norm.npy"
         np.save(work.norm_npy, norm)
@@ -132,32 +147,40 @@ def infer_pages(engine: Engine, works: Sequence[PageWork]) -> list[PageWork]:
     return list(works)
 
 
+JPEG_QUALITY = 95  # pages of JPEG inputs written as JPEG (output_format document): their own format family
+
+
 def encode_image(image: np.ndarray, fmt: str, dpi: float | None, compress_level: int = 6) -> bytes:
+    """(H, W) grey or (H, W, 3) RGB uint8 -> PNG, TIFF or JPEG bytes (fmt png | tiff | jpeg)."""
     buf = io.BytesIO()
     kwargs: dict = {"dpi": (dpi, dpi)} if dpi else {}
     if fmt == "png":
         kwargs["compress_level"] = compress_level
-    Image.fromarray(image).save(buf, format="PNG" if fmt == "png" else "TIFF", **kwargs)
+    if fmt == "jpeg":
+        kwargs.update(quality=JPEG_QUALITY, subsampling=0)
+    Image.fromarray(image).save(buf, format={"png": "PNG", "jpeg": "JPEG"}.get(fmt, "TIFF"), **kwargs)
     return buf.getvalue()
 
 
-def compare_picture(inp: np.ndarray, bicubic: np.ndarray, model: np.ndarray, scale: int, crop: int) -> np.ndarray:
-    """input (nearest-enlarged) | bicubic | model, for the crop of the input with the most ink."""
-    h, w = inp.shape
+def compare_picture(inp: np.ndarray, bicubic: np.ndarray, model: np.ndarray, scale: int, crop: int,
+                    model_name: str = "model", luma: np.ndarray | None = None) -> np.ndarray:
+    """input (nearest-enlarged) | bicubic | model, for the crop of the input with the most ink, each panel
+    labelled above. Grey (H, W) or RGB (H, W, 3) panels; luma: the input's luminance for the ink search."""
+    grey = inp if luma is None else luma
+    h, w = grey.shape
     c = min(crop, h, w)
     step = max(c // 2, 1)
     best, by, bx = -1.0, 0, 0
     for y in range(0, h - c + 1, step):
         for x in range(0, w - c + 1, step):
-            ink = float((inp[y : y + c, x : x + c] < 128).mean())
+            ink = float((grey[y : y + c, x : x + c] < 128).mean())
             if ink > best:
                 best, by, bx = ink, y, x
     s = scale
     a = np.asarray(Image.fromarray(inp[by : by + c, bx : bx + c]).resize((c * s, c * s), Image.Resampling.NEAREST))
     b = bicubic[by * s : (by + c) * s, bx * s : (bx + c) * s]
     m = model[by * s : (by + c) * s, bx * s : (bx + c) * s]
-    gap = np.full((c * s, 8), 128, dtype=np.uint8)  # grey bars: the panels sit on white paper
-    return np.concatenate([a, gap, b, gap, m], axis=1)
+    return side_by_side([a, b, m], [f"input (nearest x{s})", f"bicubic x{s}", f"model {model_name}"])
 
 
 @dataclass
@@ -176,6 +199,7 @@ class RunContext:
     output_format: str = "png"
     compare_crop: int = 256
     png_compress_level: int = 1
+    records_dir: str = ""  # where earlier runs' rows are (documents finished by a rerun look up their pages)
 
 
 def new_run_id() -> str:
@@ -190,7 +214,8 @@ def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo
                       scale=cfg.upscale.scale, weights_name=weights_name, weights_sha256=weights_sha256,
                       device=engine_info.device, precision=engine_info.precision,
                       config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,
-                      compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level)
+                      compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level,
+                      records_dir=str(Path(out_dir) / cfg.records.dir))
 
 
 def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
@@ -207,15 +232,22 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
         out = resize_to(np.load(work.sr_npy), size)
         bic = bicubic_upscale(inp, size)
         t1 = time.perf_counter()
-        row["psnr_consistency"] = consistency_psnr(out, inp)
+        row["psnr_consistency"] = consistency_psnr(out, inp)  # on luminance for colour pages
         row["psnr_consistency_bicubic"] = consistency_psnr(bic, inp)
         t2 = time.perf_counter()
-        ext = "png" if ctx.output_format == "png" else "tif"
+        chroma = np.load(work.chroma_npy) if work.chroma_npy else None
+        page = out if chroma is None else merge_luma(out, upscale_chroma(chroma, size))
+        fmt, ext = page_format(ctx.output_format, work.page_count, work.doc.kind, work.source_format)
         out_path = Path(ctx.out_dir) / "pages" / f"{work.stem}.{ext}"
         out_dpi = work.dpi * s if work.dpi else None
-        atomic_write_bytes(out_path, encode_image(out, ctx.output_format, out_dpi, ctx.png_compress_level))
+        atomic_write_bytes(out_path, encode_image(page, fmt, out_dpi, ctx.png_compress_level))
         if compare:
-            pic = compare_picture(inp, bic, out, s, ctx.compare_crop)
+            if chroma is None:
+                pic = compare_picture(inp, bic, out, s, ctx.compare_crop, ctx.weights_name)
+            else:
+                inp_rgb = merge_luma(inp, chroma)
+                bic_rgb = np.asarray(Image.fromarray(inp_rgb).resize(size, Image.Resampling.BICUBIC))
+                pic = compare_picture(inp_rgb, bic_rgb, page, s, ctx.compare_crop, ctx.weights_name, luma=inp)
             atomic_write_bytes(Path(ctx.out_dir) / "compare" / f"{work.stem}.png", encode_image(pic, "png", None))
         t3 = time.perf_counter()
         row.update(
@@ -259,12 +291,15 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
         "seconds_normalise": work.seconds.get("normalise"),
         "seconds_infer": work.seconds.get("infer"),
         "config_hash": ctx.config_hash,
+        "color": work.color or None,
+        "page_width_pt": work.page_size_pt[0] if work.page_size_pt else None,
+        "page_height_pt": work.page_size_pt[1] if work.page_size_pt else None,
     }
 
 
 def cleanup(work: PageWork) -> None:
     """Remove the page's work files once it is written."""
-    for p in {work.input_npy, work.norm_npy, work.sr_npy}:
+    for p in {work.input_npy, work.norm_npy, work.sr_npy, work.chroma_npy}:
         if p:
             Path(p).unlink(missing_ok=True)
 

@@ -1,4 +1,5 @@
-"""Image files (TIFF, PNG, JPEG) -> 8-bit grey pages, with the pixel limit checked before decoding."""
+"""Image files (TIFF, PNG, JPEG) -> 8-bit grey pages (colour pages kept as RGB with ``color="auto"``),
+with the pixel limit checked before decoding."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..colour import has_colour, to_ycbcr
 from .refs import DocumentRef, Page, error_page, one_line, where
 
 logger = logging.getLogger(__name__)
@@ -21,8 +23,11 @@ _U16_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _MIN_DPI = 10.0
 
 
-def read_image(doc: DocumentRef, src: Path | bytes, max_pixels: int) -> Iterator[Page]:
-    """Yield one Page per frame (TIFF) or one Page; every failure becomes an error Page."""
+def read_image(doc: DocumentRef, src: Path | bytes, max_pixels: int, color: str = "grey") -> Iterator[Page]:
+    """Yield one Page per frame (TIFF) or one Page; every failure becomes an error Page.
+
+    color: "grey" turns every page grey; "auto" keeps pages that have colour as RGB (see to_pixels).
+    """
     # Pillow refuses images over 2x this at open time; our own check below refuses 1x.
     Image.MAX_IMAGE_PIXELS = max_pixels
     size = len(src) if isinstance(src, bytes) else src.stat().st_size
@@ -41,11 +46,11 @@ def read_image(doc: DocumentRef, src: Path | bytes, max_pixels: int) -> Iterator
         with im:
             for index in range(count):
                 if index not in doc.skip_pages:
-                    yield _frame(doc, im, fmt, index, count, max_pixels)
+                    yield _frame(doc, im, fmt, index, count, max_pixels, color)
 
 
 def _frame(doc: DocumentRef, im: Image.Image, fmt: str, index: int, count: int,
-           max_pixels: int) -> Page:
+           max_pixels: int, color: str = "grey") -> Page:
     try:
         if index:
             im.seek(index)
@@ -53,8 +58,8 @@ def _frame(doc: DocumentRef, im: Image.Image, fmt: str, index: int, count: int,
         if width * height > max_pixels:
             return error_page(doc, f"{fmt} page too large: {width}x{height} pixels > limits.max_pixels="
                               f"{max_pixels} ({where(doc, index)})", index, count)
-        grey = to_grey(im)
-        return Page(doc=doc, page_index=index, page_count=count, image=grey, dpi=dpi_of(im))
+        pixels = to_pixels(im, color)
+        return Page(doc=doc, page_index=index, page_count=count, image=pixels, dpi=dpi_of(im), format=fmt)
     except Exception as exc:  # noqa: BLE001
         return error_page(doc, f"{_what(exc, fmt)}: {one_line(exc)} ({where(doc, index)})", index, count)
 
@@ -91,6 +96,30 @@ def dpi_of(im: Image.Image) -> float | None:
     # writers that know nothing store 1 (Pillow's TIFF default): treat tiny values as unknown.
     # PNG stores pixels per metre: 11811 reads back as 299.9994, so round to 0.01 dpi.
     return round(value, 2) if math.isfinite(value) and value >= _MIN_DPI else None
+
+
+_GREY_MODES = {"L", "1", "I", "F", "LA", "La", *_U16_MODES}
+
+
+def to_pixels(im: Image.Image, color: str) -> np.ndarray:
+    """The page's pixels: (H, W) grey, or with color="auto" (H, W, 3) RGB when the page has colour.
+
+    Grey modes take the grey path unchanged; a colour-mode page whose content is grey (has_colour)
+    is converted exactly as to_grey would.
+    """
+    if color != "auto" or im.mode in _GREY_MODES:
+        return to_grey(im)
+    rgb = to_rgb(im)
+    return rgb if has_colour(to_ycbcr(rgb)) else to_grey(im)
+
+
+def to_rgb(im: Image.Image) -> np.ndarray:
+    """Any colour Pillow mode -> (H, W, 3) uint8 RGB, C-contiguous; alpha is composited on white."""
+    if im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.ascontiguousarray(np.asarray(Image.alpha_composite(white, rgba).convert("RGB")))
+    return np.ascontiguousarray(np.asarray(im.convert("RGB")))
 
 
 def to_grey(im: Image.Image) -> np.ndarray:

@@ -18,14 +18,16 @@ from .sources import is_plain_tar, plain_file, read_members, read_members_at
 logger = logging.getLogger(__name__)
 
 
-def read_pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+def read_pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig,
+               color: str = "grey") -> Iterator[Page]:
     """Yield the Pages of each document in order; bad input becomes error Pages, never an exception.
 
+    color: "grey" (every page grey) or "auto" (pages with colour stay RGB: upscale.color).
     Pages listed in a document's ``skip_pages`` (done by an earlier run) are not yielded.
     The first error page of each document is logged as a warning, later ones at debug level.
     """
     warned: DocumentRef | None = None
-    for page in _pages(docs, pdf, limits):
+    for page in _pages(docs, pdf, limits, color):
         if page.error:
             level = logging.DEBUG if page.doc is warned else logging.WARNING
             logger.log(level, "%s", page.error)
@@ -33,16 +35,17 @@ def read_pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig
         yield page
 
 
-def _pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+def _pages(docs: Iterable[DocumentRef], pdf: PdfConfig, limits: LimitsConfig, color: str) -> Iterator[Page]:
     for container, group in itertools.groupby(docs, key=lambda d: d.container):
         if container:
-            yield from _read_archive_run(list(group), pdf, limits)
+            yield from _read_archive_run(list(group), pdf, limits, color)
         else:
             for doc in group:
-                yield from _read_doc(doc, None, pdf, limits)
+                yield from _read_doc(doc, None, pdf, limits, color)
 
 
-def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: LimitsConfig,
+              color: str = "grey") -> Iterator[Page]:
     """Pages of one document from its bytes (archive member) or its file; never raises."""
     if doc.kind == "error":
         yield error_page(doc, doc.error or f"bad document ({where(doc)})")
@@ -51,9 +54,9 @@ def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: Limi
     try:
         src: Path | bytes = data if data is not None else plain_file(doc)
         if doc.kind == "pdf":
-            pages = read_pdf(doc, src, pdf, limits)
+            pages = read_pdf(doc, src, pdf, limits, color)
         elif doc.kind == "image":
-            pages = read_image(doc, src, limits.max_pixels)
+            pages = read_image(doc, src, limits.max_pixels, color)
         else:
             raise ValueError(f"unknown document kind {doc.kind!r}")
         for page in pages:
@@ -65,7 +68,8 @@ def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: Limi
                          produced + 1)
 
 
-def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsConfig) -> Iterator[Page]:
+def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsConfig,
+                      color: str = "grey") -> Iterator[Page]:
     """Read the wanted members of one archive in a single pass, yielding pages in the docs' order.
 
     Members arriving out of order are held in memory until their turn (none when docs follow the
@@ -89,7 +93,7 @@ def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsCon
         elif doc.content_sha256 and hashlib.sha256(got).hexdigest() != doc.content_sha256:
             yield error_page(doc, f"member changed since discovery ({where(doc)})")
         else:
-            yield from _read_doc(doc, got, pdf, limits)
+            yield from _read_doc(doc, got, pdf, limits, color)
 
     def drain() -> Iterator[Page]:
         nonlocal next_i

@@ -28,7 +28,8 @@ class DocumentRef:
 
 @dataclass
 class Page:
-    """One decoded page: (H, W) uint8 grey, or ``image=None`` and a one-line ``error``."""
+    """One decoded page: (H, W) uint8 grey, (H, W, 3) uint8 RGB (colour pages when colour is kept),
+    or ``image=None`` and a one-line ``error``."""
 
     doc: DocumentRef
     page_index: int  # 0-based page within the document
@@ -36,6 +37,9 @@ class Page:
     image: np.ndarray | None
     dpi: float | None  # horizontal dpi from the file (PDF: the render dpi)
     error: str | None = None
+    format: str = ""  # the file's format: "PDF", "TIFF", "PNG", "JPEG"... (the output document's family)
+    size_pt: tuple[float, float] | None = None  # PDF: the page's (width, height) in points, as displayed
+    info: dict[str, str] | None = None  # PDF: the document's metadata (Title, Author...; raw PDF dates)
 
 
 def where(doc: DocumentRef, page_index: int | None = None) -> str:

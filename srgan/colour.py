@@ -1,0 +1,66 @@
+"""Colour pages: tell colour from grey, split a page into luminance and chroma, and put it back.
+
+The model is trained on grey pages, so a colour page is upscaled as luminance (Y of JPEG's
+full-range YCbCr, ITU-R BT.601 weights: the same luma Pillow's grey conversion uses) through the
+model, and its chroma (Cb, Cr) with a resampling filter; then the three are recombined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+# A pixel is coloured when |Cb - 128| or |Cr - 128| exceeds this (of 128). Yellow highlighter is ~36-78,
+# a blue ballpoint ~30-60; JPEG noise on a grey scan stays within a few levels.
+CHROMA_THRESHOLD = 16
+# A page has colour when at least this share of its pixels (and COLOUR_MIN_PIXELS) is coloured.
+COLOUR_MIN_SHARE = 2e-4
+COLOUR_MIN_PIXELS = 16
+# Chroma is upscaled with Lanczos: on the colour pages measured (README, Colour) it shifted colours
+# less than bicubic (see srgan.colour_study).
+CHROMA_RESAMPLE = Image.Resampling.LANCZOS
+
+
+def to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W, 3) uint8 YCbCr (full range)."""
+    return np.asarray(Image.fromarray(rgb, "RGB").convert("YCbCr"))
+
+
+def has_colour(ycbcr: np.ndarray) -> bool:
+    """Whether enough pixels of a (H, W, 3) YCbCr page carry chroma to call the page a colour page."""
+    chroma = ycbcr[..., 1:]
+    coloured = (np.abs(chroma.astype(np.int16) - 128) > CHROMA_THRESHOLD).any(axis=-1)
+    count = int(np.count_nonzero(coloured))
+    return count >= max(COLOUR_MIN_PIXELS, COLOUR_MIN_SHARE * coloured.size)
+
+
+def split_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) RGB -> (Y (H, W), CbCr (H, W, 2)), both uint8 and C-contiguous."""
+    ycc = to_ycbcr(rgb)
+    return np.ascontiguousarray(ycc[..., 0]), np.ascontiguousarray(ycc[..., 1:])
+
+
+def upscale_chroma(cbcr: np.ndarray, size: tuple[int, int],
+                   resample: Image.Resampling = CHROMA_RESAMPLE) -> np.ndarray:
+    """(h, w, 2) chroma -> (H, W, 2) at size=(W, H) with the chroma filter."""
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(cbcr[..., k])).resize(size, resample))
+                     for k in (0, 1)], axis=-1)
+
+
+def merge_luma(y: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
+    """Y (H, W) + CbCr (H, W, 2) -> (H, W, 3) uint8 RGB."""
+    planes = [Image.fromarray(np.ascontiguousarray(p)) for p in (y, cbcr[..., 0], cbcr[..., 1])]
+    return np.asarray(Image.merge("YCbCr", planes).convert("RGB"))
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """Y of an RGB page, or the grey page itself."""
+    return image if image.ndim == 2 else split_luma(image)[0]
+
+
+def chroma_error(output_rgb: np.ndarray, reference_rgb: np.ndarray) -> tuple[float, float, float]:
+    """(mean |dCb|+|dCr| / 2, mean signed dCb, mean signed dCr) in YCbCr levels, over all pixels."""
+    a = to_ycbcr(output_rgb)[..., 1:].astype(np.float64)
+    b = to_ycbcr(reference_rgb)[..., 1:].astype(np.float64)
+    diff = a - b
+    return float(np.abs(diff).mean()), float(diff[..., 0].mean()), float(diff[..., 1].mean())
