@@ -289,3 +289,65 @@ def make_sample(out_dir: Path, pages: int = 6, seed: int = 0) -> dict:
     pdf_pages[0].save(pdf, format="PDF", resolution=150.0, save_all=True, append_images=pdf_pages[1:])
     logger.info("sample: %d pages in %s, 3-page %s", pages, archive, pdf)
     return {"archive": archive, "pdf": pdf, "originals": originals, "original_files": original_files}
+
+
+# ---------------------------------------------------------------------------------------------
+# colour pages (upscale.color): letterheads, stamps, highlighter, blue ink
+
+_LETTERHEAD_COLOURS = ((20, 60, 140), (150, 20, 30), (10, 110, 60), (90, 40, 120))
+_HIGHLIGHTERS = ((255, 240, 60), (140, 240, 120), (255, 170, 210), (120, 220, 255))
+_STAMPS = ("RECEIVED", "APPROVED", "PAID", "COPY", "CONFIDENTIAL")
+
+
+def colour_page(seed: int, dpi: int = 300) -> np.ndarray:
+    """A synthetic office page with colour on it: (H, W, 3) uint8 RGB, deterministic per seed.
+
+    The grey text page of ``synthetic_page`` gets a coloured letterhead band with the company name
+    in white, highlighter over two text lines (multiplied, as ink under a marker), a red or blue
+    rubber stamp (rotated frame and word) and a blue ballpoint signature.
+    """
+    rng = random.Random(seed * 7919 + 17)
+    grey, _ = synthetic_page(seed, dpi)
+    page = Image.fromarray(grey).convert("RGB")
+    w, h = page.size
+    fonts = find_fonts()
+    bold = next((f for f in fonts if "Bold" in Path(f).name and "Oblique" not in Path(f).name), fonts[0] if fonts else "")
+    draw = ImageDraw.Draw(page)
+    # letterhead: a band across the top margin
+    band = rng.choice(_LETTERHEAD_COLOURS)
+    top = round(0.25 * dpi)
+    draw.rectangle((round(0.5 * dpi), top, w - round(0.5 * dpi), top + round(0.5 * dpi)), fill=band)
+    draw.text((round(0.7 * dpi), top + round(0.1 * dpi)), rng.choice(_COMPANIES), font=_font(bold, 0.3 * dpi),
+              fill=(255, 255, 255))
+    # highlighter: multiply a light colour over two bands of body text
+    arr = np.asarray(page).astype(np.float32)
+    inked = np.flatnonzero((grey < 128).sum(axis=1) > 0.05 * w)  # rows through body text
+    inked = inked[(inked > 2 * dpi) & (inked < h - 2.5 * dpi)]
+    for _ in range(2):
+        y0 = (int(rng.choice(list(inked))) if len(inked) else rng.randint(round(2 * dpi), h - round(2.5 * dpi))) \
+            - round(0.06 * dpi)
+        x0, x1 = round(1.0 * dpi), rng.randint(round(4 * dpi), w - round(1.0 * dpi))
+        colour = np.array(rng.choice(_HIGHLIGHTERS), np.float32) / 255
+        arr[y0 : y0 + round(0.16 * dpi), x0:x1] *= colour
+    page = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    # stamp: a rotated frame with a word, in red or blue ink, partly transparent over the text
+    ink = rng.choice(((200, 30, 40), (40, 60, 190)))
+    word = rng.choice(_STAMPS)
+    font = _font(bold, 0.35 * dpi)
+    tw = round(font.getlength(word)) + round(0.3 * dpi)
+    th = round(0.6 * dpi)
+    stamp = Image.new("L", (tw, th), 0)
+    sd = ImageDraw.Draw(stamp)
+    sd.rectangle((2, 2, tw - 3, th - 3), outline=255, width=max(2, round(dpi / 60)))
+    sd.text((round(0.15 * dpi), round(0.1 * dpi)), word, font=font, fill=255)
+    stamp = stamp.rotate(rng.uniform(-15, 15), expand=True, resample=Image.Resampling.BICUBIC)
+    sx, sy = rng.randint(round(4 * dpi), max(round(4 * dpi), w - stamp.width - round(0.5 * dpi))), \
+        rng.randint(round(1.2 * dpi), h - stamp.height - round(1 * dpi))
+    page.paste(Image.new("RGB", stamp.size, ink), (sx, sy), stamp.point(lambda v: v * 0.85))
+    # signature: a blue ballpoint scribble near the bottom
+    draw = ImageDraw.Draw(page)
+    x, y = round(1.2 * dpi), h - round(1.4 * dpi)
+    points = [(x + k * dpi / 40, y + np.sin(k / 2.5 + rng.random()) * dpi / 10 + rng.uniform(-4, 4))
+              for k in range(80)]
+    draw.line(points, fill=(25, 45, 160), width=max(2, round(dpi / 100)), joint="curve")
+    return np.ascontiguousarray(np.asarray(page))
