@@ -16,6 +16,10 @@ CHROMA_THRESHOLD = 16
 # A page has colour when at least this share of its pixels (and COLOUR_MIN_PIXELS) is coloured.
 COLOUR_MIN_SHARE = 2e-4
 COLOUR_MIN_PIXELS = 16
+# ... or when the paper itself is tinted: this share of pixels beyond TINT_THRESHOLD (cream or yellowed
+# paper is ~8-13 levels off grey; a grey JPEG scan's chroma noise stays below it on all but ~0.3%).
+TINT_THRESHOLD = 8
+TINT_MIN_SHARE = 0.05
 # Chroma is upscaled with Lanczos: on the colour pages measured (README, Colour) it shifted colours
 # less than bicubic (see srgan.colour_study).
 CHROMA_RESAMPLE = Image.Resampling.LANCZOS
@@ -27,11 +31,15 @@ def to_ycbcr(rgb: np.ndarray) -> np.ndarray:
 
 
 def has_colour(ycbcr: np.ndarray) -> bool:
-    """Whether enough pixels of a (H, W, 3) YCbCr page carry chroma to call the page a colour page."""
-    chroma = ycbcr[..., 1:]
-    coloured = (np.abs(chroma.astype(np.int16) - 128) > CHROMA_THRESHOLD).any(axis=-1)
-    count = int(np.count_nonzero(coloured))
-    return count >= max(COLOUR_MIN_PIXELS, COLOUR_MIN_SHARE * coloured.size)
+    """Whether a (H, W, 3) YCbCr page is a colour page: coloured marks on it, or tinted paper.
+
+    Measured on the shared scans: the grey JPEGs (brothers.150.jpg, ocropy-testpage.png) are grey;
+    every page of colour/ (incl. cream and yellowed paper) and the yellowed cat.*.jpg pages are colour."""
+    off_grey = np.abs(ycbcr[..., 1:].astype(np.int16) - 128).max(axis=-1)  # (H, W) chroma magnitude
+    marks = int(np.count_nonzero(off_grey > CHROMA_THRESHOLD))
+    if marks >= max(COLOUR_MIN_PIXELS, COLOUR_MIN_SHARE * off_grey.size):
+        return True  # coloured marks: letterhead, stamp, ink, highlighter
+    return int(np.count_nonzero(off_grey > TINT_THRESHOLD)) >= TINT_MIN_SHARE * off_grey.size
 
 
 def split_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

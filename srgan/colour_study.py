@@ -123,6 +123,16 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
+def page_line(set_name: str, r: dict) -> str:
+    return (f"{set_name:10s} {r['name'][:36]:36s} Y {r['psnr_y']:6.2f} bic {r['psnr_y_bicubic']:6.2f} "
+            f"gain {r['gain_y']:+5.2f} | grey gain {r['gain_grey']:+5.2f} | |dCbCr| model "
+            f"{r['chroma_abs_model']:.3f} bicubic {r['chroma_abs_bicubic']:.3f} | dCb {r['d_cb_model']:+.3f} "
+            f"dCr {r['d_cr_model']:+.3f} | dE_ab model {r['delta_ab_model']:.3f} bicubic {r['delta_ab_bicubic']:.3f} "
+            f"(bicubic chroma {r['delta_ab_model_bicubic_chroma']:.3f}) | coloured pixels ({r['coloured_share']:.1%}): "
+            f"|dCbCr| model {r['chroma_abs_coloured_model']:.2f} bicubic {r['chroma_abs_coloured_bicubic']:.2f} "
+            f"(bicubic chroma {r['chroma_abs_coloured_model_bicubic_chroma']:.2f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m srgan.colour_study", description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="srgan_x2")
@@ -147,14 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, original in originals:
             row = measure_page(engine, manifest.get("text_height"), cfg, name, original, args.scale)
             rows.append(row)
-            print(f"{set_name:10s} {name[:40]:40s} Y {row['psnr_y']:6.2f} bic {row['psnr_y_bicubic']:6.2f} "
-                  f"gain {row['gain_y']:+5.2f} | grey gain {row['gain_grey']:+5.2f} | |dCbCr| model "
-                  f"{row['chroma_abs_model']:.3f} bicubic {row['chroma_abs_bicubic']:.3f} | dCb {row['d_cb_model']:+.3f}"
-                  f" dCr {row['d_cr_model']:+.3f} | dE_ab model {row['delta_ab_model']:.3f} bicubic "
-                  f"{row['delta_ab_bicubic']:.3f} (bicubic chroma {row['delta_ab_model_bicubic_chroma']:.3f}) | on coloured "
-                  f"pixels ({row['coloured_share']:.1%}) |dCbCr| model {row['chroma_abs_coloured_model']:.2f} bicubic "
-                  f"{row['chroma_abs_coloured_bicubic']:.2f} (bicubic chroma {row['chroma_abs_coloured_model_bicubic_chroma']:.2f})",
-                  flush=True)
+            print(page_line(set_name, row), flush=True)
         report["sets"][set_name] = {"mean": _means(rows) if rows else {}, "pages": rows}
         if rows:
             print(f"{set_name} mean: {json.dumps(report['sets'][set_name]['mean'])}", flush=True)

@@ -311,7 +311,8 @@ def colour_page(seed: int, dpi: int = 300) -> np.ndarray:
     page = Image.fromarray(grey).convert("RGB")
     w, h = page.size
     fonts = find_fonts()
-    bold = next((f for f in fonts if "Bold" in Path(f).name and "Oblique" not in Path(f).name), fonts[0] if fonts else "")
+    bold = next((f for f in fonts if "Bold" in Path(f).name and "Oblique" not in Path(f).name),
+                fonts[0] if fonts else "")
     draw = ImageDraw.Draw(page)
     # letterhead: a band across the top margin
     band = rng.choice(_LETTERHEAD_COLOURS)
