@@ -233,6 +233,9 @@ def outputs_markdown(summary: dict, pictures: list[Path]) -> str:
         f"- side-by-side pictures (input | bicubic | model) in `{summary['compare_dir']}`:",
         *[f"  - `{p}`" for p in pictures],
     ]
+    if summary.get("documents_dir"):
+        lines.insert(-len(pictures) - 1, f"- documents (PDF, multi-page TIFF; output_format document): "
+                                         f"`{summary['documents_dir']}`")
     if not pictures:
         lines.append("  - none this run")
     return "\n".join(lines) + "\n"
@@ -313,6 +316,8 @@ def upscale(
     summary = tally.summary(time.perf_counter() - started)
     summary.update(run_id=run_id, output_dir=str(out), records_dir=str(records_dir),
                    pages_dir=str(out / "pages"), compare_dir=str(out / "compare"), weights=pt.name)
+    if cfg.upscale.output_format == "document":
+        summary.update(documents_dir=str(out / "documents"))
     if shard_count:
         summary.update(shard_index=shard_index, shard_count=shard_count)
     create_table_artifact([{k: v for k, v in summary.items() if not isinstance(v, (list, dict))}],

@@ -132,4 +132,6 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     shutil.rmtree(work_dir, ignore_errors=True)
     summary = tally.summary(time.perf_counter() - started)
     summary.update(run_id=run_id, records_dir=str(records_dir), pages_dir=str(out_dir / "pages"))
+    if cfg.upscale.output_format == "document":
+        summary.update(documents_dir=str(out_dir / "documents"))
     return summary

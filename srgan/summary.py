@@ -83,7 +83,7 @@ def format_summary(summary: dict) -> str:
         f"mean text-size factor: {fmt(summary.get('mean_normalise_factor'))}",
     ]
     for key, label in (("weights", "weights"), ("pages_dir", "pages"), ("records_dir", "records"),
-                       ("compare_dir", "side-by-side")):
+                       ("compare_dir", "side-by-side"), ("documents_dir", "documents")):
         if key in summary:
             lines.append(f"{label}: {summary[key]}")
     for msg in summary.get("error_messages", []):

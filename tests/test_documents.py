@@ -223,3 +223,17 @@ def test_flow_writes_documents_and_the_rerun_completes_them(prefect_harness, tin
         assert tif.n_frames == 3
     pictures = list((out / "compare").glob("*.png"))
     assert pictures and all(Image.open(p).height > 2 * 32 for p in pictures)  # caption strip above the panels
+
+
+def test_colour_rule_marks_and_tinted_paper() -> None:
+    from srgan.colour import has_colour, to_ycbcr
+
+    grey = text_like_page(200, 160)
+    rgb = np.stack([grey] * 3, axis=-1)
+    noisy = np.clip(rgb + np.random.default_rng(0).integers(-3, 4, rgb.shape), 0, 255).astype(np.uint8)
+    assert not has_colour(to_ycbcr(noisy))  # a grey scan with JPEG-like chroma noise
+    marked = rgb.copy()
+    marked[50:53, 40:60] = (30, 50, 170)  # a short blue pen stroke: 60 of 32,000 pixels
+    assert has_colour(to_ycbcr(marked))
+    cream = np.minimum(rgb, np.array([250, 240, 220], np.uint8))  # cream paper, black text
+    assert has_colour(to_ycbcr(cream))
