@@ -13,7 +13,9 @@ Cases, for every selected model in weights/:
 And once, whatever the models:
 - ``archive``: decoding a ``.tar.gz`` of ``--archive-pages`` pages split into tasks of
   ``flow.pages_per_task`` documents, as the flow does: ``stream`` (each task streams the archive from
-  its start) against ``spool`` (decompressed once, each task seeks to its members).
+  its start) against ``spool`` (decompressed once, each task seeks to its members);
+- ``colour``: decoding ``--pages`` pages of ``--size`` with ``upscale.color`` grey and auto: grey PNGs,
+  RGB PNGs of grey pages, colour pages (``sample.colour_page``) and one grey PDF at 100 dpi.
 Timings live here, never in pass/fail tests.
 """
 
@@ -217,6 +219,45 @@ def bench_archive(cfg: PipelineConfig, count: int, size: tuple[int, int]) -> lis
     return rows
 
 
+def bench_colour(cfg: PipelineConfig, n_pages: int, size: tuple[int, int]) -> list[dict]:
+    """Decoding with upscale.color grey vs auto: grey PNGs, RGB PNGs of grey pages, colour pages, a PDF."""
+    import dataclasses as dc
+
+    from srgan.readers import discover, read_pages
+    from srgan.sample import colour_page
+
+    pages = synthetic_pages(n_pages, size)
+    colour = [np.asarray(Image.fromarray(colour_page(i, 150)).resize(size)) for i in range(n_pages)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = {"grey-png": Path(tmp) / "grey", "rgb-of-grey": Path(tmp) / "rgbgrey", "colour-png": Path(tmp) / "col",
+                "grey-pdf": Path(tmp) / "pdf"}
+        for folder in sets.values():
+            folder.mkdir()
+        for i, (g, c) in enumerate(zip(pages, colour, strict=True)):
+            Image.fromarray(g).save(sets["grey-png"] / f"p{i}.png", compress_level=1)
+            Image.fromarray(g).convert("RGB").save(sets["rgb-of-grey"] / f"p{i}.png", compress_level=1)
+            Image.fromarray(c).save(sets["colour-png"] / f"p{i}.png", compress_level=1)
+        pil = [Image.fromarray(g) for g in pages]
+        pil[0].save(sets["grey-pdf"] / "doc.pdf", save_all=True, append_images=pil[1:], resolution=100)
+        pdf_cfg = dc.replace(cfg.pdf, dpi=100)
+        for name, folder in sets.items():
+            docs = list(discover([str(folder)], cfg.limits))
+            for color in ("grey", "auto"):
+                t0 = time.perf_counter()
+                got = list(read_pages(docs, pdf_cfg, cfg.limits, color))
+                seconds = time.perf_counter() - t0
+                rgb = sum(p.image is not None and p.image.ndim == 3 for p in got)
+                rows.append({"case": "colour", "mode": f"{name}/{color}", "device": "cpu",
+                             "device_name": f"cpu (decode, {rgb} rgb)", "model": "-", "scale": 0,
+                             "page_size": f"{size[0]}x{size[1]}", "precision": "-", "pages": len(got),
+                             "seconds": round(seconds, 3), "pages_per_s": round(len(got) / seconds, 3),
+                             "ms_per_page": round(1000 * seconds / max(len(got), 1), 1), "tflops": None,
+                             "pct_of_matmul_peak": None})
+                print(_fmt_row(rows[-1]), flush=True)
+    return rows
+
+
 def cpu_stage_costs(records_dir: Path, workers: int) -> dict:
     """Mean CPU milliseconds per page of each stage beside the model, from the run's records, and the
     page rate that CPU work alone allows: one thread decodes, ``workers`` threads do the rest."""
@@ -237,7 +278,9 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
               memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000) -> list[dict]:
     rows = bench_archive(cfg, archive_pages, memory_size) if "archive" in cases else []
-    cases = [c for c in cases if c != "archive"]
+    if "colour" in cases:
+        rows += bench_colour(cfg, n_pages, size)
+    cases = [c for c in cases if c not in ("archive", "colour")]
     if not cases:
         return rows
     pages = synthetic_pages(n_pages, size)

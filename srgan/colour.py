@@ -8,7 +8,7 @@ model, and its chroma (Cb, Cr) with a resampling filter; then the three are reco
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 # A pixel is coloured when |Cb - 128| or |Cr - 128| exceeds this (of 128). Yellow highlighter is ~36-78,
 # a blue ballpoint ~30-60; JPEG noise on a grey scan stays within a few levels.
@@ -30,16 +30,23 @@ def to_ycbcr(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb, "RGB").convert("YCbCr"))
 
 
-def has_colour(ycbcr: np.ndarray) -> bool:
-    """Whether a (H, W, 3) YCbCr page is a colour page: coloured marks on it, or tinted paper.
+_OFF_GREY_LUT = [abs(v - 128) for v in range(256)]  # |Cb - 128| per level
+
+
+def has_colour(rgb: np.ndarray | Image.Image) -> bool:
+    """Whether an RGB page (array or Pillow image) is a colour page: coloured marks on it, or tinted paper.
 
     Measured on the shared scans: the grey JPEGs (brothers.150.jpg, ocropy-testpage.png) are grey;
-    every page of colour/ (incl. cream and yellowed paper) and the yellowed cat.*.jpg pages are colour."""
-    off_grey = np.abs(ycbcr[..., 1:].astype(np.int16) - 128).max(axis=-1)  # (H, W) chroma magnitude
-    marks = int(np.count_nonzero(off_grey > CHROMA_THRESHOLD))
-    if marks >= max(COLOUR_MIN_PIXELS, COLOUR_MIN_SHARE * off_grey.size):
+    every page of colour/ (incl. cream and yellowed paper) and the yellowed cat.*.jpg pages are colour.
+    All in Pillow (a histogram of max(|Cb-128|, |Cr-128|)): ~0.25 s for a 300 dpi Letter page.
+    """
+    im = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    _, cb, cr = im.convert("RGB").convert("YCbCr").split()
+    hist = ImageChops.lighter(cb.point(_OFF_GREY_LUT), cr.point(_OFF_GREY_LUT)).histogram()
+    pixels = im.width * im.height
+    if sum(hist[CHROMA_THRESHOLD + 1 :]) >= max(COLOUR_MIN_PIXELS, COLOUR_MIN_SHARE * pixels):
         return True  # coloured marks: letterhead, stamp, ink, highlighter
-    return int(np.count_nonzero(off_grey > TINT_THRESHOLD)) >= TINT_MIN_SHARE * off_grey.size
+    return sum(hist[TINT_THRESHOLD + 1 :]) >= TINT_MIN_SHARE * pixels
 
 
 def split_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -72,7 +72,7 @@ def measure_page(engine: Engine, text_height: float | None, cfg: PipelineConfig,
     grey_hr, grey_lr = make_lr(grey_hr, scale)
     ((grey_sr, _, _),) = upscale_images(engine, [grey_lr], text_height, cfg.upscale)
     grey_bic = resize_to(grey_lr, (grey_hr.shape[1], grey_hr.shape[0]))
-    row = {"name": name, "width": size[0], "height": size[1], "has_colour": has_colour(to_ycbcr(hr)),
+    row = {"name": name, "width": size[0], "height": size[1], "has_colour": has_colour(hr),
            "psnr_y": psnr(split_luma(sr)[0], y_hr), "psnr_y_bicubic": psnr(split_luma(bic)[0], y_hr),
            "psnr_grey": psnr(grey_sr, grey_hr), "psnr_grey_bicubic": psnr(grey_bic, grey_hr)}
     row["gain_y"] = row["psnr_y"] - row["psnr_y_bicubic"]

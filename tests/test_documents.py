@@ -226,14 +226,14 @@ def test_flow_writes_documents_and_the_rerun_completes_them(prefect_harness, tin
 
 
 def test_colour_rule_marks_and_tinted_paper() -> None:
-    from srgan.colour import has_colour, to_ycbcr
+    from srgan.colour import has_colour
 
     grey = text_like_page(200, 160)
     rgb = np.stack([grey] * 3, axis=-1)
     noisy = np.clip(rgb + np.random.default_rng(0).integers(-3, 4, rgb.shape), 0, 255).astype(np.uint8)
-    assert not has_colour(to_ycbcr(noisy))  # a grey scan with JPEG-like chroma noise
+    assert not has_colour(noisy)  # a grey scan with JPEG-like chroma noise
     marked = rgb.copy()
     marked[50:53, 40:60] = (30, 50, 170)  # a short blue pen stroke: 60 of 32,000 pixels
-    assert has_colour(to_ycbcr(marked))
+    assert has_colour(marked)
     cream = np.minimum(rgb, np.array([250, 240, 220], np.uint8))  # cream paper, black text
-    assert has_colour(to_ycbcr(cream))
+    assert has_colour(cream)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..colour import has_colour, to_ycbcr
+from ..colour import has_colour
 from .refs import DocumentRef, Page, error_page, one_line, where
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def to_pixels(im: Image.Image, color: str) -> np.ndarray:
     if color != "auto" or im.mode in _GREY_MODES:
         return to_grey(im)
     rgb = to_rgb(im)
-    return rgb if has_colour(to_ycbcr(rgb)) else to_grey(im)
+    return rgb if has_colour(rgb) else to_grey(im)
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:
