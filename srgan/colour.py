@@ -26,8 +26,9 @@ CHROMA_RESAMPLE = Image.Resampling.LANCZOS
 
 
 def to_ycbcr(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H, W, 3) uint8 YCbCr (full range)."""
-    return np.asarray(Image.fromarray(rgb, "RGB").convert("YCbCr"))
+    """(H, W, 3) uint8 RGB -> (H, W, 3) uint8 YCbCr (full range, rounded: see split_luma)."""
+    y, cbcr = split_luma(rgb)
+    return np.concatenate([y[..., None], cbcr], axis=-1)
 
 
 _OFF_GREY_LUT = [abs(v - 128) for v in range(256)]  # |Cb - 128| per level
@@ -49,10 +50,22 @@ def has_colour(rgb: np.ndarray | Image.Image) -> bool:
     return sum(hist[TINT_THRESHOLD + 1 :]) >= TINT_MIN_SHARE * pixels
 
 
+# JPEG's full-range YCbCr as Pillow conversion matrices (Pillow rounds them; its own "YCbCr" mode truncates,
+# which measured -0.41 levels on Y and Cb and, after a round trip, -1.4 on R and -1.7 on B)
+_TO_YCBCR = (0.299, 0.587, 0.114, 0.0, -0.168736, -0.331264, 0.5, 128.0, 0.5, -0.418688, -0.081312, 128.0)
+_TO_RGB = (1.0, 0.0, 1.402, -1.402 * 128, 1.0, -0.344136, -0.714136, (0.344136 + 0.714136) * 128,
+           1.0, 1.772, 0.0, -1.772 * 128)
+
+
 def split_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) RGB -> (Y (H, W), CbCr (H, W, 2)), both uint8 and C-contiguous."""
-    ycc = to_ycbcr(rgb)
-    return np.ascontiguousarray(ycc[..., 0]), np.ascontiguousarray(ycc[..., 1:])
+    """(H, W, 3) RGB -> (Y (H, W), CbCr (H, W, 2)), both uint8 and C-contiguous.
+
+    Y is Pillow's grey conversion (BT.601 luma, rounded): exactly what a grey page would be.
+    """
+    im = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    y = np.asarray(im.convert("L"))
+    cbcr = np.asarray(im.convert("RGB", _TO_YCBCR))[..., 1:]
+    return np.ascontiguousarray(y), np.ascontiguousarray(cbcr)
 
 
 def upscale_chroma(cbcr: np.ndarray, size: tuple[int, int],
@@ -63,9 +76,9 @@ def upscale_chroma(cbcr: np.ndarray, size: tuple[int, int],
 
 
 def merge_luma(y: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
-    """Y (H, W) + CbCr (H, W, 2) -> (H, W, 3) uint8 RGB."""
-    planes = [Image.fromarray(np.ascontiguousarray(p)) for p in (y, cbcr[..., 0], cbcr[..., 1])]
-    return np.asarray(Image.merge("YCbCr", planes).convert("RGB"))
+    """Y (H, W) + CbCr (H, W, 2) -> (H, W, 3) uint8 RGB (JPEG's inverse, rounded, clipped to 0-255)."""
+    ycc = np.ascontiguousarray(np.concatenate([y[..., None], cbcr], axis=-1))
+    return np.asarray(Image.fromarray(ycc, "RGB").convert("RGB", _TO_RGB))
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
