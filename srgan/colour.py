@@ -20,8 +20,8 @@ COLOUR_MIN_PIXELS = 16
 # paper is ~8-13 levels off grey; a grey JPEG scan's chroma noise stays below it on all but ~0.3%).
 TINT_THRESHOLD = 8
 TINT_MIN_SHARE = 0.05
-# Chroma is upscaled with Lanczos: on the colour pages measured (README, Colour) it shifted colours
-# less than bicubic (see srgan.colour_study).
+# Chroma is upscaled with Lanczos: on the coloured pixels of the six real colour scans its mean
+# |dCb|,|dCr| error was 1.22 levels against 1.30 with bicubic (README; python -m srgan.colour_study).
 CHROMA_RESAMPLE = Image.Resampling.LANCZOS
 
 
