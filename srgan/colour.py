@@ -42,7 +42,7 @@ def has_colour(rgb: np.ndarray | Image.Image) -> bool:
     All in Pillow (a histogram of max(|Cb-128|, |Cr-128|)): ~0.25 s for a 300 dpi Letter page.
     """
     im = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-    _, cb, cr = im.convert("RGB").convert("YCbCr").split()
+    _, cb, cr = (im if im.mode == "RGB" else im.convert("RGB")).convert("YCbCr").split()
     hist = ImageChops.lighter(cb.point(_OFF_GREY_LUT), cr.point(_OFF_GREY_LUT)).histogram()
     pixels = im.width * im.height
     if sum(hist[CHROMA_THRESHOLD + 1 :]) >= max(COLOUR_MIN_PIXELS, COLOUR_MIN_SHARE * pixels):

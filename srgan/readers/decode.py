@@ -109,17 +109,17 @@ def to_pixels(im: Image.Image, color: str) -> np.ndarray:
     """
     if color != "auto" or im.mode in _GREY_MODES:
         return to_grey(im)
-    rgb = to_rgb(im)
-    return rgb if has_colour(rgb) else to_grey(im)
+    rgb = to_rgb_image(im)
+    return np.ascontiguousarray(np.asarray(rgb)) if has_colour(rgb) else to_grey(im)
 
 
-def to_rgb(im: Image.Image) -> np.ndarray:
-    """Any colour Pillow mode -> (H, W, 3) uint8 RGB, C-contiguous; alpha is composited on white."""
+def to_rgb_image(im: Image.Image) -> Image.Image:
+    """Any colour Pillow mode -> an RGB image; alpha is composited on white."""
     if im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.ascontiguousarray(np.asarray(Image.alpha_composite(white, rgba).convert("RGB")))
-    return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def to_grey(im: Image.Image) -> np.ndarray:
