@@ -81,6 +81,16 @@ def merge_luma(y: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(ycc, "RGB").convert("RGB", _TO_RGB))
 
 
+def recombine(y: np.ndarray, cbcr: np.ndarray, resample: Image.Resampling = CHROMA_RESAMPLE) -> np.ndarray:
+    """The model's Y (H, W) + the input's chroma (h, w, 2), upscaled to Y's size -> (H, W, 3) RGB.
+
+    The same as merge_luma(y, upscale_chroma(cbcr, size)), in Pillow planes (no array stacking)."""
+    size = (y.shape[1], y.shape[0])
+    planes = [Image.fromarray(np.ascontiguousarray(y))] + [
+        Image.fromarray(np.ascontiguousarray(cbcr[..., k])).resize(size, resample) for k in (0, 1)]
+    return np.asarray(Image.merge("RGB", planes).convert("RGB", _TO_RGB))
+
+
 def luminance(image: np.ndarray) -> np.ndarray:
     """Y of an RGB page, or the grey page itself."""
     return image if image.ndim == 2 else split_luma(image)[0]

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from srgan.captions import side_by_side
-from srgan.colour import merge_luma, split_luma, upscale_chroma
+from srgan.colour import merge_luma, recombine, split_luma
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
 from srgan.documents import page_format
 from srgan.engine import Engine, EngineInfo
@@ -236,7 +236,7 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
         row["psnr_consistency_bicubic"] = consistency_psnr(bic, inp)
         t2 = time.perf_counter()
         chroma = np.load(work.chroma_npy) if work.chroma_npy else None
-        page = out if chroma is None else merge_luma(out, upscale_chroma(chroma, size))
+        page = out if chroma is None else recombine(out, chroma)  # model's Y + Lanczos-upscaled chroma
         fmt, ext = page_format(ctx.output_format, work.page_count, work.doc.kind, work.source_format)
         out_path = Path(ctx.out_dir) / "pages" / f"{work.stem}.{ext}"
         out_dpi = work.dpi * s if work.dpi else None
