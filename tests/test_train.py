@@ -28,7 +28,8 @@ from tests.conftest import text_like_page
 def tiny_cfg(**training) -> PipelineConfig:
     """Tiny networks, small crops, a few steps, 3 small synthetic pages, no workers."""
     values = dict(num_feat=4, num_block=1, crop=24, batch_size=2, pretrain_steps=3, gan_steps=0, workers=0,
-                  synthetic_pages=3, save_every=2, eval_every=2, text_height=4.5, eval_fraction=0.34)
+                  synthetic_pages=3, save_every=2, eval_every=2, text_height=4.5, eval_fraction=0.34,
+                  synthetic_max_side=300, x_height_max=5.0)
     values.update(training)
     cfg = PipelineConfig()
     for key, value in values.items():
@@ -99,7 +100,8 @@ def test_both_stages_on_cpu(tmp_path):
     assert result.new_weights == out / "srgan_x2.pt"
     manifest = json.loads((wdir / "srgan_x2.json").read_text())
     assert manifest["vgg"] == "random-seed-0" == result.vgg_source
-    assert manifest["stage"] == "srgan" and manifest["steps"] == 5 and manifest["text_height"] == 4.5
+    assert manifest["stage"] == "srgan" and manifest["steps"] == 5
+    assert manifest["text_height"] is None  # trained on spread text sizes (training.normalise off)
     assert manifest["trained_on"]["synthetic_pages"] == 2 and len(manifest["trained_on"]["held_out_pages"]) == 1
     assert manifest["evaluation"]["pages"] == 1 and "mean_gain_db" in manifest["evaluation"]
     assert manifest["batch"] == 2 and manifest["crop"] == 24 and manifest["machine"] and manifest["date"]
@@ -222,7 +224,8 @@ def test_promotion_keeps_better_current_weights(tmp_path):
 def test_main_prints_summary(tmp_path, capsys):
     code = main(["--pretrain-steps", "100000", "--max-seconds", "1", "--num-feat", "4", "--num-block", "1",
                  "--crop", "24", "--batch-size", "2", "--synthetic-pages", "2", "--workers", "0", "--device", "cpu",
-                 "--text-height", "4.5", "--out", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"),
+                 "--text-height", "4.5", "--synthetic-max-side", "300", "--x-height-max", "5",
+                 "--out", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"),
                  "--no-promote"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)

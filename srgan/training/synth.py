@@ -6,7 +6,8 @@ a stack of blocks (headings, paragraphs, columns, tables, form fields, small pri
 photos, stamps, signatures). ``x_height`` is the body text's x-height in HR pixels (for LR x-height
 h at scale s, pass h * s); headings are larger and small print smaller, so one page holds several
 sizes. The canvas is a Letter page at the resolution that gives that x-height, capped at
-``MAX_SIDE`` px, so very large text fills a zoomed-in part of a page.
+``MAX_SIDE`` px (but at least ``MIN_EMS`` body ems), so very large text fills a zoomed-in part of
+a page.
 
 Text is drawn with srgan.sample's word lists and word wrap; fonts come from
 ``srgan.training.fonts`` (training families unless the caller passes others).
@@ -27,6 +28,7 @@ from srgan import sample
 from srgan.training.fonts import InstalledFamily, training_families
 
 MAX_SIDE = 2400  # longest canvas side in px
+MIN_EMS = 14  # ... but never fewer than this many body ems, so that large text still gets a few lines
 LETTER = (8.5, 11.0)  # page size in inches at the nominal 10 pt body text
 BODY_PT = 10.0  # the nominal body size the canvas is laid out around
 X_HEIGHT_RANGE_LR = (2.5, 16.0)  # LR x-heights (px) that training spreads over, at every scale
@@ -69,12 +71,12 @@ class _Page:
     """Drawing state: canvas, cursor, fonts and what was used."""
 
     def __init__(self, rng: random.Random, nrng: np.random.Generator, body: InstalledFamily,
-                 accent: InstalledFamily, x_height: float) -> None:
+                 accent: InstalledFamily, x_height: float, max_side: int = MAX_SIDE) -> None:
         self.rng, self.nrng, self.body, self.accent = rng, nrng, body, accent
         self.px = x_height / _x_ratio(body.path("regular"))  # body font size (em) in px
         dpi = self.px * 72 / BODY_PT
         w, h = LETTER[0] * dpi, LETTER[1] * dpi
-        shrink = min(1.0, MAX_SIDE / max(w, h))
+        shrink = min(1.0, max(max_side, MIN_EMS * self.px) / max(w, h))  # at least MIN_EMS ems long
         self.w, self.h = max(64, round(w * shrink)), max(64, round(h * shrink))
         margin = min(self.px * rng.uniform(3, 7), 0.12 * self.w)
         self.left, self.right = round(margin), round(self.w - margin)
@@ -490,7 +492,7 @@ _LAYOUTS = {
 
 
 def synth_document(seed: int, x_height: float, families: Sequence[InstalledFamily] | None = None,
-                   label: int | None = None) -> SynthDocument:
+                   label: int | None = None, max_side: int = MAX_SIDE) -> SynthDocument:
     """One synthetic office page, deterministic from ``seed``.
 
     Args:
@@ -498,6 +500,7 @@ def synth_document(seed: int, x_height: float, families: Sequence[InstalledFamil
         x_height: body text x-height in px (HR); headings are 1.3-2.4x, small print 0.55-0.9x.
         families: families to draw from; default the installed training families.
         label: an RVL-CDIP class index to draw; default one chosen by the seed.
+        max_side: longest canvas side in px (a Letter page at the resolution of ``x_height``, cut down).
     """
     fams = list(families) if families is not None else training_families()
     if not fams:
@@ -507,7 +510,7 @@ def synth_document(seed: int, x_height: float, families: Sequence[InstalledFamil
     label = rng.randrange(len(RVL_CLASSES)) if label is None else label
     body = rng.choice(fams)
     accent = rng.choice(fams) if rng.random() < 0.5 else body
-    page = _Page(rng, nrng, body, accent, x_height)
+    page = _Page(rng, nrng, body, accent, x_height, max_side)
     _LAYOUTS[label](page)
     measured = _x_ratio(body.path("regular")) * round(page.px)
     return SynthDocument(np.ascontiguousarray(np.asarray(page.img)), label, float(measured),

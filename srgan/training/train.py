@@ -41,6 +41,7 @@ from srgan.training.data import (
     CropDataset,
     PageSets,
     batch_psnr,
+    describe_training_data,
     fixed_crops,
     make_loader,
     prepare_pages,
@@ -579,7 +580,8 @@ def evaluate_and_promote(
 
     net_g = copy.deepcopy(net_g).float().to(memory_format=torch.contiguous_format).eval()
     originals = pages.eval_originals()
-    new_eval = evaluate_images(net_g, tcfg.text_height, originals, scale, eval_cfg) if originals else None
+    trained_height = tcfg.text_height if tcfg.normalise else None  # None: trained on every size, no target
+    new_eval = evaluate_images(net_g, trained_height, originals, scale, eval_cfg) if originals else None
     if new_eval is not None:
         log.info("new generator on %d held-out page(s): %.2f dB (bicubic %.2f dB, gain %+.2f dB)",
                  len(new_eval.rows), new_eval.mean_psnr, new_eval.mean_psnr_bicubic, new_eval.mean_gain_db)
@@ -620,7 +622,7 @@ def evaluate_and_promote(
                   f" kept the current {current.name}")
 
     manifest = {
-        "text_height": tcfg.text_height,
+        "text_height": trained_height,
         "trained_on": {
             "data": [str(d) for d in data],
             "eval_data": [str(d) for d in eval_data] if eval_data else None,
@@ -628,6 +630,7 @@ def evaluate_and_promote(
             "synthetic_pages": sum(p.synthetic for p in pages.train),
             "held_out_pages": [p.name for p in pages.eval],
             "degradation": tcfg.degradation,
+            **describe_training_data(pages, tcfg),
         },
         "stage": run.stage,
         "vgg": vgg_source,
@@ -683,7 +686,9 @@ _OVERRIDES = {  # CLI option -> training key
     "workers": "workers", "synthetic_pages": "synthetic_pages", "degradation": "degradation", "seed": "seed",
     "save_every": "save_every", "eval_every": "eval_every", "vgg_weights": "vgg_weights", "precision": "precision",
     "lr": "lr", "gan_lr": "gan_lr", "lr_schedule": "lr_schedule", "lr_min": "lr_min", "ema_decay": "ema_decay",
-    "text_height": "text_height", "skip": "skip",
+    "text_height": "text_height", "skip": "skip", "x_height_min": "x_height_min", "x_height_max": "x_height_max",
+    "synthetic_max_side": "synthetic_max_side", "held_out_family_pages": "held_out_family_pages",
+    "normalise": "normalise",
 }
 
 
@@ -704,8 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
                      ("synthetic_pages", int), ("degradation", str), ("seed", int), ("save_every", int),
                      ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
                      ("gan_lr", float), ("lr_schedule", str), ("lr_min", float), ("ema_decay", float),
-                     ("text_height", float), ("skip", str)):
+                     ("text_height", float), ("skip", str), ("x_height_min", float), ("x_height_max", float),
+                     ("synthetic_max_side", int), ("held_out_family_pages", int)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
+    p.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
+                   help="training.normalise: resample every page to --text-height (default off)")
     return p
 
 
