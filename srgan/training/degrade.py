@@ -19,7 +19,6 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter
 
-
 INK = 128  # pixels darker than this are ink (speckle drops ink to white, dots paper to black)
 
 

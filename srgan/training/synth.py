@@ -280,8 +280,8 @@ class _Page:
                        fill=self.ink, anchor="lm")
         self.y += size + round(self.px * 0.6)
         self.elements.append("logo")
-        self.lines([f"{self.rng.randint(10, 9999)} {self.rng.choice(sample._STREETS)}, {self.rng.choice(sample._CITIES)}"],
-                   scale=0.8)
+        street = f"{self.rng.randint(10, 9999)} {self.rng.choice(sample._STREETS)}"
+        self.lines([f"{street}, {self.rng.choice(sample._CITIES)}"], scale=0.8)
 
     def halftone(self) -> None:
         """A photo region printed as a halftone dot screen (45 degrees), with a caption."""
@@ -343,7 +343,6 @@ class _Page:
         self.lines([self.rng.choice(sample._NAMES)])
 
     def bullets(self) -> None:
-        font = self.font(1.0)
         r = max(1, round(self.px * 0.15))
         for _ in range(self.rng.randint(3, 8)):
             if self.full:
@@ -353,7 +352,6 @@ class _Page:
             self.y = self.text_block(sample._sentence(self.rng), self.left + round(self.px * 1.5), self.right,
                                      style="regular", leading=1.3)
             self.space(0.3)
-        del font
         self.elements.append("bullets")
 
 
