@@ -10,13 +10,18 @@ DEMO   := demo-out
 
 install: system $(STAMP)
 
-# Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks).
+# Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks),
+# and the type families of the synthetic training documents (srgan/training/fonts.py).
 system:
 	@missing=""; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr tesseract-ocr-eng"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	[ -d /usr/share/fonts/truetype/liberation ] || missing="$$missing fonts-liberation"; \
+	for pkg in fonts-urw-base35 fonts-texgyre fonts-ebgaramond fonts-linuxlibertine fonts-crosextra-caladea \
+	  fonts-crosextra-carlito fonts-noto-core fonts-freefont-ttf fonts-dejavu-extra fonts-cmu; do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -109,10 +109,14 @@ class TrainingConfig:
     vgg_layer: str = "relu5_4"  # VGG19 layer for the content loss
     vgg_weights: str = ""  # a file of torchvision VGG19 ImageNet weights; "" = torchvision cache
     ema_decay: float = 0.999  # 0 = no EMA
-    text_height: float = 9.0  # LR x-height in pixels the crops are normalised to
-    normalise: bool = True
-    degradation: str = "bicubic"  # bicubic | scan (blur, noise, JPEG, ink spread)
-    synthetic_pages: int = 16  # synthetic pages mixed into the training set
+    text_height: float = 9.0  # LR x-height in pixels the crops are normalised to (when normalise is on)
+    normalise: bool = False  # off: text sizes spread over x_height_min..x_height_max, as upscale sees them
+    degradation: str = "mix"  # bicubic | scan | rvl (bitonal scan, area down, speckle, fax) | mix of the three
+    synthetic_pages: int = 16  # synthetic office documents (srgan.training.synth) mixed into the training set
+    x_height_min: float = 2.5  # LR x-height range (px) the synthetic documents' body text is spread over
+    x_height_max: float = 16.0
+    synthetic_max_side: int = 2400  # longest side of a synthetic document in px
+    held_out_family_pages: int = 0  # synthetic documents in the held-out families added to the evaluation
     eval_fraction: float = 0.2  # pages held out for evaluation
     workers: int = 2
     precision: str = "auto"
@@ -172,7 +176,12 @@ class PipelineConfig:
              "must be >= 16 and divisible by training.scale"),
             ("training.in_channels", self.training.in_channels in (1, 3), "must be 1 or 3"),
             ("training.skip", self.training.skip in ("none", "bicubic"), "must be none or bicubic"),
-            ("training.degradation", self.training.degradation in ("bicubic", "scan"), "must be bicubic or scan"),
+            ("training.degradation", self.training.degradation in ("bicubic", "scan", "rvl", "mix"),
+             "must be bicubic, scan, rvl or mix"),
+            ("training.x_height_min", 0 < self.training.x_height_min <= self.training.x_height_max,
+             "must be > 0 and <= training.x_height_max"),
+            ("training.synthetic_max_side", self.training.synthetic_max_side >= 64, "must be >= 64"),
+            ("training.held_out_family_pages", self.training.held_out_family_pages >= 0, "must be >= 0"),
             ("training.eval_fraction", 0 <= self.training.eval_fraction < 1, "must be in [0, 1)"),
             ("training.precision", self.training.precision in ("auto", "fp32", "bf16", "fp16"),
              "must be auto, fp32, bf16 or fp16"),

@@ -28,7 +28,8 @@ from tests.conftest import text_like_page
 def tiny_cfg(**training) -> PipelineConfig:
     """Tiny networks, small crops, a few steps, 3 small synthetic pages, no workers."""
     values = dict(num_feat=4, num_block=1, crop=24, batch_size=2, pretrain_steps=3, gan_steps=0, workers=0,
-                  synthetic_pages=3, save_every=2, eval_every=2, text_height=4.5, eval_fraction=0.34)
+                  synthetic_pages=3, save_every=2, eval_every=2, text_height=4.5, eval_fraction=0.34,
+                  synthetic_max_side=300, x_height_max=5.0)
     values.update(training)
     cfg = PipelineConfig()
     for key, value in values.items():
@@ -99,7 +100,8 @@ def test_both_stages_on_cpu(tmp_path):
     assert result.new_weights == out / "srgan_x2.pt"
     manifest = json.loads((wdir / "srgan_x2.json").read_text())
     assert manifest["vgg"] == "random-seed-0" == result.vgg_source
-    assert manifest["stage"] == "srgan" and manifest["steps"] == 5 and manifest["text_height"] == 4.5
+    assert manifest["stage"] == "srgan" and manifest["steps"] == 5
+    assert manifest["text_height"] is None  # trained on spread text sizes (training.normalise off)
     assert manifest["trained_on"]["synthetic_pages"] == 2 and len(manifest["trained_on"]["held_out_pages"]) == 1
     assert manifest["evaluation"]["pages"] == 1 and "mean_gain_db" in manifest["evaluation"]
     assert manifest["batch"] == 2 and manifest["crop"] == 24 and manifest["machine"] and manifest["date"]
@@ -222,7 +224,8 @@ def test_promotion_keeps_better_current_weights(tmp_path):
 def test_main_prints_summary(tmp_path, capsys):
     code = main(["--pretrain-steps", "100000", "--max-seconds", "1", "--num-feat", "4", "--num-block", "1",
                  "--crop", "24", "--batch-size", "2", "--synthetic-pages", "2", "--workers", "0", "--device", "cpu",
-                 "--text-height", "4.5", "--out", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"),
+                 "--text-height", "4.5", "--synthetic-max-side", "300", "--x-height-max", "5",
+                 "--out", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"),
                  "--no-promote"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -347,3 +350,72 @@ def test_init_weights_of_another_architecture_is_refused(tmp_path):
     with pytest.raises(ValueError, match="either resume"):
         train(tiny_cfg(), [], tmp_path / "c", device="cpu", resume=tmp_path / "a" / "checkpoint.pt",
               init_weights="srgan_x2")
+
+
+# ------------------------------------------------------------------------------- repository checkpoint
+
+
+def test_repository_checkpoint_has_g_optimiser_ema_and_no_discriminator(tmp_path):
+    torch.manual_seed(0)
+    net_g, net_d = Generator(8, 4, 1), Discriminator(48, 8, num_feat=4)  # scale 8: G and D build for it
+    opt_g, opt_d = torch.optim.Adam(net_g.parameters()), torch.optim.Adam(net_d.parameters())
+    ema = ModelEMA(net_g, 0.9)
+    for _ in range(2):
+        pretrain_step(net_g, opt_g, torch.rand(2, 1, 6, 6), torch.rand(2, 1, 48, 48), _null, ema)
+    common = dict(net_g=net_g, opt_g=opt_g, step=2, stage="srgan", stage_step=2, config={}, net_d=net_d,
+                  opt_d=opt_d, ema_g=ema.module, ema_updates=2)
+    full = save_checkpoint(tmp_path / "full.pt", **common)
+    repo = save_checkpoint(tmp_path / "repo" / "checkpoint.pt", kind="repository", **common)
+    ckpt = load_checkpoint(repo)
+    assert ckpt["kind"] == "repository" and ckpt["net_d"] is None and ckpt["opt_d"] is None
+    assert ckpt["ema_g"] is not None and ckpt["ema_updates"] == 2 and ckpt["net_g"] is not None
+    moments = ckpt["opt_g"]["state"][0]
+    assert moments["exp_avg"].dtype == torch.bfloat16 and moments["exp_avg_sq"].dtype == torch.bfloat16
+    assert repo.stat().st_size < full.stat().st_size
+    opt2 = torch.optim.Adam(Generator(8, 4, 1).parameters())
+    opt2.load_state_dict(ckpt["opt_g"])  # Adam casts the moments back to the parameters' fp32
+    back = opt2.state_dict()["state"][0]
+    assert back["exp_avg"].dtype == torch.float32
+    assert torch.allclose(back["exp_avg"], opt_g.state_dict()["state"][0]["exp_avg"], rtol=1e-2, atol=1e-6)
+    with pytest.raises(ValueError, match="kind"):
+        save_checkpoint(tmp_path / "x.pt", kind="half", **common)
+
+
+def test_training_resumes_from_the_repository_checkpoint(tmp_path):
+    keep = tmp_path / "weights" / "checkpoints" / "srgan_x2"
+    train(tiny_cfg(pretrain_steps=2), [], tmp_path / "a", device="cpu", promote=False, keep_checkpoint=keep)
+    first = load_checkpoint(keep / "checkpoint.pt")
+    assert first["kind"] == "repository" and first["step"] == 2 and first["net_d"] is None
+    assert first["ema_updates"] == 2
+    # a new session: another run folder, resumed from the kept checkpoint only
+    result = train(tiny_cfg(pretrain_steps=4), [], tmp_path / "b", resume=keep / "checkpoint.pt", device="cpu",
+                   promote=False, keep_checkpoint=keep)
+    assert result.steps == 4
+    again = load_checkpoint(keep / "checkpoint.pt")
+    assert again["step"] == 4 and again["ema_updates"] == 4
+    assert int(again["opt_g"]["state"][0]["step"]) == 4  # the optimiser went on, not restarted
+    assert not torch.equal(again["ema_g"]["tail.weight"], first["ema_g"]["tail.weight"])
+
+
+# ------------------------------------------------------------------------------------ data breadth
+
+
+def test_manifest_records_families_sizes_and_degradations(tmp_path):
+    from srgan.training.fonts import held_out_families, training_families
+
+    if not training_families() or not held_out_families():
+        pytest.skip("the font packages of the Makefile's system target are not installed")
+    cfg = tiny_cfg(pretrain_steps=1, synthetic_pages=4, held_out_family_pages=1, x_height_min=3.0,
+                   x_height_max=5.0)
+    train(cfg, [], tmp_path / "run", device="cpu", weights_dir=tmp_path / "w")
+    trained = json.loads((tmp_path / "w" / "srgan_x2.json").read_text())["trained_on"]
+    training_names = {f.name for f in training_families()}
+    assert trained["families"] and set(trained["families"]) <= training_names
+    assert set(trained["held_out_families"]) == {f.name for f in held_out_families()}
+    assert not set(trained["families"]) & set(trained["held_out_families"])
+    assert set(trained["evaluation_families"]) & set(trained["held_out_families"])  # the held-out page
+    assert trained["degradations"] == {"bicubic": 0.3, "scan": 0.2, "rvl": 0.5} and trained["normalised"] is False
+    sizes = trained["x_height_lr"]
+    assert sizes["synthetic_range"] == [3.0, 5.0] and len(sizes["pages"]) == 3  # 4 synthetic, 1 held out
+    assert 2.9 <= sizes["min"] <= sizes["max"] <= 5.2
+    assert trained["layouts"] and trained["real_pages"] == []

@@ -3,6 +3,15 @@
 A checkpoint holds plain data only (state dicts, numbers, strings, lists, dicts), so
 ``torch.load(weights_only=True)`` can read it: the generator spec and the config travel as dicts
 (nanoGPT saves ``model_args`` beside the state dict the same way).
+
+Two kinds:
+
+- ``full`` (the run folder's ``checkpoint.pt``): generator, discriminator, both optimisers, EMA.
+- ``repository`` (``weights/checkpoints/<name>/checkpoint.pt``, kept in git so that the next
+  session resumes a long CPU training): generator + its optimiser + EMA, no discriminator and no
+  discriminator optimiser, with the Adam moments stored in bf16 (about two thirds of an fp32
+  copy; Adam's ``load_state_dict`` casts them back to the parameters' fp32). A stage-2 run resumed
+  from it starts a fresh discriminator.
 """
 
 from __future__ import annotations
@@ -19,6 +28,21 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+REPOSITORY_CHECKPOINTS = Path("weights/checkpoints")  # <name>/checkpoint.pt: resumable across sessions
+KINDS = ("full", "repository")
+
+
+def repository_checkpoint(name: str, root: Path = REPOSITORY_CHECKPOINTS) -> Path:
+    """Where the repository checkpoint of weights ``name`` lives: ``weights/checkpoints/<name>/checkpoint.pt``."""
+    return Path(root) / name / CHECKPOINT_NAME
+
+
+def _compact(opt_state: dict) -> dict:
+    """An optimiser state dict with its floating-point per-parameter tensors in bf16 (steps stay as they are)."""
+    state = {k: {n: (v.detach().cpu().to(torch.bfloat16) if isinstance(v, torch.Tensor) and v.dtype.is_floating_point
+                     and v.dim() > 0 else v) for n, v in per.items()}
+             for k, per in opt_state["state"].items()}
+    return {"state": state, "param_groups": opt_state["param_groups"]}
 
 
 def _state(module: nn.Module | None) -> dict | None:
@@ -40,8 +64,12 @@ def save_checkpoint(
     ema_updates: int = 0,
     history: list[dict] | None = None,
     extra: dict | None = None,
+    kind: str = "full",
 ) -> Path:
     """Write a checkpoint to path atomically (srgan.atomic).
+
+    ``kind='repository'`` leaves out the discriminator and its optimiser and stores the generator
+    optimiser's moments in bf16 (see the module docstring).
 
     Args:
         step: optimisation steps done in all stages together.
@@ -49,10 +77,16 @@ def save_checkpoint(
         stage_step: steps done in that stage.
         config: the run's PipelineConfig as a plain dict.
     """
+    if kind not in KINDS:
+        raise ValueError(f"checkpoint kind must be one of {KINDS}, got {kind!r}")
+    repository = kind == "repository"
+    if repository:
+        net_d, opt_d = None, None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {
         "format": FORMAT,
+        "kind": kind,
         "step": int(step),
         "stage": stage,
         "stage_step": int(stage_step),
@@ -61,7 +95,7 @@ def save_checkpoint(
         "net_d": _state(net_d),
         "ema_g": _state(ema_g),
         "ema_updates": int(ema_updates),
-        "opt_g": opt_g.state_dict(),
+        "opt_g": _compact(opt_g.state_dict()) if repository else opt_g.state_dict(),
         "opt_d": opt_d.state_dict() if opt_d is not None else None,
         "config": config,
         "history": list(history or []),

@@ -1,9 +1,13 @@
 """Training pages and (lq, gt) crops.
 
 Pages come from anything the upscale path reads (folders, archives, PDFs, via ``srgan.readers``)
-plus synthetic pages (``srgan.sample.synthetic_page``). Every HR page is text-size normalised with
-the same estimator as inference, so that its LR version has ``training.text_height`` px x-height:
-the HR page is resampled by ``text_height * scale / estimated_px``.
+plus synthetic office documents (``srgan.training.synth``) in the training type families, their
+body x-heights spread log-evenly over ``training.x_height_min..x_height_max`` LR px. Pages keep
+their text size by default (``training.normalise: false``), as upscale sees them; with
+normalisation on, every HR page is resampled by ``text_height * scale / estimated_px`` (the same
+estimator as inference) so that its LR version has ``training.text_height`` px x-height.
+``training.held_out_family_pages`` adds synthetic documents in the held-out families
+(``srgan.training.fonts``) to the evaluation pages; they are never trained on.
 
 Decoded pages are written once as ``.npy`` files under a work folder and memory-mapped by the
 data-loader workers, so only paths travel to the workers and memory stays flat on large sets.
@@ -52,6 +56,8 @@ class TrainPage:
     synthetic: bool = False
     shape: tuple[int, int] = (0, 0)  # hr (H, W)
     ink: Path | None = None  # (N, 2) int32 (y, x) of up to INK_POINTS ink pixels of hr
+    families: tuple[str, ...] = ()  # type families drawn on a synthetic page
+    layout: str | None = None  # RVL-CDIP class of a synthetic page
 
 
 @dataclass
@@ -129,7 +135,8 @@ def _read_real_pages(inputs: Sequence[str], cfg: PipelineConfig) -> list[tuple[s
 
 
 def _store(name: str, image: np.ndarray, text_px: float | None, tcfg: TrainingConfig, work_dir: Path,
-           index: int, keep_original: bool, synthetic: bool) -> TrainPage:
+           index: int, keep_original: bool, synthetic: bool, families: tuple[str, ...] = (),
+           layout: str | None = None) -> TrainPage:
     from srgan.textsize import resize
 
     factor = normalise_factor(text_px, tcfg.text_height, tcfg.scale) if tcfg.normalise else 1.0
@@ -144,7 +151,8 @@ def _store(name: str, image: np.ndarray, text_px: float | None, tcfg: TrainingCo
         original = work_dir / f"{stem}_orig.npy"
         np.save(original, np.ascontiguousarray(image))
     return TrainPage(name=name, hr=hr_path, original=original, factor=factor, text_px=text_px,
-                     synthetic=synthetic, shape=(int(hr.shape[0]), int(hr.shape[1])), ink=ink_path)
+                     synthetic=synthetic, shape=(int(hr.shape[0]), int(hr.shape[1])), ink=ink_path,
+                     families=families, layout=layout)
 
 
 def prepare_pages(data: Sequence[str], cfg: PipelineConfig, work_dir: Path,
@@ -167,9 +175,10 @@ def prepare_pages(data: Sequence[str], cfg: PipelineConfig, work_dir: Path,
     index = 0
 
     def add(target: list[TrainPage], name: str, image: np.ndarray, text_px: float | None,
-            keep_original: bool, synthetic: bool = False) -> None:
+            keep_original: bool, synthetic: bool = False, families: tuple[str, ...] = (),
+            layout: str | None = None) -> None:
         nonlocal index
-        target.append(_store(name, image, text_px, tcfg, work_dir, index, keep_original, synthetic))
+        target.append(_store(name, image, text_px, tcfg, work_dir, index, keep_original, synthetic, families, layout))
         index += 1
 
     def real_px(image: np.ndarray, name: str) -> float | None:
@@ -204,10 +213,10 @@ def prepare_pages(data: Sequence[str], cfg: PipelineConfig, work_dir: Path,
         synth_train, synth_eval = split_pages(synthetic, tcfg.eval_fraction, tcfg.seed, key=lambda s: s[0])
     else:
         synth_train, synth_eval = synthetic, []
-    for name, image, px in synth_train:
-        add(sets.train, name, image, px, keep_original=False, synthetic=True)
-    for name, image, px in synth_eval:
-        add(sets.eval, name, image, px, keep_original=True, synthetic=True)
+    for name, image, px, fams, layout in synth_train:
+        add(sets.train, name, image, px, keep_original=False, synthetic=True, families=fams, layout=layout)
+    for name, image, px, fams, layout in [*synth_eval, *_synthetic_pages(tcfg, held_out=True)]:
+        add(sets.eval, name, image, px, keep_original=True, synthetic=True, families=fams, layout=layout)
 
     if not sets.train:
         raise ValueError("training: no training pages (no readable data and training.synthetic_pages is 0)")
@@ -216,16 +225,64 @@ def prepare_pages(data: Sequence[str], cfg: PipelineConfig, work_dir: Path,
     return sets
 
 
-def _synthetic_pages(tcfg: TrainingConfig) -> list[tuple[str, np.ndarray, float]]:
-    if tcfg.synthetic_pages <= 0:
+def spread_x_heights(count: int, low: float, high: float, seed: int) -> list[float]:
+    """``count`` x-heights spread log-evenly over [low, high]: one drawn in each of ``count`` equal
+    log-width bins, then shuffled (so every part of the range is covered, whatever the count)."""
+    if count <= 0:
         return []
-    from srgan.sample import synthetic_page
+    rng = np.random.default_rng([seed, 7919])
+    edges = np.linspace(math.log(low), math.log(high), count + 1)
+    values = np.exp(edges[:-1] + rng.random(count) * (edges[1:] - edges[:-1]))
+    return [float(v) for v in rng.permutation(values)]
 
+
+def _synthetic_pages(tcfg: TrainingConfig, held_out: bool = False
+                     ) -> list[tuple[str, np.ndarray, float, tuple[str, ...], str]]:
+    """(name, page, true HR x-height, families, layout) of the synthetic documents: training families,
+    or with ``held_out`` the held-out families (``training.held_out_family_pages`` of them)."""
+    from srgan.training.fonts import held_out_families, training_families
+    from srgan.training.synth import RVL_CLASSES, synth_document
+
+    count = tcfg.held_out_family_pages if held_out else tcfg.synthetic_pages
+    if count <= 0:
+        return []
+    families = held_out_families() if held_out else training_families()
+    if not families:
+        log.warning("training data: no %s type families installed; no synthetic documents",
+                    "held-out" if held_out else "training")
+        return []
+    base = tcfg.seed * 100_003 + (50_000 if held_out else 0)
+    heights = spread_x_heights(count, tcfg.x_height_min * tcfg.scale, tcfg.x_height_max * tcfg.scale, base)
+    prefix = "held_out_family" if held_out else "synthetic"
     pages = []
-    for i in range(tcfg.synthetic_pages):
-        image, x_height = synthetic_page(tcfg.seed * 100_003 + i)
-        pages.append((f"synthetic/{i:04d}", to_grey(image), float(x_height)))
+    for i, x_height in enumerate(heights):
+        doc = synth_document(base + i, x_height, families, max_side=tcfg.synthetic_max_side)
+        pages.append((f"{prefix}/{i:04d}", doc.image, doc.x_height, tuple(doc.families), RVL_CLASSES[doc.label]))
     return pages
+
+
+def describe_training_data(pages: PageSets, tcfg: TrainingConfig) -> dict:
+    """What the manifest records of the data: families, text sizes (LR x-height) and degradations."""
+    from srgan.training.degrade import MIX
+    from srgan.training.fonts import held_out_families
+
+    def lr_heights(ps: Sequence[TrainPage]) -> list[float]:
+        return sorted(round(p.text_px * p.factor / tcfg.scale, 2) for p in ps if p.text_px)
+
+    synth = [p for p in pages.train if p.synthetic]
+    real = [p for p in pages.train if not p.synthetic]
+    heights = lr_heights(pages.train)
+    return {
+        "families": sorted({f for p in synth for f in p.families}),
+        "held_out_families": [f.name for f in held_out_families()],
+        "evaluation_families": sorted({f for p in pages.eval for f in p.families}),
+        "layouts": sorted({p.layout for p in synth if p.layout}),
+        "real_pages": [p.name for p in real],
+        "normalised": tcfg.normalise,
+        "x_height_lr": {"min": heights[0] if heights else None, "max": heights[-1] if heights else None,
+                        "synthetic_range": [tcfg.x_height_min, tcfg.x_height_max], "pages": heights},
+        "degradations": dict(MIX) if tcfg.degradation == "mix" else {tcfg.degradation: 1.0},
+    }
 
 
 # --------------------------------------------------------------------------------------------- crops

@@ -41,6 +41,7 @@ from srgan.training.data import (
     CropDataset,
     PageSets,
     batch_psnr,
+    describe_training_data,
     fixed_crops,
     make_loader,
     prepare_pages,
@@ -301,6 +302,7 @@ class _Run:
     opt_d: torch.optim.Optimizer | None = None
     checkpoint: Path | None = None
     init_from: dict | None = None  # the weights this run started from (init_weights), for the manifest
+    keep_checkpoint: Path | None = None  # also write a repository checkpoint (G + optimiser + EMA) here
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -313,6 +315,12 @@ class _Run:
             ema_g=self.ema.module if self.ema else None, ema_updates=self.ema.updates if self.ema else 0,
             history=self.history,
         )
+        if self.keep_checkpoint is not None:
+            save_checkpoint(
+                self.keep_checkpoint, net_g=self.net_g, opt_g=self.opt_g, step=self.step, stage=self.stage,
+                stage_step=self.stage_step, config=to_dict(self.cfg), ema_g=self.ema.module if self.ema else None,
+                ema_updates=self.ema.updates if self.ema else 0, history=self.history, kind="repository",
+            )
         write_losses(self.history, self.out_dir)
         return self.checkpoint
 
@@ -413,6 +421,7 @@ def train(
     weights_name: str | None = None,
     promote: bool = True,
     init_weights: str | Path | None = None,
+    keep_checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train a generator on ``data`` (+ synthetic pages), evaluate it, and promote it if better.
 
@@ -430,6 +439,9 @@ def train(
         init_weights: start the generator from these weights (a name in the weights folder or a
             .pt path; same architecture) instead of from scratch: a fresh run that refines shipped
             weights. Excludes ``resume``.
+        keep_checkpoint: a folder (or .pt path) for the repository checkpoint, written at every save
+            beside the full one: generator + optimiser + EMA, no discriminator, optimiser moments in
+            bf16 (``weights/checkpoints/<name>/``, kept in git; resume from it with ``resume``).
     """
     t_start = time.monotonic()
     tcfg = cfg.training
@@ -465,7 +477,11 @@ def train(
             init_output_bias(net_g, pages, tcfg.crop, tcfg.scale, tcfg.seed)
         net_g = net_g.to(dev, memory_format=memory_format)
         ema = ModelEMA(net_g, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
-        run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages, init_from=init_from)
+        keep = Path(keep_checkpoint) if keep_checkpoint is not None else None
+        if keep is not None and keep.suffix != ".pt":
+            keep = keep / CHECKPOINT_NAME
+        run = _Run(cfg, out_dir, dev, autocast, channels_last, net_g, ema, val, pages, init_from=init_from,
+                   keep_checkpoint=keep)
         run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.lr, betas=(0.9, 0.99))
 
         ckpt = resume_run(run, Path(resume)) if resume is not None else None
@@ -546,9 +562,12 @@ def _train_stages(run: _Run, ckpt: dict | None, data: list[str], eval_data: Sequ
         run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.gan_lr, betas=(0.9, 0.999))
         run.opt_d = torch.optim.Adam(run.net_d.parameters(), lr=tcfg.gan_lr, betas=(0.9, 0.999))
         if ckpt is not None and ckpt["stage"] == "srgan":
-            restore_module(run.net_d, ckpt["net_d"], "discriminator")
             run.opt_g.load_state_dict(ckpt["opt_g"])
-            run.opt_d.load_state_dict(ckpt["opt_d"])
+            if ckpt["net_d"] is None:  # a repository checkpoint: G, its optimiser and EMA only
+                log.info("resume: the checkpoint has no discriminator (a repository checkpoint); a fresh one starts")
+            else:
+                restore_module(run.net_d, ckpt["net_d"], "discriminator")
+                run.opt_d.load_state_dict(ckpt["opt_d"])
         run_stage(run, tcfg.gan_steps,
                   lambda lq, gt: gan_step(net_g, run.net_d, run.opt_g, run.opt_d, content, adversarial, lq, gt,
                                           autocast, ema),
@@ -579,7 +598,8 @@ def evaluate_and_promote(
 
     net_g = copy.deepcopy(net_g).float().to(memory_format=torch.contiguous_format).eval()
     originals = pages.eval_originals()
-    new_eval = evaluate_images(net_g, tcfg.text_height, originals, scale, eval_cfg) if originals else None
+    trained_height = tcfg.text_height if tcfg.normalise else None  # None: trained on every size, no target
+    new_eval = evaluate_images(net_g, trained_height, originals, scale, eval_cfg) if originals else None
     if new_eval is not None:
         log.info("new generator on %d held-out page(s): %.2f dB (bicubic %.2f dB, gain %+.2f dB)",
                  len(new_eval.rows), new_eval.mean_psnr, new_eval.mean_psnr_bicubic, new_eval.mean_gain_db)
@@ -620,7 +640,7 @@ def evaluate_and_promote(
                   f" kept the current {current.name}")
 
     manifest = {
-        "text_height": tcfg.text_height,
+        "text_height": trained_height,
         "trained_on": {
             "data": [str(d) for d in data],
             "eval_data": [str(d) for d in eval_data] if eval_data else None,
@@ -628,6 +648,7 @@ def evaluate_and_promote(
             "synthetic_pages": sum(p.synthetic for p in pages.train),
             "held_out_pages": [p.name for p in pages.eval],
             "degradation": tcfg.degradation,
+            **describe_training_data(pages, tcfg),
         },
         "stage": run.stage,
         "vgg": vgg_source,
@@ -683,7 +704,9 @@ _OVERRIDES = {  # CLI option -> training key
     "workers": "workers", "synthetic_pages": "synthetic_pages", "degradation": "degradation", "seed": "seed",
     "save_every": "save_every", "eval_every": "eval_every", "vgg_weights": "vgg_weights", "precision": "precision",
     "lr": "lr", "gan_lr": "gan_lr", "lr_schedule": "lr_schedule", "lr_min": "lr_min", "ema_decay": "ema_decay",
-    "text_height": "text_height", "skip": "skip",
+    "text_height": "text_height", "skip": "skip", "x_height_min": "x_height_min", "x_height_max": "x_height_max",
+    "synthetic_max_side": "synthetic_max_side", "held_out_family_pages": "held_out_family_pages",
+    "normalise": "normalise",
 }
 
 
@@ -698,14 +721,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", help="checkpoint.pt to continue from")
     p.add_argument("--init-weights", help="start from these weights (name in the weights folder or .pt path)")
     p.add_argument("--no-promote", action="store_true", help="never copy the new weights into the weights folder")
+    p.add_argument("--keep-checkpoint", help="also write a repository checkpoint (G + optimiser + EMA, no D) into "
+                   "this folder at every save, e.g. weights/checkpoints/srgan_x8")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: engine.device")
     for opt, typ in (("scale", int), ("pretrain_steps", int), ("gan_steps", int), ("max_seconds", float),
                      ("num_feat", int), ("num_block", int), ("batch_size", int), ("crop", int), ("workers", int),
                      ("synthetic_pages", int), ("degradation", str), ("seed", int), ("save_every", int),
                      ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
                      ("gan_lr", float), ("lr_schedule", str), ("lr_min", float), ("ema_decay", float),
-                     ("text_height", float), ("skip", str)):
+                     ("text_height", float), ("skip", str), ("x_height_min", float), ("x_height_max", float),
+                     ("synthetic_max_side", int), ("held_out_family_pages", int)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
+    p.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
+                   help="training.normalise: resample every page to --text-height (default off)")
     return p
 
 
@@ -721,7 +749,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out or cfg.training.out_dir)
         result = train(cfg, args.data, out, resume=Path(args.resume) if args.resume else None, device=args.device,
                        eval_data=args.eval_data, weights_dir=args.weights_dir, weights_name=args.weights_name,
-                       promote=not args.no_promote, init_weights=args.init_weights)
+                       promote=not args.no_promote, init_weights=args.init_weights,
+                       keep_checkpoint=args.keep_checkpoint)
     except (ConfigError, ValueError) as exc:
         print(f"srgan.training: error: {exc}", file=sys.stderr)
         return 2
