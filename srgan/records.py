@@ -55,6 +55,10 @@ SCHEMA = pa.schema(
         ("config_hash", pa.string()),
         ("status", pa.string()),  # ok | error
         ("error", pa.string()),  # one-line reason when status is error
+        ("in_validated_range", pa.bool_()),  # model-side x-height inside the weights' validated range (null: unknown)
+        ("validated_xheight_lo", pa.float64()),  # the range used (weights manifest validated_xheight_px)
+        ("validated_xheight_hi", pa.float64()),
+        ("method", pa.string()),  # model | lanczos (upscale.out_of_range)
     ]
 )
 
