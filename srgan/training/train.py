@@ -728,7 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-weights", help="start from these weights (name in the weights folder or .pt path)")
     p.add_argument("--no-promote", action="store_true", help="never copy the new weights into the weights folder")
     p.add_argument("--ocr-eval-data", nargs="+", action="extend", default=None,
-                   help="pages with ground-truth text (.txt beside them) for the fidelity gate (default: in --eval-data)")
+                   help="pages with ground-truth text (.txt beside them) for the fidelity gate "
+                        "(default: those in --eval-data)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: engine.device")
     for opt, typ in (("scale", int), ("pretrain_steps", int), ("gan_steps", int), ("max_seconds", float),
                      ("num_feat", int), ("num_block", int), ("batch_size", int), ("crop", int), ("workers", int),
