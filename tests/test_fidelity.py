@@ -224,3 +224,13 @@ def test_in_memory_path_falls_back_too():
     ((model_out, _, _),) = upscale_images(engine, [page], 9.0, cfg.upscale)
     assert not np.array_equal(model_out, out)
 
+
+
+def test_training_gate_refuses_without_tesseract(tmp_path, monkeypatch):
+    import srgan.ocr
+    from srgan.training.train import _fidelity_gate
+
+    monkeypatch.setattr(srgan.ocr, "have_tesseract", lambda: False)
+    cfg = _cpu(PipelineConfig())
+    gate = _fidelity_gate(tiny_generator(2), cfg, cfg, [str(rendered_page(tmp_path / "eval"))], None, None)
+    assert not gate.passed and "tesseract is not installed" in gate.reason()

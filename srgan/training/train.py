@@ -681,12 +681,13 @@ def evaluate_and_promote(
 def _fidelity_gate(net_g: Generator, cfg: PipelineConfig, eval_cfg: PipelineConfig, ocr_inputs: Sequence[str] | None,
                    new_eval: EvalResult | None, prev_eval: EvalResult | None):
     """srgan.fidelity's gate: CER on every page with ground truth, PSNR gain against the current weights."""
-    from srgan.fidelity import fidelity_gate, load_ocr_pages, measure_pages
+    from srgan.fidelity import GateResult, fidelity_gate, load_ocr_pages, measure_pages
     from srgan.ocr import have_tesseract
 
     pages = load_ocr_pages(list(ocr_inputs or []), cfg)
-    if pages and not have_tesseract():
-        raise ValueError("fidelity gate: tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng)")
+    if pages and not have_tesseract():  # pages to check but no reader: refuse rather than skip the rule
+        return GateResult(passed=False, failures=[{"rule": "cer", "page": None, "detail": "tesseract is not "
+                                                   "installed (apt-get install tesseract-ocr tesseract-ocr-eng)"}])
     rows = measure_pages(net_g, cfg.training.text_height, pages, eval_cfg) if pages else []
     return fidelity_gate(rows, new_eval.mean_gain_db if new_eval is not None else None,
                          prev_eval.mean_gain_db if prev_eval is not None else None)
