@@ -16,29 +16,31 @@ from srgan.config import config_from_dict, load_config, override, to_dict
 
 
 @task(cache_policy=NO_CACHE)
-def run_training(data: list[str], config: dict, resume: str | None, init_weights: str | None = None) -> dict:
+def run_training(data: list[str], config: dict, resume: str | None, init_weights: str | None = None,
+                 ocr_eval_data: list[str] | None = None) -> dict:
     """Train (SRResNet, then SRGAN if configured), evaluate and promote; return the summary."""
     from srgan.training.train import train as train_generator
 
     cfg = config_from_dict(config)
     result = train_generator(cfg, data, Path(cfg.training.out_dir), resume=Path(resume) if resume else None,
-                             init_weights=init_weights)
+                             init_weights=init_weights, ocr_eval_data=ocr_eval_data)
     return result.summary()
 
 
 @flow(name="train")
 def train(data: list[str] | None = None, scale: int = 2, config_path: str | None = None,
-          resume: str | None = None, init_weights: str | None = None) -> dict:
+          resume: str | None = None, init_weights: str | None = None, ocr_eval_data: list[str] | None = None) -> dict:
     """Train generator weights for one scale on data (plus synthetic pages).
 
     init_weights (a name in weights/ or a .pt path) starts from those weights: the nightly refresh
-    of the shipped generator; resume continues an interrupted run from its checkpoint.
+    of the shipped generator; resume continues an interrupted run from its checkpoint. ocr_eval_data:
+    pages with ground-truth text (.txt beside them) for the fidelity gate (srgan.fidelity).
     """
     logger = get_run_logger()
     cfg = override(load_config(config_path), "training.scale", scale)
     logger.info("training x%d on %s (+%d synthetic pages)", scale, data or "no data",
                 cfg.training.synthetic_pages)
-    summary = run_training(list(data or []), to_dict(cfg), resume, init_weights)
+    summary = run_training(list(data or []), to_dict(cfg), resume, init_weights, ocr_eval_data)
     ev = summary.get("eval") or {}
     prev = summary.get("previous_eval") or {}
     result = {
@@ -49,7 +51,11 @@ def train(data: list[str] | None = None, scale: int = 2, config_path: str | None
         "mean_psnr": ev.get("mean_psnr"),
         "previous_mean_psnr": prev.get("mean_psnr"),
         "steps": summary["steps"],
+        "fidelity_gate": summary.get("fidelity_gate"),
     }
+    for failure in (summary.get("fidelity_gate") or {}).get("failures", []):
+        logger.warning("fidelity gate: rule %s failed%s: %s", failure["rule"],
+                       f" on {failure['page']}" if failure.get("page") else "", failure["detail"])
     logger.info("%s: %s", "promoted" if result["promoted"] else "not promoted", result["reason"])
     return result
 

@@ -71,16 +71,16 @@ def spool_compressed_archives(docs: list[DocumentRef], spool_dir: str) -> list[D
 
 
 @task(cache_policy=NO_CACHE)
-def decode_and_normalise(docs: list[DocumentRef], work_dir: str, text_height: float | None, config: dict) -> list[
-    PageWork
-]:
-    """Decode the documents' pages and normalise their text size into work files."""
+def decode_and_normalise(docs: list[DocumentRef], work_dir: str, text_height: float | None, config: dict,
+                         validated_range: list[float] | None = None) -> list[PageWork]:
+    """Decode the documents' pages and normalise their text size into work files; validated_range (the
+    weights manifest's) marks each page in or out of it (upscale.out_of_range decides the method)."""
     cfg = config_from_dict(config)
     works = []
     t0 = time.perf_counter()
     for page in read_pages(docs, cfg.pdf, cfg.limits, cfg.upscale.color):
         page.seconds = time.perf_counter() - t0
-        works.append(prepare_page(page, Path(work_dir), text_height, cfg.upscale))
+        works.append(prepare_page(page, Path(work_dir), text_height, cfg.upscale, validated_range))
         t0 = time.perf_counter()
     return works
 
@@ -177,7 +177,8 @@ def stage_runner(fcfg: FlowConfig) -> TaskRunner:
 
 def process_batches(stages: TaskRunner, doc_batches: list[list[DocumentRef]], ctx: RunContext, weights_path: str,
                     text_height: float | None, config: dict, records_dir: str, compare_pages: int,
-                    ahead: int) -> Iterator[tuple[list[DocumentRef], list[dict]]]:
+                    ahead: int, validated_range: list[float] | None = None
+                    ) -> Iterator[tuple[list[DocumentRef], list[dict]]]:
     """decode/normalise (stage runner) -> infer (this process, one batch at a time) -> write (stage runner)
     -> record; at most `ahead` batches are decoded ahead of the model. Yields (documents, rows) in order."""
     todo, decoded, pending = iter(doc_batches), deque(), deque()
@@ -186,7 +187,7 @@ def process_batches(stages: TaskRunner, doc_batches: list[list[DocumentRef]], ct
         if (chunk := next(todo, None)) is not None:
             decoded.append((chunk, stages.submit(decode_and_normalise, {
                 "docs": chunk, "work_dir": str(Path(ctx.out_dir) / ".work" / ctx.run_id),
-                "text_height": text_height, "config": config})))
+                "text_height": text_height, "config": config, "validated_range": validated_range})))
 
     for _ in range(ahead):
         decode_next()
@@ -299,7 +300,8 @@ def upscale(
     with stage_runner(cfg.flow) as stages:
         for chunk, batch_rows in process_batches(stages, batches(docs, cfg.flow.pages_per_task), ctx, str(pt),
                                                  manifest.get("text_height"), config, str(records_dir),
-                                                 cfg.upscale.compare_pages, ahead=max(2, cfg.flow.max_workers)):
+                                                 cfg.upscale.compare_pages, ahead=max(2, cfg.flow.max_workers),
+                                                 validated_range=manifest.get("validated_xheight_px")):
             first_rows = batch_rows if first_rows is None else first_rows
             tally.add(batch_rows)
             for err in (r for r in batch_rows if r["status"] == "error"):

@@ -35,6 +35,7 @@ class UpscaleConfig:
     compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
     compare_crop: int = 256  # size of the input crop shown in each picture
     color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
+    out_of_range: str = "lanczos"  # pages outside the weights' validated x-height range: lanczos | model | model_warn
 
 
 @dataclass
@@ -152,6 +153,8 @@ class PipelineConfig:
             ("upscale.png_compress_level", 0 <= self.upscale.png_compress_level <= 9, "must be in [0, 9]"),
             ("upscale.compare_pages", self.upscale.compare_pages >= 0, "must be >= 0"),
             ("upscale.compare_crop", self.upscale.compare_crop >= 16, "must be >= 16"),
+            ("upscale.out_of_range", self.upscale.out_of_range in ("lanczos", "model", "model_warn"),
+             "must be lanczos, model or model_warn"),
             ("tiling.tile", self.tiling.tile >= 8, "must be >= 8"),
             ("tiling.overlap", 0 <= self.tiling.overlap < self.tiling.tile, "must be in [0, tile)"),
             ("tiling.batch_size", self.tiling.batch_size >= 1, "must be >= 1"),

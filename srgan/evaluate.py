@@ -23,7 +23,7 @@ from srgan.metrics import bicubic_upscale, psnr, ssim
 from srgan.models import Generator
 from srgan.readers import discover, read_pages
 from srgan.records import write_part
-from srgan.stages import encode_image, upscale_images
+from srgan.stages import encode_image, range_decision, upscale_images
 from srgan.textsize import resize_to
 from srgan.atomic import atomic_write_bytes
 from srgan.weights import load_generator
@@ -87,8 +87,13 @@ def evaluate_images(
     scale: int,
     cfg: PipelineConfig,
     out_dir: Path | None = None,
+    validated_range: Sequence[float] | None = None,
 ) -> EvalResult:
-    """Evaluate net_g against bicubic on (name, original page) pairs; optionally write the images."""
+    """Evaluate net_g against bicubic on (name, original page) pairs; optionally write the images.
+
+    validated_range: the weights' ``validated_xheight_px``; pages outside it get the configured
+    ``upscale.out_of_range`` output (the upscale default), as in a run. None: the model everywhere.
+    """
     if net_g.scale != scale:
         raise ValueError(f"evaluate: generator is for scale {net_g.scale}, not {scale}")
     engine = Engine(net_g, cfg.engine, cfg.tiling)
@@ -96,7 +101,7 @@ def evaluate_images(
     for name, original in originals:
         hr, lr = make_lr(original, scale)
         t0 = time.perf_counter()
-        ((sr, estimate, factor),) = upscale_images(engine, [lr], text_height, cfg.upscale)
+        ((sr, estimate, factor),) = upscale_images(engine, [lr], text_height, cfg.upscale, validated_range)
         seconds = time.perf_counter() - t0
         bic = bicubic_upscale(lr, (hr.shape[1], hr.shape[0]))
         row = {
@@ -105,6 +110,7 @@ def evaluate_images(
             "height": int(hr.shape[0]),
             "text_height_px": estimate.px,
             "normalise_factor": factor,
+            "method": range_decision(estimate.px, factor, validated_range, cfg.upscale.out_of_range)[1],
             "psnr": psnr(sr, hr),
             "ssim": ssim(sr, hr),
             "psnr_bicubic": psnr(bic, hr),

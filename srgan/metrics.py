@@ -72,3 +72,10 @@ def consistency_psnr(output: np.ndarray, original_input: np.ndarray) -> float:
     """PSNR of the output downscaled back to the input size (same bicubic kernel) against the input."""
     h, w = original_input.shape[:2]
     return psnr(resize_to(output, (w, h)), original_input)
+
+
+def lanczos_upscale(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The second baseline of the fidelity gate (and the out-of-range fallback): Pillow Lanczos to size=(W, H)."""
+    from PIL import Image
+
+    return resize_to(lr, size, Image.Resampling.LANCZOS)

@@ -59,6 +59,10 @@ SCHEMA = pa.schema(
         ("page_width_pt", pa.float64()),  # PDF pages: page size in points as displayed
         ("page_height_pt", pa.float64()),
         ("document_path", pa.string()),  # the output document holding this page (output_format document)
+        ("in_validated_range", pa.bool_()),  # model-side x-height inside the weights' validated range (null: unknown)
+        ("validated_xheight_lo", pa.float64()),  # the range used (weights manifest validated_xheight_px)
+        ("validated_xheight_hi", pa.float64()),
+        ("method", pa.string()),  # model | lanczos (upscale.out_of_range)
     ]
 )
 

@@ -45,7 +45,8 @@ def cpu_stage_workers(engine_cfg: EngineConfig, device_type: str) -> int:
 
 def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_height: float | None,
               depth: int, workers: ThreadPoolExecutor,
-              select: Callable[[list[DocumentRef]], list[DocumentRef]] = list) -> Iterator[PageWork]:
+              select: Callable[[list[DocumentRef]], list[DocumentRef]] = list,
+              validated_range: Sequence[float] | None = None) -> Iterator[PageWork]:
     """PageWorks in input order, at most `depth` ahead of the consumer.
 
     One background thread reads and decodes the pages in order (archives are streams); each page's
@@ -61,7 +62,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
             t0 = time.perf_counter()
             for page in read_pages(docs, cfg.pdf, cfg.limits, cfg.upscale.color):
                 page.seconds = time.perf_counter() - t0
-                q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale))
+                q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale, validated_range))
                 t0 = time.perf_counter()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             failure.append(exc)
@@ -76,8 +77,12 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
 
 
 def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
-                 weights_name: str, weights_sha256: str, text_height: float | None) -> dict:
-    """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write (-> document) -> records."""
+                 weights_name: str, weights_sha256: str, text_height: float | None,
+                 validated_range: Sequence[float] | None = None) -> dict:
+    """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write (-> document) -> records.
+
+    validated_range: the weights manifest's ``validated_xheight_px`` (pages outside it: upscale.out_of_range).
+    """
     out_dir = Path(out_dir)
     ctx = make_run_context(cfg, out_dir, engine.info, weights_name, weights_sha256)
     run_id = ctx.run_id
@@ -111,7 +116,7 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
         skip_done = functools.partial(pending_documents, out_dir=out_dir, records_dir=records_dir, run_id=run_id,
                                       weights_sha256=weights_sha256, config_hash=ctx.config_hash)
         for work in _prepared(inputs, cfg, work_dir, text_height, depth=2 * batch_pages, workers=workers,
-                              select=skip_done):
+                              select=skip_done, validated_range=validated_range):
             batch.append(work)
             if len(batch) == batch_pages:
                 flush(batch)

@@ -23,7 +23,7 @@ from srgan.colour import merge_luma, recombine, split_luma
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
 from srgan.documents import page_format
 from srgan.engine import Engine, EngineInfo
-from srgan.metrics import bicubic_upscale, consistency_psnr
+from srgan.metrics import bicubic_upscale, consistency_psnr, lanczos_upscale
 from srgan.readers import DocumentRef, Page, printable
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
 from srgan.atomic import atomic_write_bytes
@@ -54,6 +54,9 @@ class PageWork:
     source_format: str = ""  # the input file's format (PDF, TIFF, PNG, JPEG): the output document's family
     page_size_pt: tuple[float, float] | None = None  # PDF pages: (width, height) in points, from the reader
     doc_info: dict[str, str] | None = None  # PDF pages: the document's metadata, carried to the output PDF
+    in_validated_range: bool | None = None  # x-height the model sees inside the weights' validated range
+    validated_range: tuple[float, float] | None = None  # the range used (weights manifest)
+    method: str = "model"  # model | lanczos (upscale.out_of_range: lanczos for pages outside the range)
 
     @property
     def key(self) -> str:
@@ -80,21 +83,47 @@ def normalise_image(image: np.ndarray, text_height: float | None, ucfg: UpscaleC
     return resize(image, factor), estimate, factor
 
 
+def range_decision(text_px: float | None, factor: float, validated_range: Sequence[float] | None,
+                   out_of_range: str) -> tuple[bool | None, str]:
+    """(in_validated_range, method) for a page whose text (estimate text_px, normalised by factor) meets
+    the model at text_px * factor px: None when there is no estimate or no range; the method is
+    ``lanczos`` only for a page outside the range under ``upscale.out_of_range: lanczos``."""
+    if text_px is None or not validated_range:
+        return None, "model"
+    lo, hi = validated_range
+    inside = bool(lo <= text_px * factor <= hi)
+    return inside, "lanczos" if not inside and out_of_range == "lanczos" else "model"
+
+
 def upscale_images(
-    engine: Engine, images: Sequence[np.ndarray], text_height: float | None, ucfg: UpscaleConfig
+    engine: Engine, images: Sequence[np.ndarray], text_height: float | None, ucfg: UpscaleConfig,
+    validated_range: Sequence[float] | None = None,
 ) -> list[tuple[np.ndarray, TextHeight, float]]:
-    """In-memory path: normalise, upscale in shared batches, resample to exactly scale x input."""
+    """In-memory path: normalise, upscale in shared batches, resample to exactly scale x input.
+
+    With validated_range (the weights manifest's ``validated_xheight_px``), pages outside it are handled
+    as ``ucfg.out_of_range`` says (Lanczos instead of the model for ``lanczos``).
+    """
     prepared = [normalise_image(img, text_height, ucfg) for img in images]
-    outs = engine.upscale([p[0] for p in prepared])
+    methods = [range_decision(est.px, factor, validated_range, ucfg.out_of_range)[1] for _, est, factor in prepared]
+    to_model = [p[0] for p, m in zip(prepared, methods, strict=True) if m == "model"]
+    outs = iter(engine.upscale(to_model) if to_model else [])
     s = engine.scale
-    return [
-        (resize_to(out, (img.shape[1] * s, img.shape[0] * s)), est, factor)
-        for img, out, (_, est, factor) in zip(images, outs, prepared, strict=True)
-    ]
+    result = []
+    for img, (_, est, factor), method in zip(images, prepared, methods, strict=True):
+        size = (img.shape[1] * s, img.shape[0] * s)
+        out = resize_to(next(outs), size) if method == "model" else lanczos_upscale(img, size)
+        result.append((out, est, factor))
+    return result
 
 
-def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: UpscaleConfig) -> PageWork:
-    """Decoded page -> normalised page on disk (.npy); errors become PageWork.error."""
+def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: UpscaleConfig,
+                 validated_range: Sequence[float] | None = None) -> PageWork:
+    """Decoded page -> normalised page on disk (.npy); errors become PageWork.error.
+
+    validated_range (the weights manifest's ``validated_xheight_px``) decides ``in_validated_range``
+    and, with ``upscale.out_of_range``, the page's ``method``.
+    """
     work = PageWork(doc=page.doc, page_index=page.page_index, page_count=page.page_count, error=page.error,
                     source_format=page.format, page_size_pt=page.size_pt, doc_info=page.info)
     work.seconds["decode"] = getattr(page, "seconds", 0.0) or 0.0
@@ -111,6 +140,12 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     norm, estimate, factor = normalise_image(img, text_height, ucfg)
     work.seconds["normalise"] = time.perf_counter() - t0
     work.text_height_px, work.text_height_note, work.factor = estimate.px, estimate.reason, factor
+    work.validated_range = tuple(validated_range) if validated_range else None
+    work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg.out_of_range)
+    if work.in_validated_range is False and ucfg.out_of_range == "model_warn":
+        log.warning("%s page %d: text x-height %.1f px is outside the weights' validated range %s; model used",
+                    printable(page.doc.member or page.doc.source), page.page_index + 1, estimate.px * factor,
+                    list(validated_range))
     work_dir.mkdir(parents=True, exist_ok=True)
     # rel_path is unique within a run (unlike member: two archives may hold the same member name)
     base = work_dir / _safe_name(f"{page.doc.container}|{page.doc.rel_path}|{page.page_index}")
@@ -129,7 +164,7 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
 
 def infer_pages(engine: Engine, works: Sequence[PageWork]) -> list[PageWork]:
     """Run the model over the normalised pages of many PageWorks in shared tile batches."""
-    todo = [w for w in works if not w.error]
+    todo = [w for w in works if not w.error and w.method == "model"]  # lanczos pages skip the model
     if not todo:
         return list(works)
     t0 = time.perf_counter()
@@ -229,8 +264,8 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
         inp = np.load(work.input_npy)
         s = ctx.scale
         size = (work.input_width * s, work.input_height * s)
-        out = resize_to(np.load(work.sr_npy), size)
         bic = bicubic_upscale(inp, size)
+        out = lanczos_upscale(inp, size) if work.method == "lanczos" else resize_to(np.load(work.sr_npy), size)
         t1 = time.perf_counter()
         row["psnr_consistency"] = consistency_psnr(out, inp)  # on luminance for colour pages
         row["psnr_consistency_bicubic"] = consistency_psnr(bic, inp)
@@ -294,6 +329,10 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
         "color": work.color or None,
         "page_width_pt": work.page_size_pt[0] if work.page_size_pt else None,
         "page_height_pt": work.page_size_pt[1] if work.page_size_pt else None,
+        "in_validated_range": work.in_validated_range,
+        "validated_xheight_lo": work.validated_range[0] if work.validated_range else None,
+        "validated_xheight_hi": work.validated_range[1] if work.validated_range else None,
+        "method": work.method,
     }
 
 

@@ -19,6 +19,9 @@ class RunTally:
         self.ok = 0
         self.keep_errors = keep_errors
         self.error_messages: list[str] = []
+        self.out_of_range = 0  # ok pages whose text x-height is outside the weights' validated range
+        self.lanczos = 0  # ok pages written by Lanczos instead of the model (upscale.out_of_range: lanczos)
+        self.no_range = 0  # ok pages with no text estimate or weights without a validated range
         self._sum = dict.fromkeys(self._MEANS, 0.0)
         self._n = dict.fromkeys(self._MEANS, 0)
 
@@ -42,6 +45,10 @@ class RunTally:
             if model is not None and bicubic is not None:
                 self._add_value("consistency_gain_db", model - bicubic)
             self._add_value("normalise_factor", r.get("normalise_factor"))
+            inside = r.get("in_validated_range")
+            self.out_of_range += inside is False
+            self.no_range += inside is None
+            self.lanczos += r.get("method") == "lanczos"
 
     def mean(self, key: str) -> float | None:
         return self._sum[key] / self._n[key] if self._n[key] else None
@@ -58,6 +65,9 @@ class RunTally:
             "mean_psnr_consistency_bicubic": self.mean("psnr_consistency_bicubic"),
             "mean_consistency_gain_db": self.mean("consistency_gain_db"),
             "mean_normalise_factor": self.mean("normalise_factor"),
+            "pages_out_of_range": self.out_of_range,
+            "pages_lanczos": self.lanczos,
+            "pages_no_range": self.no_range,
             "error_messages": list(self.error_messages),
         }
 
@@ -82,6 +92,10 @@ def format_summary(summary: dict) -> str:
         f"bicubic {fmt(summary.get('mean_psnr_consistency_bicubic'))} dB",
         f"mean text-size factor: {fmt(summary.get('mean_normalise_factor'))}",
     ]
+    if "pages_out_of_range" in summary:
+        lines.append(f"outside the weights' validated text range: {summary['pages_out_of_range']} pages "
+                     f"({summary['pages_lanczos']} written by Lanczos); no estimate or no range: "
+                     f"{summary['pages_no_range']}")
     for key, label in (("weights", "weights"), ("pages_dir", "pages"), ("records_dir", "records"),
                        ("compare_dir", "side-by-side"), ("documents_dir", "documents")):
         if key in summary:

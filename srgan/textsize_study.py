@@ -16,6 +16,10 @@ configured ``upscale`` section:
 - ``up_only``: the configured tolerance, pages only ever enlarged (min factor 1);
 - ``down_only``: the configured tolerance, pages only ever shrunk (max factor 1).
 
+``default`` is the upscale default as a run makes it: with the weights' validated x-height range
+(manifest ``validated_xheight_px``, :mod:`srgan.fidelity`), pages outside it get the configured
+``upscale.out_of_range`` output (Lanczos by default); the other policies measure the model alone.
+
 Prints a markdown table (means over pages per ratio) and writes ``study.json`` under --out.
 Pages without ground truth are cropped (--crop, in original pixels, around the densest ink) to
 keep CPU runs short; pages read by OCR are used whole (the ground truth is the whole page).
@@ -76,6 +80,7 @@ POLICIES: dict[str, Callable[[UpscaleConfig], UpscaleConfig]] = {
     "up_only": _policy(low=1.0),  # enlarge small text only
     "down_only": _policy(low=SHRINK, high=1.0),  # shrink large text only
 }
+WITH_RANGE = frozenset({"default"})  # policies that apply the validated range and upscale.out_of_range
 
 
 # ------------------------------------------------------------------------------------ the study
@@ -103,7 +108,7 @@ def text_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 def study_page(name: str, original: np.ndarray, net_g: Generator, text_height: float, scale: int,
                cfg: PipelineConfig, ratios: Sequence[float], policies: Sequence[str],
-               reference_text: str | None = None) -> list[dict]:
+               reference_text: str | None = None, validated_range: Sequence[float] | None = None) -> list[dict]:
     """Rows (one per ratio and policy) for one page; OCR rows when reference_text is given."""
     est = estimate_text_height(original)
     if est.px is None:
@@ -117,22 +122,24 @@ def study_page(name: str, original: np.ndarray, net_g: Generator, text_height: f
             log.warning("study: %s at ratio %s is too small (%s)", name, ratio, page.shape)
             continue
         lr_estimate = estimate_text_height(make_lr(page, scale)[1])  # what upscale_images will estimate
-        groups: dict[float, list[str]] = {}  # policies giving the same factor give the same pages: run once
+        groups: dict[tuple[float, bool], list[str]] = {}  # the same factor (and range use): the same pages
         for policy in policies:
             f = normalisation_factor(lr_estimate, text_height, POLICIES[policy](cfg.upscale))
-            groups.setdefault(f, []).append(policy)
+            groups.setdefault((f, policy in WITH_RANGE and validated_range is not None), []).append(policy)
         ocr_dir = Path(tempfile.mkdtemp(prefix="srgan-study-")) if reference_text is not None else None
         try:
             base_ocr: dict[str, float] = {}
-            for predicted, same in groups.items():
+            for (predicted, with_range), same in groups.items():
                 pcfg = dataclasses.replace(cfg, upscale=POLICIES[same[0]](cfg.upscale))
                 t0 = time.perf_counter()
-                (r,) = evaluate_images(net_g, text_height, [(name, page)], scale, pcfg, ocr_dir).rows
+                (r,) = evaluate_images(net_g, text_height, [(name, page)], scale, pcfg, ocr_dir,
+                                       validated_range if with_range else None).rows
                 if r["normalise_factor"] != predicted:
                     raise RuntimeError(f"study: {name} {same}: factor {r['normalise_factor']} != {predicted}")
                 row = {"page": name, "ratio": ratio, "page_text_px": est.px,
                        "lr_text_px": r["text_height_px"], "factor": r["normalise_factor"],
                        "width": r["width"], "height": r["height"], "psnr": r["psnr"],
+                       "fallback": bool(with_range and r["method"] != "model"),
                        "psnr_bicubic": r["psnr_bicubic"], "ssim": r["ssim"], "ssim_bicubic": r["ssim_bicubic"],
                        "seconds": time.perf_counter() - t0}
                 if ocr_dir is not None:
@@ -220,7 +227,7 @@ def page_files(inputs: Sequence[str]) -> list[Path]:
 
 def run_study(files: Sequence[Path], net_g: Generator, text_height: float, scale: int, cfg: PipelineConfig,
               ratios: Sequence[float] = RATIOS, policies: Sequence[str] = tuple(POLICIES), crop: int = 1024,
-              ocr: bool = True) -> tuple[list[dict], list[dict]]:
+              ocr: bool = True, validated_range: Sequence[float] | None = None) -> tuple[list[dict], list[dict]]:
     """(rows, summary) over the pages of files; see the module docstring."""
     rows: list[dict] = []
     for f in files:
@@ -228,7 +235,8 @@ def run_study(files: Sequence[Path], net_g: Generator, text_height: float, scale
         reference = gt.read_text(errors="replace") if ocr and gt.exists() else None
         for name, image in load_originals([str(f)], cfg):
             page = image if reference is not None else text_crop(image, crop)
-            rows += study_page(name, page, net_g, text_height, scale, cfg, ratios, policies, reference)
+            rows += study_page(name, page, net_g, text_height, scale, cfg, ratios, policies, reference,
+                               validated_range)
     return rows, summarise(rows, policies)
 
 
@@ -275,8 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("study: tesseract not found: no OCR figures")
     files = page_files(args.pages)
     t0 = time.perf_counter()
+    validated = manifest.get("validated_xheight_px")
     rows, summary = run_study(files, net_g, float(text_height), args.scale, cfg, args.ratios, args.policies,
-                              args.crop, ocr)
+                              args.crop, ocr, validated)
     table = format_table(summary, args.policies) if summary else "(no pages measured)"
     print(table)
     out = Path(args.out)
@@ -287,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "device": _device_name(cfg),
         "weights": manifest["path"], "weights_sha256": manifest.get("sha256"), "scale": args.scale,
         "text_height": text_height, "ratios": args.ratios, "policies": args.policies,
+        "validated_xheight_px": validated,
         "upscale": dataclasses.asdict(cfg.upscale), "crop": args.crop, "ocr": ocr,
         "seconds": round(time.perf_counter() - t0, 1),
         "summary": summary, "rows": rows, "table": table,

@@ -92,3 +92,21 @@ def test_study_reads_pages_with_ground_truth(tmp_path, tiny_weights):
     (row,) = result["rows"]
     assert result["ocr"] and 0 <= row["cer_original"] < 0.1 and 0 <= row["cer"] and 0 <= row["cer_bicubic"]
     assert "CER off" in result["table"]
+
+
+def test_study_default_applies_the_validated_range(tmp_path, tiny_weights):
+    """default = the upscale default: outside the manifest's validated range, the out_of_range output."""
+    from srgan.fidelity import write_range
+
+    write_range(tiny_weights / "srgan_x2.json", [7.0, 11.0], {"pages": ["test"]})  # 0.5x (4.5 px) is outside
+    page = small_page(tmp_path, text=TEXT.splitlines()[0])
+    out = tmp_path / "study"
+    assert main(["--weights", "srgan_x2", "--weights-dir", str(tiny_weights), "--scale", "2", "--out", str(out),
+                 "--pages", str(page), "--ratios", "0.5", "1", "--policies", "off", "default", "--no-ocr"]) == 0
+    result = json.loads((out / "study.json").read_text())
+    assert result["validated_xheight_px"] == [7.0, 11.0]
+    rows = {(r["ratio"], r["policy"]): r for r in result["rows"]}
+    assert rows[(0.5, "default")]["fallback"] and not rows[(0.5, "off")]["fallback"]
+    assert rows[(0.5, "default")]["psnr"] != rows[(0.5, "off")]["psnr"]  # Lanczos, not the model
+    assert not rows[(1.0, "default")]["fallback"]
+    assert rows[(1.0, "default")]["psnr"] == rows[(1.0, "off")]["psnr"]

@@ -422,6 +422,7 @@ def train(
     promote: bool = True,
     init_weights: str | Path | None = None,
     keep_checkpoint: str | Path | None = None,
+    ocr_eval_data: Sequence[str] | None = None,
 ) -> TrainResult:
     """Train a generator on ``data`` (+ synthetic pages), evaluate it, and promote it if better.
 
@@ -442,6 +443,8 @@ def train(
         keep_checkpoint: a folder (or .pt path) for the repository checkpoint, written at every save
             beside the full one: generator + optimiser + EMA, no discriminator, optimiser moments in
             bf16 (``weights/checkpoints/<name>/``, kept in git; resume from it with ``resume``).
+        ocr_eval_data: inputs whose pages have ground-truth text (a sibling .txt): the fidelity gate's
+            evaluation pages (srgan.fidelity); default: those among eval_data.
     """
     t_start = time.monotonic()
     tcfg = cfg.training
@@ -486,7 +489,7 @@ def train(
 
         ckpt = resume_run(run, Path(resume)) if resume is not None else None
         return _train_stages(run, ckpt, list(data), eval_data, t_start, weights_dir=weights_dir,
-                             weights_name=weights_name, promote=promote)
+                             weights_name=weights_name, promote=promote, ocr_eval_data=ocr_eval_data)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # page copies; the checkpoint stays
         with contextlib.suppress(OSError):
@@ -584,8 +587,10 @@ def evaluate_and_promote(
     net_g: Generator, pages: PageSets, cfg: PipelineConfig, out_dir: Path, dev: torch.device, data: list[str],
     eval_data: Sequence[str] | None, run: _Run, vgg_source: str | None, train_seconds: float, *,
     weights_dir: str | Path, weights_name: str | None, promote: bool, t_start: float,
+    ocr_eval_data: Sequence[str] | None = None,
 ) -> TrainResult:
-    """Evaluate the new generator (and the current weights) on the held-out pages; promote if better."""
+    """Evaluate the new generator (and the current weights) on the held-out pages; promote if better by
+    PSNR and if the fidelity gate (srgan.fidelity: CER on the pages with ground truth) passes."""
     from srgan.evaluate import evaluate_images
     from srgan.weights import WeightsError, find_default, load_generator, resolve_weights_dir, save_weights
 
@@ -639,6 +644,15 @@ def evaluate_and_promote(
         reason = (f"new {new_psnr:.2f} dB <= current {prev_eval.mean_psnr:.2f} dB on {len(new_eval.rows)} page(s);"
                   f" kept the current {current.name}")
 
+    gate = _fidelity_gate(net_g, cfg, eval_cfg, ocr_eval_data if ocr_eval_data is not None else eval_data,
+                          new_eval, prev_eval) if promote else None
+    if gate is not None and not gate.passed:
+        log.warning("%s", gate.reason())
+        if promoted:
+            promoted, reason = False, f"{gate.reason()}; kept the current weights"
+        else:
+            reason = f"{reason}; {gate.reason()}"
+
     manifest = {
         "text_height": trained_height,
         "trained_on": {
@@ -667,6 +681,7 @@ def evaluate_and_promote(
             "evaluation": prev_eval.figures() if prev_eval is not None else None,
         },
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "fidelity_gate": gate.to_dict() if gate is not None else None,
     }
     new_weights = save_weights(net_g, out_dir, name, manifest)
     promoted_to = None
@@ -680,8 +695,23 @@ def evaluate_and_promote(
         promoted=promoted, reason=reason, eval=new_eval, new_weights=new_weights,
         seconds=time.monotonic() - t_start, steps=run.step, checkpoint=run.checkpoint or out_dir / CHECKPOINT_NAME,
         stage=run.stage, previous_eval=prev_eval, previous_weights=current, promoted_to=promoted_to,
-        vgg_source=vgg_source,
+        vgg_source=vgg_source, extra={"fidelity_gate": gate.to_dict() if gate is not None else None},
     )
+
+
+def _fidelity_gate(net_g: Generator, cfg: PipelineConfig, eval_cfg: PipelineConfig, ocr_inputs: Sequence[str] | None,
+                   new_eval: EvalResult | None, prev_eval: EvalResult | None):
+    """srgan.fidelity's gate: CER on every page with ground truth, PSNR gain against the current weights."""
+    from srgan.fidelity import GateResult, fidelity_gate, load_ocr_pages, measure_pages
+    from srgan.ocr import have_tesseract
+
+    pages = load_ocr_pages(list(ocr_inputs or []), cfg)
+    if pages and not have_tesseract():  # pages to check but no reader: refuse rather than skip the rule
+        return GateResult(passed=False, failures=[{"rule": "cer", "page": None, "detail": "tesseract is not "
+                                                   "installed (apt-get install tesseract-ocr tesseract-ocr-eng)"}])
+    rows = measure_pages(net_g, cfg.training.text_height, pages, eval_cfg) if pages else []
+    return fidelity_gate(rows, new_eval.mean_gain_db if new_eval is not None else None,
+                         prev_eval.mean_gain_db if prev_eval is not None else None)
 
 
 def legacy_train(cfg: PipelineConfig, inputs: Sequence[str], checkpoint_dir: Path | None = None,
@@ -723,6 +753,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-promote", action="store_true", help="never copy the new weights into the weights folder")
     p.add_argument("--keep-checkpoint", help="also write a repository checkpoint (G + optimiser + EMA, no D) into "
                    "this folder at every save, e.g. weights/checkpoints/srgan_x8")
+    p.add_argument("--ocr-eval-data", nargs="+", action="extend", default=None,
+                   help="pages with ground-truth text (.txt beside them) for the fidelity gate "
+                        "(default: those in --eval-data)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: engine.device")
     for opt, typ in (("scale", int), ("pretrain_steps", int), ("gan_steps", int), ("max_seconds", float),
                      ("num_feat", int), ("num_block", int), ("batch_size", int), ("crop", int), ("workers", int),
@@ -750,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = train(cfg, args.data, out, resume=Path(args.resume) if args.resume else None, device=args.device,
                        eval_data=args.eval_data, weights_dir=args.weights_dir, weights_name=args.weights_name,
                        promote=not args.no_promote, init_weights=args.init_weights,
-                       keep_checkpoint=args.keep_checkpoint)
+                       keep_checkpoint=args.keep_checkpoint, ocr_eval_data=args.ocr_eval_data)
     except (ConfigError, ValueError) as exc:
         print(f"srgan.training: error: {exc}", file=sys.stderr)
         return 2

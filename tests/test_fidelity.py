@@ -1,0 +1,236 @@
+"""The OCR fidelity gate, the validated x-height range, and pages outside it in the runner and the flow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srgan.config import ConfigError, PipelineConfig, load_config, override
+from srgan.engine import Engine
+from srgan.fidelity import (
+    default_output_table,
+    fidelity_gate,
+    load_ocr_pages,
+    measure_pages,
+    validated_range,
+    write_range,
+)
+from srgan.metrics import lanczos_upscale
+from srgan.models import Generator
+from srgan.ocr import have_tesseract
+from srgan.records import read_records
+from srgan.run import run_pipeline
+from srgan.sample import render_text_page
+from srgan.summary import format_summary
+from srgan.weights import load_generator, save_weights
+from tests.conftest import REPO, text_like_page, tiny_generator, write_config
+
+needs_tesseract = pytest.mark.skipif(not have_tesseract(), reason="tesseract not installed (make system)")
+
+TEXT = "The quick brown fox\njumps over the lazy dog"
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def rendered_page(folder: Path) -> Path:
+    """A small 150 dpi page in DejaVu Sans that tesseract reads, with its ground truth beside it."""
+    if not FONT.exists():
+        pytest.skip(f"{FONT} missing (fonts-dejavu-core)")
+    page, _ = render_text_page(TEXT, str(FONT), 14, 150, width_in=3.2, height_in=1.0, margin_in=0.15)
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(page).save(folder / "fox.png", dpi=(150, 150))
+    (folder / "fox.txt").write_text(TEXT + "\n")
+    return folder
+
+
+def garbling_generator(scale: int = 2) -> Generator:
+    """A random tiny generator without the bicubic skip: its output is noise, not letters."""
+    import torch
+
+    torch.manual_seed(3)
+    return Generator(scale=scale, num_feat=4, num_block=1, skip="none").eval()
+
+
+def _cpu(cfg: PipelineConfig) -> PipelineConfig:
+    return override(cfg, "engine.device", "cpu")
+
+
+# ------------------------------------------------------------------------------------------- the gate
+
+
+@needs_tesseract
+def test_gate_refuses_a_generator_that_reads_worse_than_lanczos(tmp_path):
+    cfg = _cpu(PipelineConfig())
+    pages = load_ocr_pages([str(rendered_page(tmp_path / "eval"))], cfg)
+    assert [p.name for p in pages] == ["fox"]
+    (row,) = measure_pages(garbling_generator(), None, pages, cfg)
+    assert row["cer_original"] < 0.1 and min(row["cer_bicubic"], row["cer_lanczos"]) < 0.2  # readable baselines
+    assert row["cer_model"] > 0.5
+    gate = fidelity_gate([row], new_gain_db=3.0, current_gain_db=None)
+    assert not gate.passed
+    assert [(f["rule"], f["page"]) for f in gate.failures] == [("cer", "fox")]
+    assert "rule cer on fox" in gate.reason()
+
+
+def _row(page: str, model: float, bic: float, lan: float, **kw) -> dict:
+    return {"page": page, "scale": 2, "cer_model": model, "cer_bicubic": bic, "cer_lanczos": lan, **kw}
+
+
+def test_gate_rules_cer_margin_and_psnr():
+    rows = [_row("a", 0.104, 0.10, 0.12), _row("b", 0.0, 0.3, 0.2)]
+    assert fidelity_gate(rows, 2.0, 1.0).passed  # within +0.005 of the better baseline, gain beats current
+    gate = fidelity_gate([_row("a", 0.106, 0.10, 0.12), rows[1]], 2.0, 2.5)
+    assert [(f["rule"], f["page"]) for f in gate.failures] == [("cer", "a"), ("psnr", None)]
+    assert "rule psnr" in gate.reason()
+    empty = fidelity_gate([], 2.0, None)
+    assert empty.passed and "not checked" in empty.reason()
+
+
+def test_validated_range_is_the_longest_run_of_passing_sizes():
+    def pt(size, page, ok_psnr=True, ok_cer=True):
+        return {**_row(page, 0.0 if ok_cer else 0.5, 0.3, 0.1), "size": size,
+                "psnr": 20.0 if ok_psnr else 10.0, "psnr_lanczos": 15.0, "psnr_bicubic": 14.0, "cer_original": 0.0}
+
+    rows = [pt(2, "a", ok_cer=False), pt(3, "a"), pt(4, "a"), pt(4, "b"), pt(6, "a"), pt(6, "b", ok_psnr=False),
+            pt(8, "a"), pt(10, "a")]
+    assert validated_range(rows) == [3, 4]  # 6 fails on page b; 8-10 is as long, the smaller sizes win
+    assert validated_range([pt(2, "a", ok_cer=False)]) is None
+    table = default_output_table(rows, [3, 4], "lanczos", 4.0)
+    assert [t["output"] for t in table] == ["lanczos", "model", "model", "lanczos", "lanczos", "lanczos"]
+
+
+def test_manifest_carries_the_range_and_still_loads(tmp_path):
+    save_weights(tiny_generator(2), tmp_path, "w", {"text_height": 9.0})
+    write_range(tmp_path / "w.json", [3.0, 12.0], {"pages": ["x"], "machine": "m"})
+    _, manifest = load_generator("w", tmp_path, 2)  # sha256 of the .pt unchanged
+    assert manifest["validated_xheight_px"] == [3.0, 12.0]
+    assert manifest["validated_range_evidence"]["pages"] == ["x"]
+
+
+@pytest.mark.parametrize("name", ["srgan_x2", "fast_x2", "srgan_x4"])
+def test_shipped_manifests_carry_a_measured_range(name):
+    manifest = json.loads((REPO / "weights" / f"{name}.json").read_text())
+    assert "validated_xheight_px" in manifest
+    evidence = manifest["validated_range_evidence"]
+    assert set(evidence["pages"]) == {"8071_093.3B", "linn", "phototest"}  # the held-out scans
+    assert evidence["per_size"] and "machine" in evidence
+
+
+# ------------------------------------------------------------------------------- the training promotion
+
+
+@needs_tesseract
+def test_training_does_not_promote_a_generator_that_fails_the_gate(tmp_path, monkeypatch):
+    import srgan.sample
+    from srgan.training.train import train
+
+    original = srgan.sample.synthetic_page
+    monkeypatch.setattr(srgan.sample, "synthetic_page", lambda seed, dpi=100: original(seed, dpi=dpi))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cfg = _cpu(PipelineConfig())
+    for key, value in dict(num_feat=4, num_block=1, crop=24, batch_size=2, pretrain_steps=1, workers=0,
+                           synthetic_pages=3, save_every=2, eval_every=2, text_height=4.5, eval_fraction=0.34,
+                           skip="none").items():
+        cfg = override(cfg, f"training.{key}", value)
+    wdir = tmp_path / "weights"
+    result = train(cfg, [], tmp_path / "run", device="cpu", weights_dir=wdir,
+                   ocr_eval_data=[str(rendered_page(tmp_path / "eval"))])
+    assert not result.promoted  # no current weights: PSNR alone would have promoted it
+    assert "rule cer on fox" in result.reason
+    gate = result.summary()["fidelity_gate"]
+    assert not gate["passed"] and gate["failures"][0]["page"] == "fox"
+    assert not (wdir / "srgan_x2.pt").exists()
+    assert json.loads(result.new_weights.with_suffix(".json").read_text())["fidelity_gate"]["passed"] is False
+
+
+# --------------------------------------------------------------------------- pages outside the range
+
+
+def _inputs(tmp_path: Path, n: int = 3) -> Path:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(n):
+        Image.fromarray(text_like_page(120, 120, seed=i)).save(inp / f"p{i}.png")
+    return inp
+
+
+@pytest.mark.parametrize("policy", ["lanczos", "model", "model_warn"])
+def test_runner_handles_out_of_range_pages_as_configured(tmp_path, policy):
+    cfg = override(_cpu(load_config(write_config(tmp_path, tmp_path))), "upscale.out_of_range", policy)
+    inp = _inputs(tmp_path)
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    # text_like_page's x-height is about 9 px: [20, 40] puts every page outside
+    summary = run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0, validated_range=[20, 40])
+    assert summary["pages_out_of_range"] == 3 and summary["pages_no_range"] == 0
+    assert summary["pages_lanczos"] == (3 if policy == "lanczos" else 0)
+    assert "outside the weights' validated text range: 3 pages" in format_summary(summary)
+    rows = read_records(tmp_path / "out" / "records").to_pylist()
+    assert {r["method"] for r in rows} == {"lanczos" if policy == "lanczos" else "model"}
+    assert all(r["in_validated_range"] is False and r["validated_xheight_lo"] == 20 for r in rows)
+    for r in rows:
+        src = np.asarray(Image.open(inp / r["member"]))
+        out = np.asarray(Image.open(r["output_path"]))
+        assert np.array_equal(out, lanczos_upscale(src, (out.shape[1], out.shape[0]))) == (policy == "lanczos")
+
+
+def test_runner_pages_inside_the_range_and_without_one(tmp_path):
+    cfg = _cpu(load_config(write_config(tmp_path, tmp_path)))
+    inp = _inputs(tmp_path, 2)
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    inside = run_pipeline([str(inp)], tmp_path / "a", cfg, engine, "tiny", "w" * 64, 9.0, validated_range=[2, 30])
+    assert inside["pages_out_of_range"] == 0 and inside["pages_lanczos"] == 0
+    assert all(r["in_validated_range"] is True for r in read_records(tmp_path / "a" / "records").to_pylist())
+    none = run_pipeline([str(inp)], tmp_path / "b", cfg, engine, "tiny", "w" * 64, 9.0)
+    assert none["pages_no_range"] == 2
+    rows = read_records(tmp_path / "b" / "records").to_pylist()
+    assert all(r["in_validated_range"] is None and r["method"] == "model" for r in rows)
+
+
+def test_out_of_range_key_is_validated():
+    with pytest.raises(ConfigError, match="upscale.out_of_range"):
+        override(PipelineConfig(), "upscale.out_of_range", "bicubic")
+
+
+@pytest.mark.parametrize("policy", ["lanczos", "model"])
+def test_flow_handles_out_of_range_pages_as_configured(prefect_harness, tmp_path, policy):
+    from flows.upscale import upscale
+
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    save_weights(tiny_generator(2), wdir, "srgan_x2", {"text_height": 9.0})
+    write_range(wdir / "srgan_x2.json", [20.0, 40.0], {"pages": ["test"]})
+    cfg = write_config(tmp_path, wdir)
+    cfg.write_text(cfg.read_text().replace("upscale:\n", f"upscale:\n  out_of_range: {policy}\n"))
+    inp = _inputs(tmp_path)
+    summary = upscale(input_path=str(inp), output_dir=str(tmp_path / "out"), scale=2, config_path=str(cfg))
+    assert summary["pages_out_of_range"] == 3
+    assert summary["pages_lanczos"] == (3 if policy == "lanczos" else 0)
+    rows = read_records(tmp_path / "out" / "records").to_pylist()
+    assert {r["method"] for r in rows} == {policy}
+    assert all(r["in_validated_range"] is False and r["validated_xheight_hi"] == 40.0 for r in rows)
+
+
+def test_in_memory_path_falls_back_too():
+    from srgan.stages import upscale_images
+
+    cfg = _cpu(PipelineConfig())
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    page = text_like_page(120, 120)
+    ((out, est, _),) = upscale_images(engine, [page], 9.0, cfg.upscale, validated_range=[20, 40])
+    assert est.px is not None and np.array_equal(out, lanczos_upscale(page, (240, 240)))
+    ((model_out, _, _),) = upscale_images(engine, [page], 9.0, cfg.upscale)
+    assert not np.array_equal(model_out, out)
+
+
+
+def test_training_gate_refuses_without_tesseract(tmp_path, monkeypatch):
+    import srgan.ocr
+    from srgan.training.train import _fidelity_gate
+
+    monkeypatch.setattr(srgan.ocr, "have_tesseract", lambda: False)
+    cfg = _cpu(PipelineConfig())
+    gate = _fidelity_gate(tiny_generator(2), cfg, cfg, [str(rendered_page(tmp_path / "eval"))], None, None)
+    assert not gate.passed and "tesseract is not installed" in gate.reason()
