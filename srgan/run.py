@@ -60,7 +60,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
             t0 = time.perf_counter()
             for page in read_pages(docs, cfg.pdf, cfg.limits):
                 page.seconds = time.perf_counter() - t0
-                q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale))
+                q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale, in_memory=True))
                 t0 = time.perf_counter()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             failure.append(exc)

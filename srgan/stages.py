@@ -10,7 +10,7 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from srgan.metrics import bicubic_upscale, consistency_psnr
 from srgan.readers import DocumentRef, Page, printable
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
 from srgan.atomic import atomic_write_bytes
+from srgan.png import encode_grey_png
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,15 @@ class PageWork:
     norm_npy: str = ""  # the page after text-size normalisation
     sr_npy: str = ""  # the model's output for norm_npy
     seconds: dict[str, float] = field(default_factory=dict)
+    # in-process runs (srgan.run) keep the pages here instead of in .npy files: "input", "norm", "sr".
+    # Prefect tasks never fill it, so only paths travel between them.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def load(self, which: str) -> np.ndarray:
+        """The page `which` ("input", "norm", "sr"), from memory or from its work file."""
+        if which in self.arrays:
+            return self.arrays[which]
+        return np.load({"input": self.input_npy, "norm": self.norm_npy, "sr": self.sr_npy}[which])
 
     @property
     def key(self) -> str:
@@ -85,8 +95,11 @@ def upscale_images(
     ]
 
 
-def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: UpscaleConfig) -> PageWork:
-    """Decoded page -> normalised page on disk (.npy); errors become PageWork.error."""
+def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: UpscaleConfig,
+                 in_memory: bool = False, clock: Callable[[], float] = time.perf_counter) -> PageWork:
+    """Decoded page -> normalised page on disk (.npy), or in ``PageWork.arrays`` when `in_memory`
+    (the stages run in one process: no disk round trip); errors become PageWork.error.
+    ``clock`` times the step (the bench passes time.process_time to measure CPU, not wall time)."""
     work = PageWork(doc=page.doc, page_index=page.page_index, page_count=page.page_count, error=page.error)
     work.seconds["decode"] = getattr(page, "seconds", 0.0) or 0.0
     if page.error or page.image is None:
@@ -95,10 +108,13 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     img = page.image
     work.input_height, work.input_width = img.shape[:2]
     work.dpi = page.dpi
-    t0 = time.perf_counter()
+    t0 = clock()
     norm, estimate, factor = normalise_image(img, text_height, ucfg)
-    work.seconds["normalise"] = time.perf_counter() - t0
+    work.seconds["normalise"] = clock() - t0
     work.text_height_px, work.text_height_note, work.factor = estimate.px, estimate.reason, factor
+    if in_memory:
+        work.arrays.update(input=img, norm=norm)
+        return work
     work_dir.mkdir(parents=True, exist_ok=True)
     # rel_path is unique within a run (unlike member: two archives may hold the same member name)
     base = work_dir / _safe_name(f"{page.doc.container}|{page.doc.rel_path}|{page.page_index}")
@@ -119,20 +135,26 @@ def infer_pages(engine: Engine, works: Sequence[PageWork]) -> list[PageWork]:
         return list(works)
     t0 = time.perf_counter()
     try:
-        outs = engine.upscale([np.load(w.norm_npy) for w in todo])
+        outs = engine.upscale([w.load("norm") for w in todo])
     except Exception as exc:  # noqa: BLE001 - one failing batch must not stop the run
         for w in todo:
             w.error = f"inference failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return list(works)
     share = (time.perf_counter() - t0) / len(todo)
     for w, out in zip(todo, outs, strict=True):
+        w.seconds["infer"] = share
+        if "norm" in w.arrays:
+            w.arrays["sr"] = out
+            continue
         w.sr_npy = w.norm_npy.replace(".norm.npy", ".sr.npy").replace(".in.npy", ".sr.npy")
         np.save(w.sr_npy, out)
-        w.seconds["infer"] = share
     return list(works)
 
 
 def encode_image(image: np.ndarray, fmt: str, dpi: float | None, compress_level: int = 6) -> bytes:
+    """Lossless page bytes: grey PNG through srgan.png (no row filter, zlib Z_RLE), TIFF through Pillow."""
+    if fmt == "png" and image.ndim == 2 and image.dtype == np.uint8:
+        return encode_grey_png(image, dpi, compress_level)
     buf = io.BytesIO()
     kwargs: dict = {"dpi": (dpi, dpi)} if dpi else {}
     if fmt == "png":
@@ -193,23 +215,26 @@ def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo
                       compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level)
 
 
-def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
-    """Resample to exactly scale x input, measure, write page (+ compare picture), return its row."""
+def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
+                clock: Callable[[], float] = time.perf_counter) -> dict:
+    """Resample to exactly scale x input, measure, write page (+ compare picture), return its row.
+
+    ``clock`` times the steps (seconds_metrics, seconds_write); perf_counter unless told."""
     row = base_row(work, ctx)
     if work.error:
         row.update(status="error", error=work.error)
         return row
     try:
-        t0 = time.perf_counter()
-        inp = np.load(work.input_npy)
+        t0 = clock()
+        inp = work.load("input")
         s = ctx.scale
         size = (work.input_width * s, work.input_height * s)
-        out = resize_to(np.load(work.sr_npy), size)
-        bic = bicubic_upscale(inp, size)
-        t1 = time.perf_counter()
+        out = resize_to(work.load("sr"), size)
+        t1 = clock()
+        bic = bicubic_upscale(inp, size)  # the baseline the metrics compare the model with
         row["psnr_consistency"] = consistency_psnr(out, inp)
         row["psnr_consistency_bicubic"] = consistency_psnr(bic, inp)
-        t2 = time.perf_counter()
+        t2 = clock()
         ext = "png" if ctx.output_format == "png" else "tif"
         out_path = Path(ctx.out_dir) / "pages" / f"{work.stem}.{ext}"
         out_dpi = work.dpi * s if work.dpi else None
@@ -217,7 +242,7 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
         if compare:
             pic = compare_picture(inp, bic, out, s, ctx.compare_crop)
             atomic_write_bytes(Path(ctx.out_dir) / "compare" / f"{work.stem}.png", encode_image(pic, "png", None))
-        t3 = time.perf_counter()
+        t3 = clock()
         row.update(
             output_path=str(out_path),
             output_width=size[0],
@@ -263,7 +288,8 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
 
 
 def cleanup(work: PageWork) -> None:
-    """Remove the page's work files once it is written."""
+    """Remove the page's work files (or drop its in-memory pages) once it is written."""
+    work.arrays.clear()
     for p in {work.input_npy, work.norm_npy, work.sr_npy}:
         if p:
             Path(p).unlink(missing_ok=True)
