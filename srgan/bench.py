@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from srgan.bench_orchestration import bench_orchestration
+from srgan.bench_orchestration import format_row as format_orchestration
 from srgan.config import EngineConfig, PipelineConfig, load_config
 from srgan.engine import Engine
 from srgan.models import Generator
@@ -194,7 +196,7 @@ def bench_archive(cfg: PipelineConfig, count: int, size: tuple[int, int]) -> lis
     from srgan.readers import discover, read_pages
     from srgan.readers.spool import spool_archives
 
-    per_task = cfg.flow.pages_per_task
+    per_task = cfg.flow.per_task(count)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         archive = write_tar_gz(Path(tmp) / "pages.tar.gz", synthetic_pages(4, size), count)
@@ -235,9 +237,13 @@ def cpu_stage_costs(records_dir: Path, workers: int) -> dict:
 
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
-              memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000) -> list[dict]:
+              memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000,
+              orchestration_pages: int = 2000) -> list[dict]:
     rows = bench_archive(cfg, archive_pages, memory_size) if "archive" in cases else []
-    cases = [c for c in cases if c != "archive"]
+    if "orchestration" in cases:
+        rows.append(bench_orchestration(cfg, orchestration_pages, memory_size, device, write_tar, synthetic_pages))
+        print(format_orchestration(rows[-1]), flush=True)
+    cases = [c for c in cases if c not in ("archive", "orchestration")]
     if not cases:
         return rows
     pages = synthetic_pages(n_pages, size)
@@ -332,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-pages", default="100,2000", help="archive sizes of the memory case")
     p.add_argument("--memory-size", default="320x240", help="page WxH of the memory and archive cases")
     p.add_argument("--archive-pages", type=int, default=2000, help="pages in the archive case's .tar.gz")
+    p.add_argument("--orchestration-pages", type=int, default=2000,
+                   help="pages (of --memory-size) in the orchestration case's tar")
     p.add_argument("--json", help="write the rows to this JSON file")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
@@ -346,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     w, h = (int(v) for v in a.size.lower().split("x"))
     mw, mh = (int(v) for v in a.memory_size.lower().split("x"))
     rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir,
-                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages)
+                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
+                     a.orchestration_pages)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

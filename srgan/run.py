@@ -27,6 +27,7 @@ from srgan.stages import PageWork, cleanup, finish_page, infer_pages, make_run_c
 from srgan.summary import RunTally
 
 _DONE = object()
+PLAIN_BATCH_PAGES = 8  # pages fed to the model at once when flow.pages_per_task is auto (0)
 
 
 def cpu_stage_workers(engine_cfg: EngineConfig, device_type: str) -> int:
@@ -86,7 +87,7 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     tally = RunTally()  # counts and sums only: memory stays flat however many pages the run has
     pending_rows: list[dict] = []
     written: list[Future] = []
-    batch_pages = cfg.flow.pages_per_task
+    batch_pages = cfg.flow.pages_per_task or PLAIN_BATCH_PAGES  # pages per model call (not Prefect tasks)
     with ThreadPoolExecutor(max_workers=cpu_stage_workers(cfg.engine, engine.device.type)) as workers:
 
         def write(works: list[PageWork], first: int) -> list[dict]:

@@ -128,18 +128,26 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     return work
 
 
-def infer_pages(engine: Engine, works: Sequence[PageWork]) -> list[PageWork]:
-    """Run the model over the normalised pages of many PageWorks in shared tile batches."""
+def infer_pages(engine: Engine, works: Sequence[PageWork], chunk_pages: int = 16) -> list[PageWork]:
+    """Run the model over the normalised pages of many PageWorks in shared tile batches.
+
+    Pages go to the model `chunk_pages` at a time, so a large task (auto flow.pages_per_task may hand
+    it 800 pages) holds a few pages in memory, not all of them.
+    """
     todo = [w for w in works if not w.error]
-    if not todo:
-        return list(works)
+    for start in range(0, len(todo), chunk_pages):
+        _infer_chunk(engine, todo[start : start + chunk_pages])
+    return list(works)
+
+
+def _infer_chunk(engine: Engine, todo: list[PageWork]) -> None:
     t0 = time.perf_counter()
     try:
         outs = engine.upscale([w.load("norm") for w in todo])
     except Exception as exc:  # noqa: BLE001 - one failing batch must not stop the run
         for w in todo:
             w.error = f"inference failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return list(works)
+        return
     share = (time.perf_counter() - t0) / len(todo)
     for w, out in zip(todo, outs, strict=True):
         w.seconds["infer"] = share
@@ -148,7 +156,6 @@ def infer_pages(engine: Engine, works: Sequence[PageWork]) -> list[PageWork]:
             continue
         w.sr_npy = w.norm_npy.replace(".norm.npy", ".sr.npy").replace(".in.npy", ".sr.npy")
         np.save(w.sr_npy, out)
-    return list(works)
 
 
 def encode_image(image: np.ndarray, fmt: str, dpi: float | None, compress_level: int = 6) -> bytes:
