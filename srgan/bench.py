@@ -3,8 +3,10 @@
 Cases, for every selected model in weights/:
 - ``model``: engine only (tiles batched across pages), counted convolution FLOPs;
 - ``pipeline``: decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records;
-  its row also gives the CPU milliseconds per page of each stage beside the model (from the records)
-  and the page rate that CPU work alone allows with the configured workers (``cpu_bound_pages_per_s``);
+  its row also gives the CPU milliseconds per page of each stage beside the model (``cpu_ms_per_page``:
+  decode, normalise, metrics, write, record; measured after the run, one page at a time with nothing
+  else running: srgan/stage_cpu.py), their sum (``cpu_ms_per_page_total``) and the page rate that CPU
+  work alone allows with the configured workers (``cpu_bound_pages_per_s``);
 - ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do;
 - ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
   (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
@@ -14,6 +16,8 @@ And once, whatever the models:
 - ``archive``: decoding a ``.tar.gz`` of ``--archive-pages`` pages split into tasks of
   ``flow.pages_per_task`` documents, as the flow does: ``stream`` (each task streams the archive from
   its start) against ``spool`` (decompressed once, each task seeks to its members).
+- ``orchestration``: ``--orchestration-pages`` small pages with a tiny generator through the plain
+  runner and through the flow (``srgan upscale``), one row (srgan/bench_orchestration.py).
 Timings live here, never in pass/fail tests.
 """
 
@@ -44,6 +48,7 @@ from srgan.config import EngineConfig, PipelineConfig, load_config
 from srgan.engine import Engine
 from srgan.models import Generator
 from srgan.run import cpu_stage_workers, run_pipeline
+from srgan.stage_cpu import stage_cpu_ms
 from srgan.tiling import split_tiles
 from srgan.weights import load_generator, resolve_weights_dir
 
@@ -219,20 +224,19 @@ def bench_archive(cfg: PipelineConfig, count: int, size: tuple[int, int]) -> lis
     return rows
 
 
-def cpu_stage_costs(records_dir: Path, workers: int) -> dict:
-    """Mean CPU milliseconds per page of each stage beside the model, from the run's records, and the
-    page rate that CPU work alone allows: one thread decodes, ``workers`` threads do the rest."""
-    from srgan.records import read_records
-
-    rows = [r for r in read_records(records_dir).to_pylist() if r["status"] == "ok"]
-    if not rows:
+def cpu_stage_costs(inputs: list[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
+                    text_height: float | None, workers: int) -> dict:
+    """CPU milliseconds per page of each stage beside the model, one page at a time with nothing else
+    running (srgan.stage_cpu), their total, and the page rate that CPU work alone allows: one thread
+    decodes, ``workers`` threads do the rest."""
+    ms = stage_cpu_ms(inputs, out_dir, cfg, engine, text_height)
+    if not ms:
         return {}
-    ms = {k: 1000 * sum(r[f"seconds_{k}"] or 0.0 for r in rows) / len(rows)
-          for k in ("decode", "normalise", "metrics", "write")}
-    pooled = ms["normalise"] + ms["metrics"] + ms["write"]
+    pooled = sum(v for k, v in ms.items() if k != "decode")
     ceiling = min(1000 / max(ms["decode"], 1e-6), workers * 1000 / max(pooled, 1e-6))
-    return {"cpu_ms_per_page": {k: round(v, 1) for k, v in ms.items()}, "cpu_workers": workers,
-            "cpu_bound_pages_per_s": round(ceiling, 1)}
+    return {"cpu_ms_per_page": {k: round(v, 1) for k, v in ms.items()},
+            "cpu_ms_per_page_total": round(sum(ms.values()), 1), "cpu_clock": "thread_time, one page at a time",
+            "cpu_workers": workers, "cpu_bound_pages_per_s": round(ceiling, 1)}
 
 
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
@@ -300,7 +304,8 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                     seconds = time.perf_counter() - t0
                     n = summary["pages"]
                     flops = float("nan")
-                    extra = cpu_stage_costs(Path(tmp) / "out" / cfg.records.dir,
+                    extra = cpu_stage_costs([str(src)], Path(tmp) / "stage-cpu", cfg, engine,
+                                            manifest.get("text_height"),
                                             cpu_stage_workers(cfg.engine, engine.device.type))
             else:
                 raise ValueError(f"unknown case {case}")
@@ -320,7 +325,7 @@ def _fmt_row(r: dict) -> str:
             f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
             f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak"
             + (f"  peak RSS {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else "")
-            + (f"  CPU {sum(r['cpu_ms_per_page'].values()):.0f} ms/page, {r['cpu_workers']} workers:"
+            + (f"  CPU {r['cpu_ms_per_page_total']:.0f} ms/page {r['cpu_ms_per_page']}, {r['cpu_workers']} workers:"
                f" <= {r['cpu_bound_pages_per_s']} pages/s" if "cpu_ms_per_page" in r else ""))
 
 
