@@ -116,17 +116,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench_model(engine: Engine, pages: list[np.ndarray], flops_per_tile: int) -> tuple[float, float]:
-    """Seconds for engine.upscale over pages (after a warm-up) and the convolution FLOPs executed."""
+def bench_model(engine: Engine, pages: list[np.ndarray], flops_per_tile: int) -> tuple[float, float, float]:
+    """Seconds for engine.upscale over pages (after a warm-up), the convolution FLOPs executed and the
+    process's CPU seconds meanwhile (all threads: on a shared machine wall time overstates the cost)."""
     engine.upscale(pages[:1])
     _sync(engine.device)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     engine.upscale(pages)
     _sync(engine.device)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     tiles = sum(len(split_tiles(p, engine.tile, engine.pad)[1].boxes) for p in pages)
     batches = -(-tiles // engine.batch_size)
-    return seconds, float(flops_per_tile * batches * engine.batch_size)
+    return seconds, float(flops_per_tile * batches * engine.batch_size), cpu_seconds
 
 
 def write_tar(path: Path, pages: list[np.ndarray], count: int) -> Path:
@@ -262,12 +265,13 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
             peak = matmul_tflops(engine.device)
         base = {"device": engine.info.device, "device_name": engine.info.device_name, "model": name,
                 "scale": net_g.scale, "page_size": f"{size[0]}x{size[1]}", "precision": engine.info.precision,
-                "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile}
+                "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile,
+                "compile_mode": cfg.engine.compile_mode if cfg.engine.compile else None}
         for case in cases:
             precision = engine.info.precision
             extra: dict = {}
             if case == "model":
-                seconds, flops = bench_model(engine, pages, flops_per_tile)
+                seconds, flops, cpu_s = bench_model(engine, pages, flops_per_tile)
                 n = len(pages)
             elif case == "naive":
                 # the configured tile, one at a time, fp32, on every device
@@ -276,7 +280,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                 naive_win = naive.tile + 2 * naive.pad
                 naive_flops = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, naive_win, naive_win))
                 few = pages[: max(1, min(len(pages), 4 if naive.device.type == "cpu" else 16))]
-                seconds, flops = bench_model(naive, few, naive_flops)
+                seconds, flops, cpu_s = bench_model(naive, few, naive_flops)
                 precision = naive.info.precision
                 n = len(few)
             elif case == "memory":
@@ -297,11 +301,11 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                     src.mkdir()
                     for i, p in enumerate(pages):
                         Image.fromarray(p).save(src / f"page{i:05d}.png", dpi=(100, 100))
-                    t0 = time.perf_counter()
+                    c0, t0 = time.process_time(), time.perf_counter()
                     summary = run_pipeline([str(src)], Path(tmp) / "out", cfg, engine, name,
                                            manifest.get("sha256", ""), manifest.get("text_height"))
                     _sync(engine.device)
-                    seconds = time.perf_counter() - t0
+                    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
                     n = summary["pages"]
                     flops = float("nan")
                     extra = cpu_stage_costs([str(src)], Path(tmp) / "stage-cpu", cfg, engine,
@@ -313,7 +317,8 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
             rows.append({"case": case, **base, "precision": precision, "pages": n, "seconds": round(seconds, 3),
                          "pages_per_s": round(n / seconds, 3), "tflops": None if tflops is None else round(tflops, 2),
                          "pct_of_matmul_peak": None if (tflops is None or not peak) else round(100 * tflops / peak, 1),
-                         "matmul_peak_tflops": None if peak is None else round(peak, 1), **extra})
+                         "matmul_peak_tflops": None if peak is None else round(peak, 1),
+                         "process_cpu_s_per_page": round(cpu_s / max(n, 1), 3), **extra})
             print(_fmt_row(rows[-1]), flush=True)
     return rows
 
@@ -325,6 +330,7 @@ def _fmt_row(r: dict) -> str:
             f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
             f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak"
             + (f"  peak RSS {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else "")
+            + (f"  process CPU {r['process_cpu_s_per_page']} s/page" if "process_cpu_s_per_page" in r else "")
             + (f"  CPU {r['cpu_ms_per_page_total']:.0f} ms/page {r['cpu_ms_per_page']}, {r['cpu_workers']} workers:"
                f" <= {r['cpu_bound_pages_per_s']} pages/s" if "cpu_ms_per_page" in r else ""))
 
@@ -340,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tile", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune"),
+                   help="torch.compile mode (implies --compile); reduce-overhead replays CUDA graphs")
+    p.add_argument("--cuda-graphs", action="store_true", help="same as --compile-mode reduce-overhead")
+    p.add_argument("--cpu-workers", type=int, help="threads for the CPU stages beside the model (0 = auto: "
+                   "2 with the model on the CPU, one per core less one beside a GPU)")
     p.add_argument("--memory-pages", default="100,2000", help="archive sizes of the memory case")
     p.add_argument("--memory-size", default="320x240", help="page WxH of the memory and archive cases")
     p.add_argument("--archive-pages", type=int, default=2000, help="pages in the archive case's .tar.gz")
@@ -352,8 +363,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = dataclasses.replace(cfg, tiling=dataclasses.replace(
             cfg.tiling, tile=a.tile or cfg.tiling.tile, batch_size=a.batch_size or cfg.tiling.batch_size,
             cpu_tile=a.tile or cfg.tiling.cpu_tile, cpu_batch_size=a.batch_size or cfg.tiling.cpu_batch_size))
-    if a.compile:
-        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True))
+    mode = "reduce-overhead" if a.cuda_graphs else a.compile_mode
+    if a.compile or mode:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True,
+                                                                  compile_mode=mode or cfg.engine.compile_mode))
+    if a.cpu_workers is not None:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, cpu_workers=a.cpu_workers))
     wdir = resolve_weights_dir(cfg.upscale.weights_dir)
     models = sorted(x.stem for x in wdir.glob("*.pt")) if a.models == "all" else a.models.split(",")
     w, h = (int(v) for v in a.size.lower().split("x"))

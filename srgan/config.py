@@ -59,6 +59,7 @@ class EngineConfig:
     compile: bool = False  # torch.compile the generator (falls back with one log line)
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     cpu_workers: int = 0  # threads normalising and writing pages beside the model; 0 = auto (cpu_stage_workers)
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
 
 
 @dataclass
@@ -173,6 +174,8 @@ class PipelineConfig:
              "must be auto, fp32, bf16 or fp16"),
             ("engine.threads", self.engine.threads >= 0, "must be >= 0"),
             ("engine.cpu_workers", self.engine.cpu_workers >= 0, "must be >= 0"),
+            ("engine.compile_mode", self.engine.compile_mode in ("default", "reduce-overhead", "max-autotune"),
+             "must be default, reduce-overhead or max-autotune"),
             ("pdf.dpi", 10 <= self.pdf.dpi <= 1200, "must be in [10, 1200]"),
             ("pdf.max_pages", self.pdf.max_pages >= 1, "must be >= 1"),
             ("pdf.render_timeout_s", self.pdf.render_timeout_s >= 1, "must be >= 1"),

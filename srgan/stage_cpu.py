@@ -30,8 +30,9 @@ STAGES = ("decode", "normalise", "metrics", "write", "record")
 
 
 def stage_cpu_ms(inputs: list[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
-                 text_height: float | None) -> dict[str, float]:
-    """Mean CPU ms per page of each of STAGES over the pages under `inputs` (outputs go to out_dir)."""
+                 text_height: float | None, max_pages: int = 8) -> dict[str, float]:
+    """Mean CPU ms per page of each of STAGES over the first `max_pages` documents under `inputs`
+    (outputs go to out_dir)."""
     clock = time.thread_time
     ctx = make_run_context(cfg, out_dir, engine.info, "stage-cpu", "")
     docs = list(discover(inputs, cfg.limits))
@@ -41,7 +42,7 @@ def stage_cpu_ms(inputs: list[str], out_dir: Path, cfg: PipelineConfig, engine: 
     totals = dict.fromkeys(STAGES, 0.0)
     rows = []
     t0 = clock()
-    for page in read_pages(docs, cfg.pdf, cfg.limits):
+    for page in read_pages(docs[:max_pages], cfg.pdf, cfg.limits):
         totals["decode"] += clock() - t0
         work = prepare_page(page, out_dir / ".work", text_height, cfg.upscale, in_memory=True, clock=clock)
         infer_pages(engine, [work])  # the model: not counted
