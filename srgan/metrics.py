@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageChops
 
 from srgan.textsize import resize_to
 
@@ -24,7 +24,13 @@ def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
     """PSNR in dB between two uint8 images of the same shape (peak 255), capped at PSNR_CAP."""
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"psnr: shapes differ {tuple(a.shape)} vs {tuple(b.shape)}")
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype == np.uint8:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype == np.uint8 and a.ndim == 2 \
+            and a.size:
+        # |a - b| counted per level by Pillow: an exact integer sum of squares, 2x faster than numpy
+        hist = ImageChops.difference(Image.fromarray(np.ascontiguousarray(a)),
+                                     Image.fromarray(np.ascontiguousarray(b))).histogram()
+        mse = sum(count * level * level for level, count in enumerate(hist) if count) / a.size
+    elif isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype == np.uint8:
         diff = (a.astype(np.float64) - b).ravel()  # integer-valued: the dot product is an exact sum
         mse = float(np.dot(diff, diff)) / max(diff.size, 1)  # of squares, several times faster than torch
     else:
