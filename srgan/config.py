@@ -31,7 +31,7 @@ class UpscaleConfig:
     normalise_min_factor: float = 1.0  # 1.0: never shrink (large text is left alone; see textsize_study)
     normalise_max_factor: float = 4.0  # enlarge small text at most this much before the model
     output_format: str = "png"  # png or tiff
-    png_compress_level: int = 1  # zlib level of PNG pages: 1 writes ~35% faster than 6 for ~9% more bytes
+    png_compress_level: int = 1  # zlib level of PNG pages (srgan/png.py, Z_RLE: the level barely matters; 0 = stored)
     compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
     compare_crop: int = 256  # size of the input crop shown in each picture
 
