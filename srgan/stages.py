@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
 from srgan.engine import Engine, EngineInfo
 from srgan.metrics import bicubic_upscale, consistency_psnr
+from srgan.png import encode_grey_png
 from srgan.readers import DocumentRef, Page, printable
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
-from srgan.atomic import atomic_write_bytes
-from srgan.png import encode_grey_png
 
 log = logging.getLogger(__name__)
 
