@@ -284,10 +284,13 @@ def upscale(
     records_dir = out / cfg.records.dir
     docs = select_shard(discover_documents(inputs, config), shard_index, shard_count)
     docs = pending_documents(docs, out, records_dir, run_id, ctx.weights_sha256, ctx.config_hash)  # rerun-skip
-    if len(docs) > cfg.flow.pages_per_task:  # several decode tasks: none should stream an archive from its start
+    per_task = cfg.flow.per_task(len(docs))  # flow.pages_per_task, or auto from the run's size
+    task_runs = 1  # discover_documents
+    if len(docs) > per_task:  # several decode tasks: none should stream an archive from its start
         docs = spool_compressed_archives(docs, str(work_dir / "spool"))
-    logger.info("run %s: %d documents under %s, weights %s on %s/%s", run_id, len(docs), ", ".join(inputs),
-                pt.name, ctx.device, ctx.precision)
+        task_runs += 1
+    logger.info("run %s: %d documents under %s in tasks of %d, weights %s on %s/%s", run_id, len(docs),
+                ", ".join(inputs), per_task, pt.name, ctx.device, ctx.precision)
     progress_id = create_progress_artifact(0.0, key="upscale-progress", description=f"run {run_id}")
     progress = Progress(out / ".work" / f"{run_id}.progress.json", len(docs))
 
@@ -298,7 +301,9 @@ def upscale(
     tally = RunTally()  # counts and sums only: memory stays flat however many pages the run has
     first_rows: list[dict] | None = None
     with stage_runner(cfg.flow) as stages:
-        for chunk, batch_rows in process_batches(stages, batches(docs, cfg.flow.pages_per_task), ctx, str(pt),
+        doc_batches = batches(docs, per_task)
+        task_runs += 4 * len(doc_batches)  # decode, infer, write, record per batch
+        for chunk, batch_rows in process_batches(stages, doc_batches, ctx, str(pt),
                                                  manifest.get("text_height"), config, str(records_dir),
                                                  cfg.upscale.compare_pages, ahead=max(2, cfg.flow.max_workers),
                                                  validated_range=manifest.get("validated_xheight_px")):
@@ -317,7 +322,8 @@ def upscale(
         (out / ".work").rmdir()  # only when no other run is using it
     summary = tally.summary(time.perf_counter() - started)
     summary.update(run_id=run_id, output_dir=str(out), records_dir=str(records_dir),
-                   pages_dir=str(out / "pages"), compare_dir=str(out / "compare"), weights=pt.name)
+                   pages_dir=str(out / "pages"), compare_dir=str(out / "compare"), weights=pt.name,
+                   pages_per_task=per_task, task_runs=task_runs)
     if cfg.upscale.output_format == "document":
         summary.update(documents_dir=str(out / "documents"))
     if shard_count:

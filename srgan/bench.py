@@ -3,8 +3,10 @@
 Cases, for every selected model in weights/:
 - ``model``: engine only (tiles batched across pages), counted convolution FLOPs;
 - ``pipeline``: decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write -> records;
-  its row also gives the CPU milliseconds per page of each stage beside the model (from the records)
-  and the page rate that CPU work alone allows with the configured workers (``cpu_bound_pages_per_s``);
+  its row also gives the CPU milliseconds per page of each stage beside the model (``cpu_ms_per_page``:
+  decode, normalise, metrics, write, record; measured after the run, one page at a time with nothing
+  else running: srgan/stage_cpu.py), their sum (``cpu_ms_per_page_total``) and the page rate that CPU
+  work alone allows with the configured workers (``cpu_bound_pages_per_s``);
 - ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do;
 - ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
   (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
@@ -15,7 +17,9 @@ And once, whatever the models:
   ``flow.pages_per_task`` documents, as the flow does: ``stream`` (each task streams the archive from
   its start) against ``spool`` (decompressed once, each task seeks to its members);
 - ``colour``: decoding ``--pages`` pages of ``--size`` with ``upscale.color`` grey and auto: grey PNGs,
-  RGB PNGs of grey pages, colour pages (``sample.colour_page``) and one grey PDF at 100 dpi.
+  RGB PNGs of grey pages, colour pages (``sample.colour_page``) and one grey PDF at 100 dpi;
+- ``orchestration``: ``--orchestration-pages`` small pages with a tiny generator through the plain
+  runner and through the flow (``srgan upscale``), one row (srgan/bench_orchestration.py).
 Timings live here, never in pass/fail tests.
 """
 
@@ -40,10 +44,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from srgan.bench_orchestration import bench_orchestration
+from srgan.bench_orchestration import format_row as format_orchestration
 from srgan.config import EngineConfig, PipelineConfig, load_config
 from srgan.engine import Engine
 from srgan.models import Generator
 from srgan.run import cpu_stage_workers, run_pipeline
+from srgan.stage_cpu import stage_cpu_ms
 from srgan.tiling import split_tiles
 from srgan.weights import load_generator, resolve_weights_dir
 
@@ -111,17 +118,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench_model(engine: Engine, pages: list[np.ndarray], flops_per_tile: int) -> tuple[float, float]:
-    """Seconds for engine.upscale over pages (after a warm-up) and the convolution FLOPs executed."""
+def bench_model(engine: Engine, pages: list[np.ndarray], flops_per_tile: int) -> tuple[float, float, float]:
+    """Seconds for engine.upscale over pages (after a warm-up), the convolution FLOPs executed and the
+    process's CPU seconds meanwhile (all threads: on a shared machine wall time overstates the cost)."""
     engine.upscale(pages[:1])
     _sync(engine.device)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     engine.upscale(pages)
     _sync(engine.device)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     tiles = sum(len(split_tiles(p, engine.tile, engine.pad)[1].boxes) for p in pages)
     batches = -(-tiles // engine.batch_size)
-    return seconds, float(flops_per_tile * batches * engine.batch_size)
+    return seconds, float(flops_per_tile * batches * engine.batch_size), cpu_seconds
 
 
 def write_tar(path: Path, pages: list[np.ndarray], count: int) -> Path:
@@ -196,7 +206,7 @@ def bench_archive(cfg: PipelineConfig, count: int, size: tuple[int, int]) -> lis
     from srgan.readers import discover, read_pages
     from srgan.readers.spool import spool_archives
 
-    per_task = cfg.flow.pages_per_task
+    per_task = cfg.flow.per_task(count)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         archive = write_tar_gz(Path(tmp) / "pages.tar.gz", synthetic_pages(4, size), count)
@@ -258,29 +268,32 @@ def bench_colour(cfg: PipelineConfig, n_pages: int, size: tuple[int, int]) -> li
     return rows
 
 
-def cpu_stage_costs(records_dir: Path, workers: int) -> dict:
-    """Mean CPU milliseconds per page of each stage beside the model, from the run's records, and the
-    page rate that CPU work alone allows: one thread decodes, ``workers`` threads do the rest."""
-    from srgan.records import read_records
-
-    rows = [r for r in read_records(records_dir).to_pylist() if r["status"] == "ok"]
-    if not rows:
+def cpu_stage_costs(inputs: list[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
+                    text_height: float | None, workers: int) -> dict:
+    """CPU milliseconds per page of each stage beside the model, one page at a time with nothing else
+    running (srgan.stage_cpu), their total, and the page rate that CPU work alone allows: one thread
+    decodes, ``workers`` threads do the rest."""
+    ms = stage_cpu_ms(inputs, out_dir, cfg, engine, text_height)
+    if not ms:
         return {}
-    ms = {k: 1000 * sum(r[f"seconds_{k}"] or 0.0 for r in rows) / len(rows)
-          for k in ("decode", "normalise", "metrics", "write")}
-    pooled = ms["normalise"] + ms["metrics"] + ms["write"]
+    pooled = sum(v for k, v in ms.items() if k != "decode")
     ceiling = min(1000 / max(ms["decode"], 1e-6), workers * 1000 / max(pooled, 1e-6))
-    return {"cpu_ms_per_page": {k: round(v, 1) for k, v in ms.items()}, "cpu_workers": workers,
-            "cpu_bound_pages_per_s": round(ceiling, 1)}
+    return {"cpu_ms_per_page": {k: round(v, 1) for k, v in ms.items()},
+            "cpu_ms_per_page_total": round(sum(ms.values()), 1), "cpu_clock": "thread_time, one page at a time",
+            "cpu_workers": workers, "cpu_bound_pages_per_s": round(ceiling, 1)}
 
 
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
-              memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000) -> list[dict]:
+              memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000,
+              orchestration_pages: int = 2000) -> list[dict]:
     rows = bench_archive(cfg, archive_pages, memory_size) if "archive" in cases else []
     if "colour" in cases:
         rows += bench_colour(cfg, n_pages, size)
-    cases = [c for c in cases if c not in ("archive", "colour")]
+    if "orchestration" in cases:
+        rows.append(bench_orchestration(cfg, orchestration_pages, memory_size, device, write_tar, synthetic_pages))
+        print(format_orchestration(rows[-1]), flush=True)
+    cases = [c for c in cases if c not in ("archive", "colour", "orchestration")]
     if not cases:
         return rows
     pages = synthetic_pages(n_pages, size)
@@ -295,12 +308,13 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
             peak = matmul_tflops(engine.device)
         base = {"device": engine.info.device, "device_name": engine.info.device_name, "model": name,
                 "scale": net_g.scale, "page_size": f"{size[0]}x{size[1]}", "precision": engine.info.precision,
-                "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile}
+                "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile,
+                "compile_mode": cfg.engine.compile_mode if cfg.engine.compile else None}
         for case in cases:
             precision = engine.info.precision
             extra: dict = {}
             if case == "model":
-                seconds, flops = bench_model(engine, pages, flops_per_tile)
+                seconds, flops, cpu_s = bench_model(engine, pages, flops_per_tile)
                 n = len(pages)
             elif case == "naive":
                 # the configured tile, one at a time, fp32, on every device
@@ -309,7 +323,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                 naive_win = naive.tile + 2 * naive.pad
                 naive_flops = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, naive_win, naive_win))
                 few = pages[: max(1, min(len(pages), 4 if naive.device.type == "cpu" else 16))]
-                seconds, flops = bench_model(naive, few, naive_flops)
+                seconds, flops, cpu_s = bench_model(naive, few, naive_flops)
                 precision = naive.info.precision
                 n = len(few)
             elif case == "memory":
@@ -330,14 +344,15 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                     src.mkdir()
                     for i, p in enumerate(pages):
                         Image.fromarray(p).save(src / f"page{i:05d}.png", dpi=(100, 100))
-                    t0 = time.perf_counter()
+                    c0, t0 = time.process_time(), time.perf_counter()
                     summary = run_pipeline([str(src)], Path(tmp) / "out", cfg, engine, name,
                                            manifest.get("sha256", ""), manifest.get("text_height"))
                     _sync(engine.device)
-                    seconds = time.perf_counter() - t0
+                    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
                     n = summary["pages"]
                     flops = float("nan")
-                    extra = cpu_stage_costs(Path(tmp) / "out" / cfg.records.dir,
+                    extra = cpu_stage_costs([str(src)], Path(tmp) / "stage-cpu", cfg, engine,
+                                            manifest.get("text_height"),
                                             cpu_stage_workers(cfg.engine, engine.device.type))
             else:
                 raise ValueError(f"unknown case {case}")
@@ -345,7 +360,8 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
             rows.append({"case": case, **base, "precision": precision, "pages": n, "seconds": round(seconds, 3),
                          "pages_per_s": round(n / seconds, 3), "tflops": None if tflops is None else round(tflops, 2),
                          "pct_of_matmul_peak": None if (tflops is None or not peak) else round(100 * tflops / peak, 1),
-                         "matmul_peak_tflops": None if peak is None else round(peak, 1), **extra})
+                         "matmul_peak_tflops": None if peak is None else round(peak, 1),
+                         "process_cpu_s_per_page": round(cpu_s / max(n, 1), 3), **extra})
             print(_fmt_row(rows[-1]), flush=True)
     return rows
 
@@ -357,7 +373,8 @@ def _fmt_row(r: dict) -> str:
             f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
             f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak"
             + (f"  peak RSS {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else "")
-            + (f"  CPU {sum(r['cpu_ms_per_page'].values()):.0f} ms/page, {r['cpu_workers']} workers:"
+            + (f"  process CPU {r['process_cpu_s_per_page']} s/page" if "process_cpu_s_per_page" in r else "")
+            + (f"  CPU {r['cpu_ms_per_page_total']:.0f} ms/page {r['cpu_ms_per_page']}, {r['cpu_workers']} workers:"
                f" <= {r['cpu_bound_pages_per_s']} pages/s" if "cpu_ms_per_page" in r else ""))
 
 
@@ -372,9 +389,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tile", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune"),
+                   help="torch.compile mode (implies --compile); reduce-overhead replays CUDA graphs")
+    p.add_argument("--cuda-graphs", action="store_true", help="same as --compile-mode reduce-overhead")
+    p.add_argument("--cpu-workers", type=int, help="threads for the CPU stages beside the model (0 = auto: "
+                   "2 with the model on the CPU, one per core less one beside a GPU)")
     p.add_argument("--memory-pages", default="100,2000", help="archive sizes of the memory case")
     p.add_argument("--memory-size", default="320x240", help="page WxH of the memory and archive cases")
     p.add_argument("--archive-pages", type=int, default=2000, help="pages in the archive case's .tar.gz")
+    p.add_argument("--orchestration-pages", type=int, default=2000,
+                   help="pages (of --memory-size) in the orchestration case's tar")
     p.add_argument("--json", help="write the rows to this JSON file")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
@@ -382,14 +406,19 @@ def main(argv: list[str] | None = None) -> int:
         cfg = dataclasses.replace(cfg, tiling=dataclasses.replace(
             cfg.tiling, tile=a.tile or cfg.tiling.tile, batch_size=a.batch_size or cfg.tiling.batch_size,
             cpu_tile=a.tile or cfg.tiling.cpu_tile, cpu_batch_size=a.batch_size or cfg.tiling.cpu_batch_size))
-    if a.compile:
-        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True))
+    mode = "reduce-overhead" if a.cuda_graphs else a.compile_mode
+    if a.compile or mode:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True,
+                                                                  compile_mode=mode or cfg.engine.compile_mode))
+    if a.cpu_workers is not None:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, cpu_workers=a.cpu_workers))
     wdir = resolve_weights_dir(cfg.upscale.weights_dir)
     models = sorted(x.stem for x in wdir.glob("*.pt")) if a.models == "all" else a.models.split(",")
     w, h = (int(v) for v in a.size.lower().split("x"))
     mw, mh = (int(v) for v in a.memory_size.lower().split("x"))
     rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir,
-                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages)
+                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
+                     a.orchestration_pages)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

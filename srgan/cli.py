@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from srgan.atomic import atomic_write_bytes
 from srgan.config import ConfigError, PipelineConfig, load_config, override
 from srgan.weights import WeightsError, load_generator
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
                     help="text-size normalisation on/off (default: upscale.normalise in pipeline.yaml)")
     up.add_argument("--no-progress", action="store_true")
+    up.add_argument("--summary-json", help="also write the run's summary (seconds, pages/s, task runs) to this file")
 
     ev = sub.add_parser("evaluate", help="treat inputs as originals: bicubic-downscale, upscale, compare")
     ev.add_argument("inputs", nargs="+")
@@ -131,6 +133,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.join(2)
     print(format_summary(summary))
+    if args.summary_json:
+        atomic_write_bytes(Path(args.summary_json), json.dumps(summary, indent=2, default=str).encode())
     return EXIT_PAGES_FAILED if summary["errors"] else EXIT_OK
 
 

@@ -31,7 +31,7 @@ class UpscaleConfig:
     normalise_min_factor: float = 1.0  # 1.0: never shrink (large text is left alone; see textsize_study)
     normalise_max_factor: float = 4.0  # enlarge small text at most this much before the model
     output_format: str = "png"  # png, tiff, or document (PDF in -> PDF out, multi-page TIFF -> TIFF)
-    png_compress_level: int = 1  # zlib level of PNG pages: 1 writes ~35% faster than 6 for ~9% more bytes
+    png_compress_level: int = 1  # zlib level of PNG pages (srgan/png.py, Z_RLE: the level barely matters; 0 = stored)
     compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
     compare_crop: int = 256  # size of the input crop shown in each picture
     color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
@@ -61,6 +61,7 @@ class EngineConfig:
     compile: bool = False  # torch.compile the generator (falls back with one log line)
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     cpu_workers: int = 0  # threads normalising and writing pages beside the model; 0 = auto (cpu_stage_workers)
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
 
 
 @dataclass
@@ -84,11 +85,28 @@ class RecordsConfig:
 
 @dataclass
 class FlowConfig:
-    pages_per_task: int = 8  # documents handed to one decode/infer/write task
+    pages_per_task: int = 0  # documents handed to one decode/infer/write task; 0 = auto (per_task)
     gpu_concurrency_limit: str = "srgan-gpu"  # Prefect global concurrency limit name
     task_runner: str = "thread"  # thread | dask
     dask_address: str = ""  # scheduler address when task_runner is dask
     max_workers: int = 2  # bound of the thread task runner
+    max_batches: int = 500  # auto: at most this many batches (4 task runs each) in one flow run
+
+    def per_task(self, documents: int) -> int:
+        """Documents per task for a run of `documents`: pages_per_task when set, else auto.
+
+        Auto: at least AUTO_MIN_PER_TASK (fewer when that would leave under 4 batches to overlap
+        decoding, the model and writing), and as many as keep the run at max_batches batches:
+        a run makes 4 task runs per batch (decode, infer, write, record) plus 1-2 (discovery, spooling),
+        so 400,000 documents make 500 batches of 800, 2,002 task runs (README, Performance).
+        """
+        if self.pages_per_task > 0:
+            return self.pages_per_task
+        small = min(AUTO_MIN_PER_TASK, -(-documents // 4))
+        return max(1, small, -(-documents // self.max_batches))
+
+
+AUTO_MIN_PER_TASK = 64  # auto batches: fewer task runs than with 8 (each costs the flow ~20-30 ms)
 
 
 @dataclass
@@ -166,13 +184,16 @@ class PipelineConfig:
              "must be auto, fp32, bf16 or fp16"),
             ("engine.threads", self.engine.threads >= 0, "must be >= 0"),
             ("engine.cpu_workers", self.engine.cpu_workers >= 0, "must be >= 0"),
+            ("engine.compile_mode", self.engine.compile_mode in ("default", "reduce-overhead", "max-autotune"),
+             "must be default, reduce-overhead or max-autotune"),
             ("pdf.dpi", 10 <= self.pdf.dpi <= 1200, "must be in [10, 1200]"),
             ("pdf.max_pages", self.pdf.max_pages >= 1, "must be >= 1"),
             ("pdf.render_timeout_s", self.pdf.render_timeout_s >= 1, "must be >= 1"),
             ("limits.max_pixels", self.limits.max_pixels >= 64 * 64, "must be >= 4096"),
             ("limits.max_member_bytes", self.limits.max_member_bytes >= 1024, "must be >= 1024"),
             ("records.rows_per_part", self.records.rows_per_part >= 1, "must be >= 1"),
-            ("flow.pages_per_task", self.flow.pages_per_task >= 1, "must be >= 1"),
+            ("flow.pages_per_task", self.flow.pages_per_task >= 0, "must be >= 0 (0 = auto)"),
+            ("flow.max_batches", self.flow.max_batches >= 1, "must be >= 1"),
             ("flow.task_runner", self.flow.task_runner in ("thread", "dask"), "must be thread or dask"),
             ("flow.max_workers", self.flow.max_workers >= 1, "must be >= 1"),
             ("training.crop", self.training.crop % self.training.scale == 0 and self.training.crop >= 16,

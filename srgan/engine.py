@@ -93,9 +93,11 @@ class Engine:
             net_g = net_g.to(memory_format=torch.channels_last)
         self.net_g = net_g
         self.forward = net_g
+        self._compiled_ran = False
         if engine.compile:
             try:
-                self.forward = torch.compile(net_g, dynamic=False)
+                mode = None if engine.compile_mode == "default" else engine.compile_mode
+                self.forward = torch.compile(net_g, dynamic=False, mode=mode)
             except Exception as exc:  # noqa: BLE001 - any compile failure falls back to eager
                 log.warning("torch.compile unavailable (%s); running eager", str(exc).splitlines()[0])
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
@@ -115,9 +117,24 @@ class Engine:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast_context(self.device, self.precision):
-            y = self.forward(x)  # (B, C, win*s, win*s)
+            y = self._forward(x)  # (B, C, win*s, win*s)
         y = y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
         return y[:n].cpu().numpy()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The (compiled) generator; a compiled graph that fails on its first call falls back to eager
+        with one log line (torch.compile builds lazily, so its failures show only here)."""
+        if self.forward is self.net_g or self._compiled_ran:
+            return self.forward(x)
+        try:
+            y = self.forward(x)
+        except Exception as exc:  # noqa: BLE001 - a backend that cannot build the graph: run eager
+            log.warning("torch.compile failed on the first batch (%s); running eager",
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            self.forward = self.net_g
+            return self.net_g(x)
+        self._compiled_ran = True
+        return y
 
     def _run_tiles(self, tiles: np.ndarray) -> np.ndarray:
         outs = []

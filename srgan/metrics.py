@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageChops
 
 from srgan.textsize import resize_to
 
@@ -23,7 +24,13 @@ def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
     """PSNR in dB between two uint8 images of the same shape (peak 255), capped at PSNR_CAP."""
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"psnr: shapes differ {tuple(a.shape)} vs {tuple(b.shape)}")
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype == np.uint8:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype == np.uint8 and a.ndim == 2 \
+            and a.size:
+        # |a - b| counted per level by Pillow: an exact integer sum of squares, 2x faster than numpy
+        hist = ImageChops.difference(Image.fromarray(np.ascontiguousarray(a)),
+                                     Image.fromarray(np.ascontiguousarray(b))).histogram()
+        mse = sum(count * level * level for level, count in enumerate(hist) if count) / a.size
+    elif isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype == np.uint8:
         diff = (a.astype(np.float64) - b).ravel()  # integer-valued: the dot product is an exact sum
         mse = float(np.dot(diff, diff)) / max(diff.size, 1)  # of squares, several times faster than torch
     else:
@@ -69,13 +76,24 @@ def bicubic_upscale(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def consistency_psnr(output: np.ndarray, original_input: np.ndarray) -> float:
-    """PSNR of the output downscaled back to the input size (same bicubic kernel) against the input."""
+    """PSNR of the output downscaled back to the input size against the input.
+
+    An output exactly s times the input (every page of a run) is reduced by s x s box means
+    (Pillow's ``Image.reduce``: 1 ms of one core for a 2000x1536 page, against 12 ms for the
+    antialiased bicubic downscale used before 2026-12-02; README, Performance); any other size is
+    resampled with bicubic. The model and the bicubic baseline are measured the same way, so their
+    difference (the run's consistency gain) compares like with like.
+    """
     h, w = original_input.shape[:2]
-    return psnr(resize_to(output, (w, h)), original_input)
+    oh, ow = output.shape[:2]
+    if oh % h == 0 and ow % w == 0 and oh // h == ow // w and oh > h and output.dtype == np.uint8 \
+            and output.ndim == 2:
+        back = np.asarray(Image.fromarray(output).reduce(oh // h))
+    else:
+        back = resize_to(output, (w, h))
+    return psnr(back, original_input)
 
 
 def lanczos_upscale(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The second baseline of the fidelity gate (and the out-of-range fallback): Pillow Lanczos to size=(W, H)."""
-    from PIL import Image
-
     return resize_to(lr, size, Image.Resampling.LANCZOS)

@@ -28,6 +28,7 @@ from srgan.stages import PageWork, cleanup, finish_page, infer_pages, make_run_c
 from srgan.summary import RunTally
 
 _DONE = object()
+PLAIN_BATCH_PAGES = 8  # pages fed to the model at once when flow.pages_per_task is auto (0)
 
 
 def cpu_stage_workers(engine_cfg: EngineConfig, device_type: str) -> int:
@@ -62,7 +63,8 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
             t0 = time.perf_counter()
             for page in read_pages(docs, cfg.pdf, cfg.limits, cfg.upscale.color):
                 page.seconds = time.perf_counter() - t0
-                q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale, validated_range))
+                q.put(workers.submit(prepare_page, page, work_dir, text_height, cfg.upscale, validated_range,
+                                     in_memory=True))
                 t0 = time.perf_counter()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             failure.append(exc)
@@ -92,7 +94,7 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     tally = RunTally()  # counts and sums only: memory stays flat however many pages the run has
     pending_rows: list[dict] = []
     written: list[Future] = []
-    batch_pages = cfg.flow.pages_per_task
+    batch_pages = cfg.flow.pages_per_task or PLAIN_BATCH_PAGES  # pages per model call (not Prefect tasks)
     with ThreadPoolExecutor(max_workers=cpu_stage_workers(cfg.engine, engine.device.type)) as workers:
 
         def write(works: list[PageWork], first: int) -> list[tuple[PageWork, dict]]:

@@ -10,7 +10,7 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,15 +18,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from srgan.atomic import atomic_write_bytes
 from srgan.captions import side_by_side
 from srgan.colour import merge_luma, recombine, split_luma
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
 from srgan.documents import page_format
 from srgan.engine import Engine, EngineInfo
 from srgan.metrics import bicubic_upscale, consistency_psnr, lanczos_upscale
+from srgan.png import encode_grey_png
 from srgan.readers import DocumentRef, Page, printable
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
-from srgan.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,16 @@ class PageWork:
     in_validated_range: bool | None = None  # x-height the model sees inside the weights' validated range
     validated_range: tuple[float, float] | None = None  # the range used (weights manifest)
     method: str = "model"  # model | lanczos (upscale.out_of_range: lanczos for pages outside the range)
+    # in-process runs (srgan.run) keep the pages here instead of in .npy files: "input", "norm", "sr",
+    # "chroma". Prefect tasks never fill it, so only paths travel between them.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def load(self, which: str) -> np.ndarray:
+        """The page `which` ("input", "norm", "sr", "chroma"), from memory or from its work file."""
+        if which in self.arrays:
+            return self.arrays[which]
+        paths = {"input": self.input_npy, "norm": self.norm_npy, "sr": self.sr_npy, "chroma": self.chroma_npy}
+        return np.load(paths[which])
 
     @property
     def key(self) -> str:
@@ -118,11 +129,14 @@ def upscale_images(
 
 
 def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: UpscaleConfig,
-                 validated_range: Sequence[float] | None = None) -> PageWork:
-    """Decoded page -> normalised page on disk (.npy); errors become PageWork.error.
+                 validated_range: Sequence[float] | None = None, in_memory: bool = False,
+                 clock: Callable[[], float] = time.perf_counter) -> PageWork:
+    """Decoded page -> normalised page on disk (.npy), or in ``PageWork.arrays`` when `in_memory`
+    (the stages run in one process: no disk round trip); errors become PageWork.error.
 
     validated_range (the weights manifest's ``validated_xheight_px``) decides ``in_validated_range``
-    and, with ``upscale.out_of_range``, the page's ``method``.
+    and, with ``upscale.out_of_range``, the page's ``method``. ``clock`` times the step (the bench
+    passes a CPU clock to measure CPU, not wall time).
     """
     work = PageWork(doc=page.doc, page_index=page.page_index, page_count=page.page_count, error=page.error,
                     source_format=page.format, page_size_pt=page.size_pt, doc_info=page.info)
@@ -136,9 +150,9 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     work.color = "grey" if chroma is None else "rgb"
     work.input_height, work.input_width = img.shape[:2]
     work.dpi = page.dpi
-    t0 = time.perf_counter()
+    t0 = clock()
     norm, estimate, factor = normalise_image(img, text_height, ucfg)
-    work.seconds["normalise"] = time.perf_counter() - t0
+    work.seconds["normalise"] = clock() - t0
     work.text_height_px, work.text_height_note, work.factor = estimate.px, estimate.reason, factor
     work.validated_range = tuple(validated_range) if validated_range else None
     work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg.out_of_range)
@@ -146,6 +160,11 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
         log.warning("%s page %d: text x-height %.1f px is outside the weights' validated range %s; model used",
                     printable(page.doc.member or page.doc.source), page.page_index + 1, estimate.px * factor,
                     list(validated_range))
+    if in_memory:
+        work.arrays.update(input=img, norm=norm)
+        if chroma is not None:
+            work.arrays["chroma"] = chroma
+        return work
     work_dir.mkdir(parents=True, exist_ok=True)
     # rel_path is unique within a run (unlike member: two archives may hold the same member name)
     base = work_dir / _safe_name(f"{page.doc.container}|{page.doc.rel_path}|{page.page_index}")
@@ -162,31 +181,46 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     return work
 
 
-def infer_pages(engine: Engine, works: Sequence[PageWork]) -> list[PageWork]:
-    """Run the model over the normalised pages of many PageWorks in shared tile batches."""
-    todo = [w for w in works if not w.error and w.method == "model"]  # lanczos pages skip the model
-    if not todo:
-        return list(works)
+def infer_pages(engine: Engine, works: Sequence[PageWork], chunk_pages: int = 16) -> list[PageWork]:
+    """Run the model over the normalised pages of many PageWorks in shared tile batches.
+
+    Pages go to the model `chunk_pages` at a time, so a large task (auto flow.pages_per_task may hand
+    it 800 pages) holds a few pages in memory, not all of them. Pages whose method is ``lanczos``
+    (outside the weights' validated range) skip the model.
+    """
+    todo = [w for w in works if not w.error and w.method == "model"]
+    for start in range(0, len(todo), chunk_pages):
+        _infer_chunk(engine, todo[start : start + chunk_pages])
+    return list(works)
+
+
+def _infer_chunk(engine: Engine, todo: list[PageWork]) -> None:
     t0 = time.perf_counter()
     try:
-        outs = engine.upscale([np.load(w.norm_npy) for w in todo])
+        outs = engine.upscale([w.load("norm") for w in todo])
     except Exception as exc:  # noqa: BLE001 - one failing batch must not stop the run
         for w in todo:
             w.error = f"inference failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return list(works)
+        return
     share = (time.perf_counter() - t0) / len(todo)
     for w, out in zip(todo, outs, strict=True):
+        w.seconds["infer"] = share
+        if "norm" in w.arrays:
+            w.arrays["sr"] = out
+            continue
         w.sr_npy = w.norm_npy.replace(".norm.npy", ".sr.npy").replace(".in.npy", ".sr.npy")
         np.save(w.sr_npy, out)
-        w.seconds["infer"] = share
-    return list(works)
 
 
 JPEG_QUALITY = 95  # pages of JPEG inputs written as JPEG (output_format document): their own format family
 
 
 def encode_image(image: np.ndarray, fmt: str, dpi: float | None, compress_level: int = 6) -> bytes:
-    """(H, W) grey or (H, W, 3) RGB uint8 -> PNG, TIFF or JPEG bytes (fmt png | tiff | jpeg)."""
+    """(H, W) grey or (H, W, 3) RGB uint8 -> PNG, TIFF or JPEG bytes (fmt png | tiff | jpeg).
+
+    Grey PNGs go through srgan.png (no row filter, zlib Z_RLE: same pixels, a fraction of the CPU)."""
+    if fmt == "png" and image.ndim == 2 and image.dtype == np.uint8:
+        return encode_grey_png(image, dpi, compress_level)
     buf = io.BytesIO()
     kwargs: dict = {"dpi": (dpi, dpi)} if dpi else {}
     if fmt == "png":
@@ -253,24 +287,27 @@ def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo
                       records_dir=str(Path(out_dir) / cfg.records.dir))
 
 
-def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
-    """Resample to exactly scale x input, measure, write page (+ compare picture), return its row."""
+def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
+                clock: Callable[[], float] = time.perf_counter) -> dict:
+    """Resample to exactly scale x input, measure, write page (+ compare picture), return its row.
+
+    ``clock`` times the steps (seconds_metrics, seconds_write); perf_counter unless told."""
     row = base_row(work, ctx)
     if work.error:
         row.update(status="error", error=work.error)
         return row
     try:
-        t0 = time.perf_counter()
-        inp = np.load(work.input_npy)
+        t0 = clock()
+        inp = work.load("input")
         s = ctx.scale
         size = (work.input_width * s, work.input_height * s)
-        bic = bicubic_upscale(inp, size)
-        out = lanczos_upscale(inp, size) if work.method == "lanczos" else resize_to(np.load(work.sr_npy), size)
-        t1 = time.perf_counter()
+        out = lanczos_upscale(inp, size) if work.method == "lanczos" else resize_to(work.load("sr"), size)
+        t1 = clock()
+        bic = bicubic_upscale(inp, size)  # the baseline the metrics compare the model with
         row["psnr_consistency"] = consistency_psnr(out, inp)  # on luminance for colour pages
         row["psnr_consistency_bicubic"] = consistency_psnr(bic, inp)
-        t2 = time.perf_counter()
-        chroma = np.load(work.chroma_npy) if work.chroma_npy else None
+        t2 = clock()
+        chroma = work.load("chroma") if work.color == "rgb" else None
         page = out if chroma is None else recombine(out, chroma)  # model's Y + Lanczos-upscaled chroma
         fmt, ext = page_format(ctx.output_format, work.page_count, work.doc.kind, work.source_format)
         out_path = Path(ctx.out_dir) / "pages" / f"{work.stem}.{ext}"
@@ -284,7 +321,7 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False) -> dict:
                 bic_rgb = np.asarray(Image.fromarray(inp_rgb).resize(size, Image.Resampling.BICUBIC))
                 pic = compare_picture(inp_rgb, bic_rgb, page, s, ctx.compare_crop, ctx.weights_name, luma=inp)
             atomic_write_bytes(Path(ctx.out_dir) / "compare" / f"{work.stem}.png", encode_image(pic, "png", None))
-        t3 = time.perf_counter()
+        t3 = clock()
         row.update(
             output_path=str(out_path),
             output_width=size[0],
@@ -337,7 +374,8 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
 
 
 def cleanup(work: PageWork) -> None:
-    """Remove the page's work files once it is written."""
+    """Remove the page's work files (or drop its in-memory pages) once it is written."""
+    work.arrays.clear()
     for p in {work.input_npy, work.norm_npy, work.sr_npy, work.chroma_npy}:
         if p:
             Path(p).unlink(missing_ok=True)

@@ -117,7 +117,8 @@ def ink_levels(image: np.ndarray) -> InkLevels | None:
     half-way, so letters keep their true height.
     """
     sub = image[::2, ::2] if image.size > 1_000_000 else image  # the histogram barely changes
-    hist = np.bincount(sub.ravel(), minlength=256).astype(np.float64)
+    # Pillow counts uint8 levels ~10x faster than np.bincount (which widens every pixel to int64)
+    hist = np.asarray(Image.fromarray(np.ascontiguousarray(sub)).histogram(), dtype=np.float64)
     cum = np.cumsum(hist) / max(hist.sum(), 1.0)
     lo, hi = int(np.searchsorted(cum, 0.001)), int(np.searchsorted(cum, 0.999))
     if hi - lo < 32:

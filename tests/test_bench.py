@@ -25,7 +25,8 @@ def test_bench_json_has_a_row_per_case_with_the_fields(tmp_path, tiny_weights):
     assert rows[0]["tflops"] >= 0 and rows[0]["pages"] == 2 and rows[2]["precision"] == "fp32"
     assert rows[1]["pages"] == 2
     cpu = rows[1]["cpu_ms_per_page"]
-    assert set(cpu) == {"decode", "normalise", "metrics", "write"} and all(v >= 0 for v in cpu.values())
+    assert set(cpu) == {"decode", "normalise", "metrics", "write", "record"} and all(v >= 0 for v in cpu.values())
+    assert abs(rows[1]["cpu_ms_per_page_total"] - sum(cpu.values())) < 0.5 and "thread_time" in rows[1]["cpu_clock"]
     assert rows[1]["cpu_workers"] == 2 and rows[1]["cpu_bound_pages_per_s"] > 0
     memory = rows[3:]
     assert [m["archive_pages"] for m in memory] == [3, 6] and [m["pages"] for m in memory] == [3, 6]
@@ -55,3 +56,18 @@ def test_archive_case_decodes_every_page_both_ways(tmp_path, tiny_weights):
     for r in rows:
         assert FIELDS <= r.keys(), FIELDS - r.keys()
         assert r["pages"] == 7 and r["errors"] == 0 and r["pages_per_task"] == 3 and r["pages_per_s"] > 0
+
+
+def test_orchestration_case_runs_plain_and_flow_on_the_same_pages(tmp_path, tiny_weights):
+    """Both sides in fresh processes (the flow through `srgan upscale`, Prefect's ephemeral mode)."""
+    out = tmp_path / "bench.json"
+    cfg = write_config(tmp_path, tiny_weights, "flow:\n  pages_per_task: 2\n")
+    rc = bench.main(["--config", str(cfg), "--device", "cpu", "--cases", "orchestration", "--orchestration-pages",
+                     "6", "--memory-size", "64x48", "--json", str(out)])
+    assert rc == 0
+    (row,) = json.loads(out.read_text())
+    assert {"case", "pages", "plain_pages_per_s", "flow_pages_per_s", "flow_over_plain", "task_runs"} <= row.keys()
+    assert row["case"] == "orchestration" and row["pages"] == row["flow_pages"] == 6 and row["errors"] == 0
+    assert row["pages_per_task"] == 2 and row["task_runs"] == 1 + 1 + 4 * 3  # discover, spool, 3 batches of 4
+    assert row["plain_pages_per_s"] > 0 and row["flow_pages_per_s"] > 0
+    assert abs(row["flow_over_plain"] - row["flow_pages_per_s"] / row["plain_pages_per_s"]) < 0.01

@@ -67,3 +67,15 @@ def test_cpu_tiling_applies_only_on_the_cpu():
 def test_shipped_config_tiles_larger_on_the_cpu():
     cfg = load_config()
     assert cfg.tiling.for_device("cpu")[0] > cfg.tiling.tile
+
+
+def test_auto_pages_per_task_keeps_task_runs_bounded():
+    from srgan.config import FlowConfig
+
+    auto = FlowConfig()
+    assert auto.pages_per_task == 0  # the shipped default is auto
+    assert auto.per_task(400_000) == 800 and 4 * -(-400_000 // 800) + 2 == 2002
+    assert auto.per_task(2_000) == 64 and auto.per_task(10) == 3 and auto.per_task(0) == 1
+    assert FlowConfig(pages_per_task=8).per_task(400_000) == 8
+    for docs in (1, 7, 255, 1_000, 33_333, 400_000, 1_000_000):
+        assert -(-docs // auto.per_task(docs)) <= auto.max_batches
