@@ -11,7 +11,10 @@ truth is recorded beside the PSNRs.
   names each failed rule and page.
 - :func:`xheight_sweep` and :func:`validated_range`: the pages resampled so that the LR x-height
   spans ``sizes`` px; the validated range is the longest run of consecutive measured sizes at which,
-  on every page measured, the model is at least as good as Lanczos by PSNR and by CER (+0.005).
+  on every page measured, the model is at least as good as Lanczos by PSNR, and by CER reads no worse
+  (+0.005) than Lanczos or the original page itself, whichever reads worse: a model that reads as the
+  original does has changed nothing, even where tesseract happens to read a Lanczos upscale better
+  than the original (README, Fidelity).
   The CLI writes it into the weights manifest (``validated_xheight_px`` and
   ``validated_range_evidence``); upscale runs read it (``upscale.out_of_range``).
 """
@@ -215,9 +218,15 @@ def xheight_sweep(net_g: Generator, text_height: float | None, pages: Sequence[O
     return rows, skipped
 
 
+RANGE_RULE = ("every page at the size: PSNR model >= PSNR Lanczos and CER model <= max(CER Lanczos, "
+              f"CER original) + {CER_MARGIN}; range = longest run of consecutive passing sizes")
+
+
 def point_ok(row: dict, margin: float = CER_MARGIN) -> bool:
-    """The model at least as good as Lanczos on this page and size: by PSNR and by CER (+margin)."""
-    return row["psnr"] >= row["psnr_lanczos"] and row["cer_model"] <= row["cer_lanczos"] + margin
+    """The model at least as good as Lanczos on this page and size by PSNR, and by CER no worse (+margin)
+    than Lanczos or the original, whichever reads worse (reading as the original does changes nothing)."""
+    cer_limit = max(row["cer_lanczos"], row["cer_original"]) + margin
+    return row["psnr"] >= row["psnr_lanczos"] and row["cer_model"] <= cer_limit
 
 
 def per_size(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
@@ -308,12 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", nargs="+", required=True, help="names in the weights folder or .pt paths")
     p.add_argument("--weights-dir", help="weights folder (default: upscale.weights_dir)")
     p.add_argument("--scale", type=int, required=True)
-    p.add_argument("--pages", nargs="+", required=True, help="folders or files; pages with a sibling .txt are used")
+    p.add_argument("--pages", nargs="+", help="folders or files; pages with a sibling .txt are used")
     p.add_argument("--sizes", nargs="+", type=float, default=list(SIZES), help="LR x-heights of the sweep, px")
     p.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS)
     p.add_argument("--gate-only", action="store_true", help="native size only: the gate's CER table, no sweep")
     p.add_argument("--write-manifest", action="store_true", help="write the validated range into each manifest")
     p.add_argument("--out", help="folder for fidelity_<weights>.json")
+    p.add_argument("--rescore", action="store_true",
+                   help="no measuring: decide the range again from the rows of the fidelity_<weights>.json in --out "
+                        "(after a change of the range rule)")
     p.add_argument("--config", help="pipeline.yaml (default: the project's)")
     return p
 
@@ -328,9 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    pages = load_ocr_pages(args.pages, cfg)
+    if args.rescore:
+        return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest)
+    pages = load_ocr_pages(args.pages or [], cfg)
     if not pages:
-        print(f"error: no page with ground-truth text (.txt beside it) under {' '.join(args.pages)}", file=sys.stderr)
+        print(f"error: no page with ground-truth text (.txt beside it) under {' '.join(args.pages or ['(no --pages)'])}", file=sys.stderr)
         return 2
     cache = OcrCache()  # baselines are read once for all weights of this scale
     for net_g, manifest in loaded:
@@ -356,8 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             evidence = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": f"{cpu_model()}, {os.cpu_count()} cores",
-                "rule": "every page at the size: PSNR model >= PSNR Lanczos and CER model <= CER Lanczos + "
-                        f"{CER_MARGIN}; range = longest run of consecutive passing sizes",
+                "rule": RANGE_RULE,
                 "pages": [p.name for p in pages], "sizes": list(args.sizes), "per_size": sizes,
                 "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1),
             }
@@ -368,6 +381,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out:
             out = Path(args.out)
             atomic_write_bytes(out / f"fidelity_{name}.json", json.dumps(result, indent=1).encode())
+    return 0
+
+
+def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineConfig, write_manifest: bool) -> int:
+    """Decide each weights' range again from the rows its earlier sweep stored (no model, no tesseract)."""
+    for _, manifest in loaded:
+        name = Path(manifest["path"]).stem
+        src = out / f"fidelity_{name}.json"
+        if not src.is_file():
+            print(f"error: {src} not found: run the sweep first", file=sys.stderr)
+            return 2
+        result = json.loads(src.read_text())
+        rows = result["rows"]
+        sizes, rng = per_size(rows), validated_range(rows)
+        print(format_sweep(sizes, rng))
+        evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=sizes,
+                        rescored=datetime.now(UTC).isoformat(timespec="seconds"),
+                        range_before_rescoring=result.get("validated_xheight_px"))
+        result.update(validated_xheight_px=rng, evidence=evidence,
+                      default_output=default_output_table(rows, rng, cfg.upscale.out_of_range,
+                                                          manifest.get("text_height")))
+        atomic_write_bytes(src, json.dumps(result, indent=1).encode())
+        if write_manifest:
+            write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence)
+        print(f"{name}: validated_xheight_px {result['evidence']['range_before_rescoring']} -> {rng}")
     return 0
 
 

@@ -16,6 +16,7 @@ from srgan.fidelity import (
     fidelity_gate,
     load_ocr_pages,
     measure_pages,
+    point_ok,
     validated_range,
     write_range,
 )
@@ -100,6 +101,15 @@ def test_validated_range_is_the_longest_run_of_passing_sizes():
     assert validated_range([pt(2, "a", ok_cer=False)]) is None
     table = default_output_table(rows, [3, 4], "lanczos", 4.0)
     assert [t["output"] for t in table] == ["lanczos", "model", "model", "lanczos", "lanczos", "lanczos"]
+
+
+def test_range_point_reading_as_the_original_is_faithful():
+    """Worse than Lanczos by CER but no worse than the original page itself: the model changed nothing."""
+    base = {"page": "p", "psnr": 20.0, "psnr_lanczos": 15.0, "cer_bicubic": 0.09, "cer_lanczos": 0.034}
+    assert point_ok({**base, "cer_original": 0.094, "cer_model": 0.095})  # within +0.005 of the original
+    assert not point_ok({**base, "cer_original": 0.094, "cer_model": 0.100})  # reads worse than both
+    assert not point_ok({**base, "cer_original": 0.010, "cer_model": 0.119})  # linn at 4 px: letters changed
+    assert not point_ok({**base, "cer_original": 0.094, "cer_model": 0.0, "psnr": 14.0})  # below Lanczos by PSNR
 
 
 def test_manifest_carries_the_range_and_still_loads(tmp_path):
