@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig
 from srgan.engine import Engine
 from srgan.metrics import bicubic_upscale, psnr, ssim
@@ -25,7 +26,6 @@ from srgan.readers import discover, read_pages
 from srgan.records import write_part
 from srgan.stages import encode_image, range_decision, upscale_images
 from srgan.textsize import resize_to
-from srgan.atomic import atomic_write_bytes
 from srgan.weights import load_generator
 
 log = logging.getLogger(__name__)

@@ -344,7 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest)
     pages = load_ocr_pages(args.pages or [], cfg)
     if not pages:
-        print(f"error: no page with ground-truth text (.txt beside it) under {' '.join(args.pages or ['(no --pages)'])}", file=sys.stderr)
+        where = " ".join(args.pages or ["(no --pages given)"])
+        print(f"error: no page with ground-truth text (.txt beside it) under {where}", file=sys.stderr)
         return 2
     cache = OcrCache()  # baselines are read once for all weights of this scale
     for net_g, manifest in loaded:

@@ -6,10 +6,9 @@ import pytest
 import torch
 
 import srgan.sample
-from srgan.training.checkpoint import load_checkpoint, restore_module, save_checkpoint
 from srgan.config import PipelineConfig, override
 from srgan.models import Discriminator, Generator
-from srgan.training.train import ModelEMA, gan_step, main, pretrain_step, scheduled_lr, train
+from srgan.training.checkpoint import load_checkpoint, restore_module, save_checkpoint
 from srgan.training.data import (
     INK_LEVEL,
     MIN_INK,
@@ -21,6 +20,7 @@ from srgan.training.data import (
     random_crop,
     split_pages,
 )
+from srgan.training.train import ModelEMA, gan_step, main, pretrain_step, scheduled_lr, train
 from srgan.weights import save_weights, sha256_of
 from tests.conftest import text_like_page
 

@@ -31,12 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
 from srgan.config import ConfigError, PipelineConfig, load_config, override, to_dict
 from srgan.engine import autocast_context, cpu_has_fast_bf16, pick_device
-from srgan.training.losses import ContentLoss, GANLoss
 from srgan.models import Discriminator, Generator
-from srgan.training.plot import write_losses
+from srgan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
 from srgan.training.data import (
     CropDataset,
     PageSets,
@@ -47,6 +45,8 @@ from srgan.training.data import (
     prepare_pages,
     steps_per_epoch_hint,
 )
+from srgan.training.losses import ContentLoss, GANLoss
+from srgan.training.plot import write_losses
 
 if TYPE_CHECKING:
     from srgan.evaluate import EvalResult
