@@ -55,6 +55,7 @@ SCHEMA = pa.schema(
         ("config_hash", pa.string()),
         ("status", pa.string()),  # ok | error
         ("error", pa.string()),  # one-line reason when status is error
+        ("container", pa.string()),  # the archive or document file the page came from, relative to source
     ]
 )
 
