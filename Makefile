@@ -6,17 +6,20 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO   := demo-out
 
-.PHONY: install system demo test bench deploy clean
+.PHONY: install system demo test bench deploy clean server server-stop
 
 install: system $(STAMP)
 
-# Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks).
+# Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks),
+# PostgreSQL (with pg_trgm) for the Prefect server of `make server` and the deployment tests.
 system:
 	@missing=""; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr tesseract-ocr-eng"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	[ -d /usr/share/fonts/truetype/liberation ] || missing="$$missing fonts-liberation"; \
+	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -46,6 +49,14 @@ bench: install
 # server at PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after `prefect server start`).
 deploy: install
 	$(BIN)/srgan deploy
+
+# The Prefect server on Debian's PostgreSQL, in the background (scripts/server.sh): `make server PORT=4391`.
+PORT ?= 4200
+server: install
+	PORT=$(PORT) PREFECT=$(BIN)/prefect scripts/server.sh start
+
+server-stop:
+	scripts/server.sh stop
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
