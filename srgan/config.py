@@ -87,6 +87,8 @@ class FlowConfig:
     task_runner: str = "thread"  # thread | dask
     dask_address: str = ""  # scheduler address when task_runner is dask
     max_workers: int = 2  # bound of the thread task runner
+    heartbeat_seconds: int = 60  # flow-run heartbeat of deployment runs (srgan deploy: work pool env); >= 30
+    crashed_after_seconds: int = 300  # a Running run silent this long is marked Crashed (srgan deploy's automation)
 
 
 @dataclass
@@ -165,6 +167,9 @@ class PipelineConfig:
             ("flow.pages_per_task", self.flow.pages_per_task >= 1, "must be >= 1"),
             ("flow.task_runner", self.flow.task_runner in ("thread", "dask"), "must be thread or dask"),
             ("flow.max_workers", self.flow.max_workers >= 1, "must be >= 1"),
+            ("flow.heartbeat_seconds", self.flow.heartbeat_seconds >= 30, "must be >= 30 (Prefect's minimum)"),
+            ("flow.crashed_after_seconds", self.flow.crashed_after_seconds > self.flow.heartbeat_seconds,
+             "must be more than flow.heartbeat_seconds"),
             ("training.crop", self.training.crop % self.training.scale == 0 and self.training.crop >= 16,
              "must be >= 16 and divisible by training.scale"),
             ("training.in_channels", self.training.in_channels in (1, 3), "must be 1 or 3"),

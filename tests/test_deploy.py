@@ -1,9 +1,10 @@
 """Deployments against the real components.
 
-One `prefect server start` subprocess (SQLite under a temporary PREFECT_HOME) for the module,
-the pool/limit/deployments made by `srgan deploy`, two `prefect worker start --pool srgan` process
-workers, and a Dask LocalCluster for the Dask option. Everything started here is stopped in finally
-blocks, by process group.
+One `prefect server start` subprocess for the module on Debian's PostgreSQL (started as `make
+server` does, by scripts/server.sh, with a throw-away database per test session, dropped at the
+end), the pool/limit/deployments/automation made by `srgan deploy`, two `prefect worker start
+--pool srgan` process workers, and a Dask LocalCluster for the Dask option. Everything started
+here is stopped in finally blocks, by process group.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +76,49 @@ class Server:
     url: str
     env: dict
     home: Path
+    proc: Proc | None = None
+
+    def start(self) -> None:
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        self.proc = Proc.start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                                port], self.env, self.home / "server.log")
+        _wait_healthy(self.url, self.proc, 120)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def _as_postgres(*cmd: str) -> list[str]:
+    return ([] if os.geteuid() == 0 else ["sudo"]) + ["runuser", "-u", "postgres", "--", *cmd]
+
+
+def _cluster_online() -> bool:
+    out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, timeout=30, check=True).stdout
+    return bool(out.split()) and out.split()[3] == "online"
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """PostgreSQL up (scripts/server.sh pg, as `make server`), a throw-away database; dropped after."""
+    import uuid
+
+    if shutil.which("pg_lsclusters") is None:
+        pytest.fail("PostgreSQL is not installed: `make system` installs Debian's postgresql")
+    was_online = _cluster_online()
+    name = f"srgan_test_{uuid.uuid4().hex[:8]}"
+    made = subprocess.run([str(REPO / "scripts" / "server.sh"), "pg"], env={**os.environ, "PG_DB": name},
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+    try:
+        yield made.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(_as_postgres("dropdb", "--if-exists", "--force", name), timeout=60, check=False)
+        if not was_online:
+            ver, cluster = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True,
+                                          timeout=30).stdout.split()[:2]
+            subprocess.run((["sudo"] if os.geteuid() else []) + ["pg_ctlcluster", ver, cluster, "stop"], timeout=60,
+                           check=False)
 
 
 def _wait_healthy(url: str, proc: Proc, timeout_s: float) -> None:
@@ -103,8 +148,8 @@ def _kill_leftover_flow_runs() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    """`prefect server start` on 127.0.0.1:<free port>, SQLite in a temporary PREFECT_HOME."""
+def server(tmp_path_factory, postgres_url) -> Iterator[Server]:
+    """`prefect server start` on 127.0.0.1:<free port> on the PostgreSQL database, leases on disk."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     home = tmp_path_factory.mktemp("prefect-home")
@@ -113,21 +158,27 @@ def server(tmp_path_factory) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_UI_ENABLED="false", PREFECT_UI_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO",
-               PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5")
-    proc = Proc.start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                       str(port)], env, home / "server.log")
+               PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5",
+               PREFECT_SERVER_DATABASE_CONNECTION_URL=postgres_url,
+               PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE="prefect.server.concurrency.lease_storage.filesystem")
+    srv = Server(url, env, home)
     try:
-        _wait_healthy(url, proc, 120)
+        srv.start()
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield Server(url, env, home)
+            yield srv
     finally:
-        proc.stop()
+        srv.stop()
+
+
+HEARTBEAT_S, CRASHED_AFTER_S = 30, 45  # Prefect's shortest heartbeat; the automation's window in these tests
 
 
 @pytest.fixture(scope="module")
 def deployed(server: Server) -> list[str]:
-    """`srgan deploy` (the project's deploy command) against the server."""
-    out = subprocess.run([sys.executable, "-m", "srgan.cli", "deploy"], env=server.env, cwd=REPO,
+    """`srgan deploy` (the project's deploy command) against the server, with a short heartbeat window."""
+    cfg = server.home / "deploy-pipeline.yaml"
+    cfg.write_text(f"flow:\n  heartbeat_seconds: {HEARTBEAT_S}\n  crashed_after_seconds: {CRASHED_AFTER_S}\n")
+    out = subprocess.run([sys.executable, "-m", "srgan.cli", "deploy", "--config", str(cfg)], env=server.env, cwd=REPO,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     return [ln.removeprefix("deployment: ") for ln in out.stdout.splitlines() if ln.startswith("deployment: ")]
@@ -224,7 +275,12 @@ def test_deploy_creates_pool_limit_and_deployments(server, deployed):
         train = client.read_deployment_by_name("train/train-weights")
         assert set(train.parameter_openapi_schema["properties"]) >= {"data", "scale", "config_path", "resume"}
     # deploying again changes nothing and does not fail
-    again = subprocess.run([sys.executable, "-m", "flows.deploy"], env=server.env, cwd=REPO, capture_output=True,
+        pool_env = client.read_work_pool("srgan").base_job_template["variables"]["properties"]["env"]
+        assert pool_env["default"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == str(HEARTBEAT_S)
+        (crash,) = client.read_automations_by_name("srgan: crash flow runs without heartbeat")
+        assert crash.trigger.within.total_seconds() == CRASHED_AFTER_S and crash.enabled
+    again = subprocess.run([sys.executable, "-m", "flows.deploy", str(server.home / "deploy-pipeline.yaml")],
+                           env=server.env, cwd=REPO, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0, again.stderr
 
