@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from srgan.config import ConfigError, PipelineConfig, load_config, override
-from srgan.outlock import OutputBusyError
+from srgan.outlock import OutputBusyError, ensure_free
 from srgan.weights import WeightsError, load_generator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAGES_FAILED = 0, 1, 2, 3
@@ -122,6 +122,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from srgan.summary import format_summary
 
     out = Path(args.out).resolve()
+    ensure_free(out)  # another run holds it: one line, exit 2, before any flow starts
     stop = threading.Event()
     bar = None if args.no_progress or not sys.stderr.isatty() else _progress_thread(out, stop)
     try:

@@ -97,6 +97,14 @@ def hold_output(out_dir: Path, holder: str, shard_index: int | None = None,
             os.close(fd)  # closing the descriptor releases the lock
 
 
+def ensure_free(out_dir: Path) -> None:
+    """OutputBusyError now if another run holds the folder (a check before starting; the run itself
+    takes the lock, so a run that starts in between is still refused then)."""
+    if Path(out_dir).is_dir():
+        with hold_output(out_dir, "a check"):
+            pass
+
+
 def holds_output_folder(out_arg: str, holder: Callable[[], str]) -> Callable:
     """Decorator: the function runs holding the folder named by its argument `out_arg` (and the shard
     of its `shard_index`/`shard_count` arguments, when it has them); `holder()` describes the run."""

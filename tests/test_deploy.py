@@ -424,3 +424,97 @@ def test_deployment_run_on_cuda_without_the_limit_fails_in_one_line(workers, wei
     assert state.is_failed()
     assert "GPU concurrency limit 'srgan-gpu' does not exist" in state.message
     assert read_records(tmp_path / "out" / "records").num_rows == 0
+
+
+# ------------------------------------------------------------------ overlap, dead worker, server restart
+
+def _final_state(client, run_id: UUID, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run_id).state
+        if state and state.is_final():
+            return state
+        time.sleep(1)
+    return client.read_flow_run(run_id).state
+
+
+def _wait_running_with_records(client, run_id: UUID, records: Path, timeout_s: float = RUN_TIMEOUT_S) -> None:
+    """Until the run is Running and has written at least one records part (so it is mid-run)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run_id).state
+        assert not (state and state.is_final()), f"run ended {state.type.value} before it could be interrupted"
+        if state and state.is_running() and records.is_dir() and any(records.glob("part-*.parquet")):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"run {run_id} wrote no records within {timeout_s} s")
+
+
+def _each_page_once(out: Path, expected: set[tuple[str, int]]) -> None:
+    """ok rows: every expected page exactly once; its page file whole; no partial (.tmp) files anywhere."""
+    ok = [(r["member"], r["page_index"]) for r in read_records(out / "records").to_pylist() if r["status"] == "ok"]
+    assert sorted(ok) == sorted(expected), f"{len(ok)} ok rows for {len(expected)} pages"
+    assert not [p for p in out.rglob("*.tmp")], "partial files left"
+    for page in (out / "pages").glob("*.png"):
+        Image.open(page).verify()
+
+
+def _deployment_slots(client, name: str) -> int:
+    dep = client.read_deployment_by_name(name)
+    return client.read_global_concurrency_limit_by_name(dep.global_concurrency_limit.name).active_slots
+
+
+def _pid_of(run) -> int:
+    return int(run.infrastructure_pid.rsplit(":", 1)[-1])
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_overlap_refused_then_worker_killed_run_crashes_and_the_next_run_finishes(
+        server, workers, weights_dir, tmp_path):
+    """nightly run A mid-run: a second run on its folder is refused (exit 2, naming A); SIGKILL of A's
+    worker and flow-run process: A becomes Crashed (heartbeat automation), its deployment slot comes back,
+    and the next nightly run does the rest: every page once, no partial files."""
+    from prefect import get_client
+
+    names = [f"p{i:02d}.png" for i in range(40)]
+    inputs = make_inputs(tmp_path / "in", names)
+    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
+    out = tmp_path / "out"
+    params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("upscale/nightly-upscale")
+        run = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        _wait_running_with_records(client, run.id, out / "records")
+
+        second = subprocess.run([sys.executable, "-m", "srgan.cli", "upscale", str(inputs), "--out", str(out),
+                                 "--config", str(cfg), "--no-progress"], env=server.env, cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stdout + second.stderr
+        (line,) = second.stderr.strip().splitlines()
+        run = client.read_flow_run(run.id)
+        assert f"is in use by flow run {run.name} ({run.id})" in line, line
+
+        flow_pid = _pid_of(run)
+        holder = next(w for w in workers if w.popen.pid == _parent(flow_pid))
+        os.killpg(holder.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(flow_pid, signal.SIGKILL)
+        holder.popen.wait(10)
+        killed_at = time.monotonic()
+        assert client.read_flow_run(run.id).state.is_running()  # nothing else tells the server
+        workers[workers.index(holder)] = Proc.start(holder.popen.args, server.env, holder.log.with_suffix(".2.log"))
+
+        state = _final_state(client, run.id, HEARTBEAT_S + CRASHED_AFTER_S + 60)
+        assert state.is_crashed(), state
+        assert "no heartbeat" in state.message
+        print(f"crashed {time.monotonic() - killed_at:.0f} s after the kill")
+        assert _deployment_slots(client, "upscale/nightly-upscale") == 0
+        done_before = {(r["member"], r["page_index"]) for r in read_records(out / "records").to_pylist()}
+        assert 0 < len(done_before) < len(names)
+
+        rerun = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        wait_completed(client, rerun.id, workers)  # not cancelled: the slot was given back
+    _each_page_once(out, {(n, 0) for n in names})
