@@ -14,6 +14,8 @@ And once, whatever the models:
 - ``archive``: decoding a ``.tar.gz`` of ``--archive-pages`` pages split into tasks of
   ``flow.pages_per_task`` documents, as the flow does: ``stream`` (each task streams the archive from
   its start) against ``spool`` (decompressed once, each task seeks to its members).
+- ``scale``: ``--scale-pages`` small pages through the ``upscale-folder`` deployment on a real Prefect
+  server (``--scale-db`` postgresql or sqlite): ``srgan/bench_scale.py``.
 Timings live here, never in pass/fail tests.
 """
 
@@ -333,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-size", default="320x240", help="page WxH of the memory and archive cases")
     p.add_argument("--archive-pages", type=int, default=2000, help="pages in the archive case's .tar.gz")
     p.add_argument("--json", help="write the rows to this JSON file")
+    p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench_scale.py)")
+    p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -345,8 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     models = sorted(x.stem for x in wdir.glob("*.pt")) if a.models == "all" else a.models.split(",")
     w, h = (int(v) for v in a.size.lower().split("x"))
     mw, mh = (int(v) for v in a.memory_size.lower().split("x"))
-    rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir,
-                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages)
+    cases, scale_rows = a.cases.split(","), []
+    if "scale" in cases:  # the deployment on a real server: its own module, driven by subprocesses and REST
+        from srgan.bench_scale import bench_scale
+
+        scale_rows.append(bench_scale(a.scale_pages, a.scale_db))
+        print(json.dumps(scale_rows[0]), flush=True)
+        cases.remove("scale")
+    rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
+                                   tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages)
+                         if cases else [])
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -518,3 +518,36 @@ def test_overlap_refused_then_worker_killed_run_crashes_and_the_next_run_finishe
         rerun = client.create_flow_run_from_deployment(dep.id, parameters=params)
         wait_completed(client, rerun.id, workers)  # not cancelled: the slot was given back
     _each_page_once(out, {(n, 0) for n in names})
+
+
+def test_server_restart_mid_run_then_rerun_completes_every_page_once(server, workers, weights_dir, tmp_path):
+    """The server stops (SIGTERM) while a nightly run is going and comes back on the same database:
+    the run ends in a final state (Completed, or Failed/Crashed), a rerun completes, every page once,
+    and the deployment's concurrency slot is not left taken (leases on disk: filesystem lease storage)."""
+    from prefect import get_client
+
+    names = [f"q{i:02d}.png" for i in range(30)]
+    inputs = make_inputs(tmp_path / "in", names)
+    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
+    out = tmp_path / "out"
+    params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("upscale/nightly-upscale")
+        run = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        _wait_running_with_records(client, run.id, out / "records")
+    assert list((server.home / "concurrency_leases").glob("*.json")), "the run's slot lease is not on disk"
+    server.stop()
+    time.sleep(5)
+    server.start()
+    with get_client(sync_client=True) as client:
+        state = _final_state(client, run.id, HEARTBEAT_S + CRASHED_AFTER_S + 90)
+        assert state.is_final(), f"run still {state.type.value} after the restart"
+        print(f"run after the server restart: {state.type.value} {state.message}")
+        deadline = time.monotonic() + 60
+        while _deployment_slots(client, "upscale/nightly-upscale") and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _deployment_slots(client, "upscale/nightly-upscale") == 0  # the ended run's slot is free
+        rerun = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        wait_completed(client, rerun.id, workers)
+        assert _deployment_slots(client, "upscale/nightly-upscale") == 0
+    _each_page_once(out, {(n, 0) for n in names})
