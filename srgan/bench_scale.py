@@ -12,7 +12,8 @@ and the worker, and the server's REST API over urllib (``srgan/`` never imports 
 run has several batches, then per batch of ``flow.pages_per_task`` documents: decode, infer, write,
 record); ``task_runs_recorded`` is what the server holds (``POST /api/task_runs/count``; task runs
 are recorded from events, so a dropped event is a missing task run). ``logs_recorded`` counts the
-run's logs on the server (``POST /api/logs/filter``, paged).
+run's logs on the server (``POST /api/logs/filter``, paged); ``events_dropped`` the server log's
+"Subscription queue is full, dropping message" warnings (in-memory messaging, queues of 10,000).
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ def _count_logs(url: str, run_id: str) -> int:
         offset += 200
 
 
+def _dropped(server_log: Path) -> int:
+    """Messages the server's in-memory messaging dropped (its subscription queues hold 10,000)."""
+    text = server_log.read_text(errors="replace") if server_log.exists() else ""
+    return text.count("dropping message")
+
+
 def bench_scale(pages: int, server_db: str = "postgresql", size: tuple[int, int] = (48, 40),
                 keep: Path | None = None, run_timeout_s: float = 6 * 3600) -> dict:
     """One row for `pages` pages through the deployment; server_db: postgresql | sqlite."""
@@ -178,7 +185,8 @@ def bench_scale(pages: int, server_db: str = "postgresql", size: tuple[int, int]
                 "task_runs_created": expected_task_runs(pages, ppt), "task_runs_recorded": recorded,
                 "logs_recorded": _count_logs(url, run["id"]), "seconds": round(seconds, 1),
                 "pages_per_s": round(ok_rows / seconds, 2) if seconds else None, "server_db": server_db,
-                "pages_per_task": ppt, "page_size": f"{size[0]}x{size[1]}"}
+                "pages_per_task": ppt, "page_size": f"{size[0]}x{size[1]}",
+                "events_dropped": _dropped(root / "server.log")}
     finally:
         _stop(worker)
         _stop(server)
