@@ -39,9 +39,9 @@ from srgan.config import (
     to_dict,
 )
 from srgan.engine import Engine
+from srgan.outlock import holds_output_folder
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
-from srgan.outlock import holds_output_folder
 from srgan.readers.spool import spool_archives
 from srgan.records import write_part
 from srgan.resume import pending_documents

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from srgan.config import EngineConfig, PipelineConfig
 from srgan.engine import Engine
-from srgan.readers import DocumentRef, discover, read_pages
 from srgan.outlock import holds_output_folder
+from srgan.readers import DocumentRef, discover, read_pages
 from srgan.records import write_part
 from srgan.resume import pending_documents
 from srgan.stages import PageWork, cleanup, finish_page, infer_pages, make_run_context, prepare_page

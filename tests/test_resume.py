@@ -20,9 +20,9 @@ from srgan.cli import main
 from srgan.config import PipelineConfig, TilingConfig
 from srgan.engine import Engine
 from srgan.readers import DocumentRef
+from srgan.readers.refs import container_path
 from srgan.records import read_records, write_part
 from srgan.resume import claim_work_dir, clean_stale, doc_key, done_documents, done_pages, skip_done
-from srgan.readers.refs import container_path
 from srgan.run import run_pipeline
 from tests import badfiles as bf
 from tests.conftest import tiny_generator, write_config
