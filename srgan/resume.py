@@ -4,7 +4,8 @@ A document is known across runs by ``source|container|member|content_sha256`` (t
 columns; the hash is of the document's bytes, so a changed file is processed again; ``container``
 tells apart two archives under one folder holding the same member with the same bytes). Rows
 written before the ``container`` column existed (null there) match on ``source|member|content_sha256``.
-An earlier run counts only when it used the same weights (``weights_sha256``) and the same configuration (``config_hash``).
+An earlier run counts only when it used the same weights (``weights_sha256``) and the same
+configuration (``config_hash``).
 
 - A page is done when the records hold an ``ok`` row for it. Error rows are never "done": those
   pages are tried again on every rerun (and get a new error row if they fail again).
