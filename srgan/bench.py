@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write the rows to this JSON file")
     p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench_scale.py)")
     p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
+    p.add_argument("--scale-timeout", type=float, default=6 * 3600, help="scale case: stop waiting after this many s")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in cases:  # the deployment on a real server: its own module, driven by subprocesses and REST
         from srgan.bench_scale import bench_scale
 
-        scale_rows.append(bench_scale(a.scale_pages, a.scale_db))
+        scale_rows.append(bench_scale(a.scale_pages, a.scale_db, run_timeout_s=a.scale_timeout))
         print(json.dumps(scale_rows[0]), flush=True)
         cases.remove("scale")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
