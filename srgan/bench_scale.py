@@ -148,7 +148,7 @@ def bench_scale(pages: int, server_db: str = "postgresql", size: tuple[int, int]
         if made.returncode:
             raise RuntimeError(f"PostgreSQL: {(made.stderr or made.stdout).strip().splitlines()[-1:]}")
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = made.stdout.strip().splitlines()[-1]
-    server = worker = None
+    server = worker = run = None
     try:
         server = _start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
                          str(port)], env, root / "server.log")
@@ -188,6 +188,12 @@ def bench_scale(pages: int, server_db: str = "postgresql", size: tuple[int, int]
                 "pages_per_task": ppt, "page_size": f"{size[0]}x{size[1]}",
                 "events_dropped": _dropped(root / "server.log")}
     finally:
+        if run is not None:  # a run still going (waited too long): its process is ended by its own pid
+            with contextlib.suppress(Exception):
+                left = _api(url, f"/flow_runs/{run['id']}")
+                pid = (left.get("infrastructure_pid") or "").rsplit(":", 1)[-1]
+                if left["state"]["type"] not in FINAL and pid.isdigit():
+                    os.kill(int(pid), signal.SIGKILL)
         _stop(worker)
         _stop(server)
         if db_name:
