@@ -11,8 +11,9 @@ and the worker, and the server's REST API over urllib (``srgan/`` never imports 
 ``task_runs_created`` is what the flow submits for that many pages (1 discovery, 1 spool when the
 run has several batches, then per batch of ``flow.pages_per_task`` documents: decode, infer, write,
 record); ``task_runs_recorded`` is what the server holds (``POST /api/task_runs/count``; task runs
-are recorded from events, so a dropped event is a missing task run). ``logs_recorded`` counts the
-run's logs on the server (``POST /api/logs/filter``, paged); ``events_dropped`` the server log's
+are recorded from events, so a dropped event is a missing task run) once the count stops growing
+(checked every 20 s, at most 180 s), ``task_runs_at_end`` the count when the flow run ended.
+``logs_recorded`` counts the run's logs on the server (``POST /api/logs/filter``, paged); ``events_dropped`` the server log's
 "Subscription queue is full, dropping message" warnings (in-memory messaging, queues of 10,000).
 """
 
@@ -178,11 +179,19 @@ def bench_scale(pages: int, server_db: str = "postgresql", size: tuple[int, int]
                 break
             time.sleep(5)
         seconds = time.monotonic() - started
-        time.sleep(10)  # let the last events land before counting
-        recorded = _api(url, "/task_runs/count", {"flow_runs": {"id": {"any_": [run["id"]]}}})
+        count_body = {"flow_runs": {"id": {"any_": [run["id"]]}}}
+        at_end = _api(url, "/task_runs/count", count_body)
+        recorded, settle_until = at_end, time.monotonic() + 180  # events still in flight land meanwhile
+        while time.monotonic() < settle_until:
+            time.sleep(20)
+            now = _api(url, "/task_runs/count", count_body)
+            if now == recorded:
+                break
+            recorded = now
         ok_rows = sum(1 for s in read_records(out / "records").column("status").to_pylist() if s == "ok")
         return {"case": "scale", "pages": pages, "ok_rows": ok_rows, "flow_state": state["type"] if state else None,
                 "task_runs_created": expected_task_runs(pages, ppt), "task_runs_recorded": recorded,
+                "task_runs_at_end": at_end,
                 "logs_recorded": _count_logs(url, run["id"]), "seconds": round(seconds, 1),
                 "pages_per_s": round(ok_rows / seconds, 2) if seconds else None, "server_db": server_db,
                 "pages_per_task": ppt, "page_size": f"{size[0]}x{size[1]}",
