@@ -13,8 +13,9 @@ run has several batches, then per batch of ``flow.pages_per_task`` documents: de
 record); ``task_runs_recorded`` is what the server holds (``POST /api/task_runs/count``; task runs
 are recorded from events, so a dropped event is a missing task run) once the count stops growing
 (checked every 20 s, at most 180 s), ``task_runs_at_end`` the count when the flow run ended.
-``logs_recorded`` counts the run's logs on the server (``POST /api/logs/filter``, paged); ``events_dropped`` the server log's
-"Subscription queue is full, dropping message" warnings (in-memory messaging, queues of 10,000).
+``logs_recorded`` counts the run's logs on the server (``POST /api/logs/filter``, paged);
+``events_dropped`` the server log's "Subscription queue is full, dropping message"
+warnings (in-memory messaging, queues of 10,000).
 """
 
 from __future__ import annotations
