@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO   := demo-out
 
-.PHONY: install system demo test bench deploy clean
+.PHONY: install system demo test bench deploy clean server server-stop
 
 install: system $(STAMP)
 
 # Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks),
-# and the type families of the synthetic training documents (srgan/training/fonts.py).
+# the type families of the synthetic training documents (srgan/training/fonts.py), and PostgreSQL (with
+# pg_trgm) for the Prefect server of `make server` and the deployment tests.
 system:
 	@missing=""; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
@@ -22,6 +23,8 @@ system:
 	  fonts-crosextra-carlito fonts-noto-core fonts-freefont-ttf fonts-dejavu-extra fonts-cmu; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
+	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -51,6 +54,14 @@ bench: install
 # server at PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after `prefect server start`).
 deploy: install
 	$(BIN)/srgan deploy
+
+# The Prefect server on Debian's PostgreSQL, in the background (scripts/server.sh): `make server PORT=4391`.
+PORT ?= 4200
+server: install
+	PORT=$(PORT) PREFECT=$(BIN)/prefect scripts/server.sh start
+
+server-stop:
+	scripts/server.sh stop
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -7,7 +7,13 @@ Against the server at ``PREFECT_API_URL``, idempotently:
    ``infer`` task of ``flows/upscale.py`` holds on CUDA;
 3. every deployment of ``prefect.yaml``, by running ``prefect deploy --all`` from the project root
    (so the file stays the one description of the deployments, and its build step records this
-   checkout's path for the ``set_working_directory`` pull step).
+   checkout's path for the ``set_working_directory`` pull step);
+4. dead-worker detection: the pool's runs get ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
+   (``flow.heartbeat_seconds``) in their environment, and the automation ``CRASH_AUTOMATION``
+   marks a flow run Crashed when no heartbeat (nor a final state) came for
+   ``flow.crashed_after_seconds`` (docs/v3/advanced/detect-zombie-flows; PrefectHQ/prefect#16746:
+   without it a run whose worker was killed stays Running for ever). A Crashed run gives its
+   deployment concurrency slot back.
 """
 
 from __future__ import annotations
@@ -64,6 +70,61 @@ def ensure_work_pool(name: str, pool_type: str = POOL_TYPE) -> bool:
     return False
 
 
+HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+CRASH_AUTOMATION = "srgan: crash flow runs without heartbeat"
+
+
+def ensure_heartbeat_env(pool_name: str, heartbeat_seconds: int) -> None:
+    """Make the heartbeat frequency a default of the pool's job environment (runs of every deployment)."""
+    import copy
+
+    from prefect.client.schemas.actions import WorkPoolUpdate
+
+    with get_client(sync_client=True) as client:
+        pool = client.read_work_pool(pool_name)
+        template = copy.deepcopy(pool.base_job_template)
+        env = template.setdefault("variables", {}).setdefault("properties", {}).setdefault("env", {})
+        defaults = dict(env.get("default") or {})
+        if defaults.get(HEARTBEAT_ENV) == str(heartbeat_seconds):
+            return
+        defaults[HEARTBEAT_ENV] = str(heartbeat_seconds)
+        env["default"] = defaults
+        client.update_work_pool(pool_name, WorkPoolUpdate(base_job_template=template))
+    log.info("work pool %s: flow runs send a heartbeat every %d s", pool_name, heartbeat_seconds)
+
+
+def ensure_crash_automation(silent_after_s: int, name: str = CRASH_AUTOMATION) -> None:
+    """The automation that marks a flow run Crashed after `silent_after_s` without heartbeat or end (replaced)."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    with get_client(sync_client=True) as client:
+        for old in client.read_automations_by_name(name):
+            client.delete_automation(old.id)
+    Automation(
+        name=name,
+        description="Marks a flow run Crashed when its heartbeats stop (its worker or machine died).",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=silent_after_s),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, name="Crashed",
+                                    message=f"no heartbeat for {silent_after_s} s: its worker or machine died")],
+    ).create()
+    log.info("automation %r: runs silent for %d s are marked Crashed", name, silent_after_s)
+
+
 def ensure_concurrency_limit(name: str, limit: int = 1) -> None:
     """Create the global concurrency limit (or set its size back to `limit`) and make it active."""
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
@@ -111,6 +172,8 @@ def deploy(config_path: str | None = None, prefect_file: Path = PREFECT_FILE, ti
     wanted = planned(prefect_file)
     for pool in sorted({d["work_pool"] for d in wanted}):
         ensure_work_pool(pool)
+        ensure_heartbeat_env(pool, cfg.flow.heartbeat_seconds)
+    ensure_crash_automation(cfg.flow.crashed_after_seconds)
     if cfg.flow.gpu_concurrency_limit:
         ensure_concurrency_limit(cfg.flow.gpu_concurrency_limit, 1)
     env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_CLI_WRAP_LINES": "false", "PREFECT_CLI_COLORS": "false"}

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections import deque
@@ -39,6 +40,7 @@ from srgan.config import (
 )
 from srgan.documents import settle_documents
 from srgan.engine import Engine
+from srgan.outlock import holds_output_folder
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
 from srgan.readers.spool import spool_archives
@@ -254,7 +256,14 @@ def resolve_config(config_path: str | None, scale: int | None, weights: str | No
     return cfg
 
 
+def flow_run_name() -> str:
+    """How a refused run names the one holding the output folder: the flow run, or this process."""
+    run_id = prefect.runtime.flow_run.id
+    return f"flow run {prefect.runtime.flow_run.name} ({run_id})" if run_id else f"a run (pid {os.getpid()})"
+
+
 @flow(name="upscale", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+@holds_output_folder("output_dir", flow_run_name)  # one run per output folder (shards: per shard): srgan/outlock.py
 def upscale(
     input_path: str | list[str],
     output_dir: str,

@@ -19,7 +19,9 @@ And once, whatever the models:
 - ``colour``: decoding ``--pages`` pages of ``--size`` with ``upscale.color`` grey and auto: grey PNGs,
   RGB PNGs of grey pages, colour pages (``sample.colour_page``) and one grey PDF at 100 dpi;
 - ``orchestration``: ``--orchestration-pages`` small pages with a tiny generator through the plain
-  runner and through the flow (``srgan upscale``), one row (srgan/bench_orchestration.py).
+  runner and through the flow (``srgan upscale``), one row (srgan/bench_orchestration.py);
+- ``scale``: ``--scale-pages`` small pages through the ``upscale-folder`` deployment on a real Prefect
+  server (``--scale-db`` postgresql or sqlite): ``srgan/bench_scale.py``.
 Timings live here, never in pass/fail tests.
 """
 
@@ -400,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--orchestration-pages", type=int, default=2000,
                    help="pages (of --memory-size) in the orchestration case's tar")
     p.add_argument("--json", help="write the rows to this JSON file")
+    p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench_scale.py)")
+    p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
+    p.add_argument("--scale-timeout", type=float, default=6 * 3600, help="scale case: stop waiting after this many s")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -416,9 +421,17 @@ def main(argv: list[str] | None = None) -> int:
     models = sorted(x.stem for x in wdir.glob("*.pt")) if a.models == "all" else a.models.split(",")
     w, h = (int(v) for v in a.size.lower().split("x"))
     mw, mh = (int(v) for v in a.memory_size.lower().split("x"))
-    rows = run_cases(cfg, models, a.cases.split(","), a.device, a.pages, (w, h), wdir,
-                     tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
-                     a.orchestration_pages)
+    cases, scale_rows = a.cases.split(","), []
+    if "scale" in cases:  # the deployment on a real server: its own module, driven by subprocesses and REST
+        from srgan.bench_scale import bench_scale
+
+        scale_rows.append(bench_scale(a.scale_pages, a.scale_db, run_timeout_s=a.scale_timeout))
+        print(json.dumps(scale_rows[0]), flush=True)
+        cases.remove("scale")
+    rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
+                                   tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
+                                   a.orchestration_pages)
+                         if cases else [])
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -1,7 +1,8 @@
 """The ``srgan`` console script.
 
 Exit status: 0 all pages done; 3 finished but some pages failed; 2 bad usage or configuration
-(one line naming the option or key); 1 anything else. This is the one library module that reaches
+(one line naming the option or key), or the output folder held by another run (one line naming
+it); 1 anything else. This is the one library module that reaches
 into ``flows/``, lazily, inside the commands that start flows.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import ConfigError, PipelineConfig, load_config, override
+from srgan.outlock import OutputBusyError, ensure_free
 from srgan.weights import WeightsError, load_generator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAGES_FAILED = 0, 1, 2, 3
@@ -122,6 +124,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from srgan.summary import format_summary
 
     out = Path(args.out).resolve()
+    ensure_free(out)  # another run holds it: one line, exit 2, before any flow starts
     stop = threading.Event()
     bar = None if args.no_progress or not sys.stderr.isatty() else _progress_thread(out, stop)
     try:
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if "--mode" in argv or any(a.startswith("--mode=") for a in argv):
             return legacy_main(argv)
         return dispatch(build_parser().parse_args(argv))
-    except (UsageError, ConfigError, WeightsError) as exc:
+    except (UsageError, ConfigError, WeightsError, OutputBusyError) as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -91,6 +91,8 @@ class FlowConfig:
     dask_address: str = ""  # scheduler address when task_runner is dask
     max_workers: int = 2  # bound of the thread task runner
     max_batches: int = 500  # auto: at most this many batches (4 task runs each) in one flow run
+    heartbeat_seconds: int = 60  # flow-run heartbeat of deployment runs (srgan deploy: work pool env); >= 30
+    crashed_after_seconds: int = 300  # a Running run silent this long is marked Crashed (srgan deploy's automation)
 
     def per_task(self, documents: int) -> int:
         """Documents per task for a run of `documents`: pages_per_task when set, else auto.
@@ -196,6 +198,9 @@ class PipelineConfig:
             ("flow.max_batches", self.flow.max_batches >= 1, "must be >= 1"),
             ("flow.task_runner", self.flow.task_runner in ("thread", "dask"), "must be thread or dask"),
             ("flow.max_workers", self.flow.max_workers >= 1, "must be >= 1"),
+            ("flow.heartbeat_seconds", self.flow.heartbeat_seconds >= 30, "must be >= 30 (Prefect's minimum)"),
+            ("flow.crashed_after_seconds", self.flow.crashed_after_seconds > self.flow.heartbeat_seconds,
+             "must be more than flow.heartbeat_seconds"),
             ("training.crop", self.training.crop % self.training.scale == 0 and self.training.crop >= 16,
              "must be >= 16 and divisible by training.scale"),
             ("training.in_channels", self.training.in_channels in (1, 3), "must be 1 or 3"),

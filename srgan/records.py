@@ -63,6 +63,7 @@ SCHEMA = pa.schema(
         ("validated_xheight_lo", pa.float64()),  # the range used (weights manifest validated_xheight_px)
         ("validated_xheight_hi", pa.float64()),
         ("method", pa.string()),  # model | lanczos (upscale.out_of_range)
+        ("container", pa.string()),  # the archive or document file the page came from, relative to source
     ]
 )
 

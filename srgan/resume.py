@@ -1,8 +1,11 @@
 """Idempotent reruns: skip what an earlier run finished, clear what a killed run left behind.
 
-A document is known across runs by ``source|member|content_sha256`` (the records' columns; the
-hash is of the document's bytes, so a changed file is processed again). An earlier run counts only
-when it used the same weights (``weights_sha256``) and the same configuration (``config_hash``).
+A document is known across runs by ``source|container|member|content_sha256`` (the records'
+columns; the hash is of the document's bytes, so a changed file is processed again; ``container``
+tells apart two archives under one folder holding the same member with the same bytes). Rows
+written before the ``container`` column existed (null there) match on ``source|member|content_sha256``.
+An earlier run counts only when it used the same weights (``weights_sha256``) and the same
+configuration (``config_hash``).
 
 - A page is done when the records hold an ``ok`` row for it. Error rows are never "done": those
   pages are tried again on every rerun (and get a new error row if they fail again).
@@ -32,22 +35,28 @@ from pathlib import Path
 import pyarrow.dataset as ds
 
 from srgan.readers import DocumentRef, printable
+from srgan.readers.refs import container_path
 from srgan.records import SCHEMA
 
 log = logging.getLogger(__name__)
 
-_KEY_COLUMNS = ["source", "member", "content_sha256", "page_index", "page_count"]
+_KEY_COLUMNS = ["source", "container", "member", "content_sha256", "page_index", "page_count"]
+_ANY_CONTAINER = "\x00any"  # rows from before the container column: they match any container
 _OWNER = "owner.json"
 _UNOWNED_STALE_S = 24 * 3600  # a scratch folder without owner.json (older code) is left this long
 
 
-def doc_key(source: str, member: str, content_sha256: str) -> str:
-    """The rerun-skip key of a document: source|member|content_sha256 (as the records store them)."""
-    return f"{printable(source)}|{printable(member)}|{content_sha256}"
+def doc_key(source: str, container: str, member: str, content_sha256: str) -> str:
+    """The rerun-skip key of a document: source|container|member|content_sha256 (as the records store them)."""
+    return f"{printable(source)}|{printable(container)}|{printable(member)}|{content_sha256}"
 
 
 def ref_key(doc: DocumentRef) -> str:
-    return doc_key(doc.source, doc.member, doc.content_sha256)
+    return doc_key(doc.source, container_path(doc), doc.member, doc.content_sha256)
+
+
+def _legacy_key(doc: DocumentRef) -> str:
+    return doc_key(doc.source, _ANY_CONTAINER, doc.member, doc.content_sha256)
 
 
 def done_pages(records_dir: Path, weights_sha256: str, config_hash: str) -> dict[str, tuple[int, frozenset[int]]]:
@@ -60,8 +69,8 @@ def done_pages(records_dir: Path, weights_sha256: str, config_hash: str) -> dict
     dataset = ds.dataset(records_dir, format="parquet", schema=SCHEMA, exclude_invalid_files=True)
     cols = dataset.to_table(columns=_KEY_COLUMNS, filter=wanted).to_pydict()
     found: dict[str, tuple[int, set[int]]] = {}
-    for source, member, sha, index, count in zip(*(cols[c] for c in _KEY_COLUMNS), strict=True):
-        key = doc_key(source or "", member or "", sha)
+    for source, container, member, sha, index, count in zip(*(cols[c] for c in _KEY_COLUMNS), strict=True):
+        key = doc_key(source or "", _ANY_CONTAINER if container is None else container, member or "", sha)
         seen = found.setdefault(key, (count or 1, set()))
         seen[1].add(index)
     return {key: (count, frozenset(pages)) for key, (count, pages) in found.items()}
@@ -77,7 +86,8 @@ def skip_done(docs: Iterable[DocumentRef], done: dict[str, tuple[int, frozenset[
     """docs without the finished ones; partly finished ones get their done pages in skip_pages."""
     todo = []
     for doc in docs:
-        count, pages = done.get(ref_key(doc), (0, frozenset())) if doc.content_sha256 else (0, frozenset())
+        count, pages = (done.get(ref_key(doc)) or done.get(_legacy_key(doc), (0, frozenset()))
+                        if doc.content_sha256 else (0, frozenset()))
         if count and pages >= set(range(count)):
             continue
         todo.append(replace(doc, skip_pages=tuple(sorted(pages))) if pages else doc)

@@ -21,6 +21,7 @@ from pathlib import Path
 from srgan.config import EngineConfig, PipelineConfig
 from srgan.documents import DocumentAssembly
 from srgan.engine import Engine
+from srgan.outlock import holds_output_folder
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.records import write_part
 from srgan.resume import pending_documents
@@ -78,6 +79,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
         raise failure[0]
 
 
+@holds_output_folder("out_dir", lambda: f"srgan plain run (pid {os.getpid()})")
 def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
                  weights_name: str, weights_sha256: str, text_height: float | None,
                  validated_range: Sequence[float] | None = None) -> dict:

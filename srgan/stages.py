@@ -27,6 +27,7 @@ from srgan.engine import Engine, EngineInfo
 from srgan.metrics import bicubic_upscale, consistency_psnr, lanczos_upscale
 from srgan.png import encode_grey_png
 from srgan.readers import DocumentRef, Page, printable
+from srgan.readers.refs import container_path
 from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
 
 log = logging.getLogger(__name__)
@@ -343,6 +344,7 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
         "started_at": ctx.started_at,
         "source": printable(d.source),  # non-UTF-8 file names as \xNN: Parquet strings are UTF-8
         "member": printable(d.member),
+        "container": printable(container_path(d)),  # which archive/document file under source
         "content_sha256": d.content_sha256 or None,
         "page_index": work.page_index,
         "page_count": work.page_count,

@@ -1,9 +1,10 @@
 """Deployments against the real components.
 
-One `prefect server start` subprocess (SQLite under a temporary PREFECT_HOME) for the module,
-the pool/limit/deployments made by `srgan deploy`, two `prefect worker start --pool srgan` process
-workers, and a Dask LocalCluster for the Dask option. Everything started here is stopped in finally
-blocks, by process group.
+One `prefect server start` subprocess for the module on Debian's PostgreSQL (started as `make
+server` does, by scripts/server.sh, with a throw-away database per test session, dropped at the
+end), the pool/limit/deployments/automation made by `srgan deploy`, two `prefect worker start
+--pool srgan` process workers, and a Dask LocalCluster for the Dask option. Everything started
+here is stopped in finally blocks, by process group.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +76,49 @@ class Server:
     url: str
     env: dict
     home: Path
+    proc: Proc | None = None
+
+    def start(self) -> None:
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        self.proc = Proc.start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                                port], self.env, self.home / "server.log")
+        _wait_healthy(self.url, self.proc, 120)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def _as_postgres(*cmd: str) -> list[str]:
+    return ([] if os.geteuid() == 0 else ["sudo"]) + ["runuser", "-u", "postgres", "--", *cmd]
+
+
+def _cluster_online() -> bool:
+    out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, timeout=30, check=True).stdout
+    return bool(out.split()) and out.split()[3] == "online"
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """PostgreSQL up (scripts/server.sh pg, as `make server`), a throw-away database; dropped after."""
+    import uuid
+
+    if shutil.which("pg_lsclusters") is None:
+        pytest.fail("PostgreSQL is not installed: `make system` installs Debian's postgresql")
+    was_online = _cluster_online()
+    name = f"srgan_test_{uuid.uuid4().hex[:8]}"
+    made = subprocess.run([str(REPO / "scripts" / "server.sh"), "pg"], env={**os.environ, "PG_DB": name},
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+    try:
+        yield made.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(_as_postgres("dropdb", "--if-exists", "--force", name), timeout=60, check=False)
+        if not was_online:
+            ver, cluster = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True,
+                                          timeout=30).stdout.split()[:2]
+            subprocess.run((["sudo"] if os.geteuid() else []) + ["pg_ctlcluster", ver, cluster, "stop"], timeout=60,
+                           check=False)
 
 
 def _wait_healthy(url: str, proc: Proc, timeout_s: float) -> None:
@@ -103,8 +148,8 @@ def _kill_leftover_flow_runs() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    """`prefect server start` on 127.0.0.1:<free port>, SQLite in a temporary PREFECT_HOME."""
+def server(tmp_path_factory, postgres_url) -> Iterator[Server]:
+    """`prefect server start` on 127.0.0.1:<free port> on the PostgreSQL database, leases on disk."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     home = tmp_path_factory.mktemp("prefect-home")
@@ -113,21 +158,27 @@ def server(tmp_path_factory) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_UI_ENABLED="false", PREFECT_UI_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO",
-               PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5")
-    proc = Proc.start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                       str(port)], env, home / "server.log")
+               PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5",
+               PREFECT_SERVER_DATABASE_CONNECTION_URL=postgres_url,
+               PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE="prefect.server.concurrency.lease_storage.filesystem")
+    srv = Server(url, env, home)
     try:
-        _wait_healthy(url, proc, 120)
+        srv.start()
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield Server(url, env, home)
+            yield srv
     finally:
-        proc.stop()
+        srv.stop()
+
+
+HEARTBEAT_S, CRASHED_AFTER_S = 30, 45  # Prefect's shortest heartbeat; the automation's window in these tests
 
 
 @pytest.fixture(scope="module")
 def deployed(server: Server) -> list[str]:
-    """`srgan deploy` (the project's deploy command) against the server."""
-    out = subprocess.run([sys.executable, "-m", "srgan.cli", "deploy"], env=server.env, cwd=REPO,
+    """`srgan deploy` (the project's deploy command) against the server, with a short heartbeat window."""
+    cfg = server.home / "deploy-pipeline.yaml"
+    cfg.write_text(f"flow:\n  heartbeat_seconds: {HEARTBEAT_S}\n  crashed_after_seconds: {CRASHED_AFTER_S}\n")
+    out = subprocess.run([sys.executable, "-m", "srgan.cli", "deploy", "--config", str(cfg)], env=server.env, cwd=REPO,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     return [ln.removeprefix("deployment: ") for ln in out.stdout.splitlines() if ln.startswith("deployment: ")]
@@ -224,7 +275,12 @@ def test_deploy_creates_pool_limit_and_deployments(server, deployed):
         train = client.read_deployment_by_name("train/train-weights")
         assert set(train.parameter_openapi_schema["properties"]) >= {"data", "scale", "config_path", "resume"}
     # deploying again changes nothing and does not fail
-    again = subprocess.run([sys.executable, "-m", "flows.deploy"], env=server.env, cwd=REPO, capture_output=True,
+        pool_env = client.read_work_pool("srgan").base_job_template["variables"]["properties"]["env"]
+        assert pool_env["default"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == str(HEARTBEAT_S)
+        (crash,) = client.read_automations_by_name("srgan: crash flow runs without heartbeat")
+        assert crash.trigger.within.total_seconds() == CRASHED_AFTER_S and crash.enabled
+    again = subprocess.run([sys.executable, "-m", "flows.deploy", str(server.home / "deploy-pipeline.yaml")],
+                           env=server.env, cwd=REPO, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0, again.stderr
 
@@ -368,3 +424,130 @@ def test_deployment_run_on_cuda_without_the_limit_fails_in_one_line(workers, wei
     assert state.is_failed()
     assert "GPU concurrency limit 'srgan-gpu' does not exist" in state.message
     assert read_records(tmp_path / "out" / "records").num_rows == 0
+
+
+# ------------------------------------------------------------------ overlap, dead worker, server restart
+
+def _final_state(client, run_id: UUID, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run_id).state
+        if state and state.is_final():
+            return state
+        time.sleep(1)
+    return client.read_flow_run(run_id).state
+
+
+def _wait_running_with_records(client, run_id: UUID, records: Path, timeout_s: float = RUN_TIMEOUT_S) -> None:
+    """Until the run is Running and has written at least one records part (so it is mid-run)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run_id).state
+        assert not (state and state.is_final()), f"run ended {state.type.value} before it could be interrupted"
+        if state and state.is_running() and records.is_dir() and any(records.glob("part-*.parquet")):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"run {run_id} wrote no records within {timeout_s} s")
+
+
+def _each_page_once(out: Path, expected: set[tuple[str, int]]) -> None:
+    """ok rows: every expected page exactly once; its page file whole; no partial (.tmp) files anywhere."""
+    ok = [(r["member"], r["page_index"]) for r in read_records(out / "records").to_pylist() if r["status"] == "ok"]
+    assert sorted(ok) == sorted(expected), f"{len(ok)} ok rows for {len(expected)} pages"
+    assert not [p for p in out.rglob("*.tmp")], "partial files left"
+    for page in (out / "pages").glob("*.png"):
+        Image.open(page).verify()
+
+
+def _deployment_slots(client, name: str) -> int:
+    dep = client.read_deployment_by_name(name)
+    return client.read_global_concurrency_limit_by_name(dep.global_concurrency_limit.name).active_slots
+
+
+def _pid_of(run) -> int:
+    return int(run.infrastructure_pid.rsplit(":", 1)[-1])
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_overlap_refused_then_worker_killed_run_crashes_and_the_next_run_finishes(
+        server, workers, weights_dir, tmp_path):
+    """nightly run A mid-run: a second run on its folder is refused (exit 2, naming A); SIGKILL of A's
+    worker and flow-run process: A becomes Crashed (heartbeat automation), its deployment slot comes back,
+    and the next nightly run does the rest: every page once, no partial files."""
+    from prefect import get_client
+
+    names = [f"p{i:02d}.png" for i in range(40)]
+    inputs = make_inputs(tmp_path / "in", names)
+    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
+    out = tmp_path / "out"
+    params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("upscale/nightly-upscale")
+        run = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        _wait_running_with_records(client, run.id, out / "records")
+
+        second = subprocess.run([sys.executable, "-m", "srgan.cli", "upscale", str(inputs), "--out", str(out),
+                                 "--config", str(cfg), "--no-progress"], env=server.env, cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stdout + second.stderr
+        (line,) = second.stderr.strip().splitlines()
+        run = client.read_flow_run(run.id)
+        assert f"is in use by flow run {run.name} ({run.id})" in line, line
+
+        flow_pid = _pid_of(run)
+        holder = next(w for w in workers if w.popen.pid == _parent(flow_pid))
+        os.killpg(holder.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(flow_pid, signal.SIGKILL)
+        holder.popen.wait(10)
+        killed_at = time.monotonic()
+        assert client.read_flow_run(run.id).state.is_running()  # nothing else tells the server
+        workers[workers.index(holder)] = Proc.start(holder.popen.args, server.env, holder.log.with_suffix(".2.log"))
+
+        state = _final_state(client, run.id, HEARTBEAT_S + CRASHED_AFTER_S + 60)
+        assert state.is_crashed(), state
+        assert "no heartbeat" in state.message
+        print(f"crashed {time.monotonic() - killed_at:.0f} s after the kill")
+        assert _deployment_slots(client, "upscale/nightly-upscale") == 0
+        done_before = {(r["member"], r["page_index"]) for r in read_records(out / "records").to_pylist()}
+        assert 0 < len(done_before) < len(names)
+
+        rerun = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        wait_completed(client, rerun.id, workers)  # not cancelled: the slot was given back
+    _each_page_once(out, {(n, 0) for n in names})
+
+
+def test_server_restart_mid_run_then_rerun_completes_every_page_once(server, workers, weights_dir, tmp_path):
+    """The server stops (SIGTERM) while a nightly run is going and comes back on the same database:
+    the run ends in a final state (Completed, or Failed/Crashed), a rerun completes, every page once,
+    and the deployment's concurrency slot is not left taken (leases on disk: filesystem lease storage)."""
+    from prefect import get_client
+
+    names = [f"q{i:02d}.png" for i in range(30)]
+    inputs = make_inputs(tmp_path / "in", names)
+    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
+    out = tmp_path / "out"
+    params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("upscale/nightly-upscale")
+        run = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        _wait_running_with_records(client, run.id, out / "records")
+    assert list((server.home / "concurrency_leases").glob("*.json")), "the run's slot lease is not on disk"
+    server.stop()
+    time.sleep(5)
+    server.start()
+    with get_client(sync_client=True) as client:
+        state = _final_state(client, run.id, HEARTBEAT_S + CRASHED_AFTER_S + 90)
+        assert state.is_final(), f"run still {state.type.value} after the restart"
+        print(f"run after the server restart: {state.type.value} {state.message}")
+        deadline = time.monotonic() + 60
+        while _deployment_slots(client, "upscale/nightly-upscale") and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _deployment_slots(client, "upscale/nightly-upscale") == 0  # the ended run's slot is free
+        rerun = client.create_flow_run_from_deployment(dep.id, parameters=params)
+        wait_completed(client, rerun.id, workers)
+        assert _deployment_slots(client, "upscale/nightly-upscale") == 0
+    _each_page_once(out, {(n, 0) for n in names})

@@ -20,6 +20,7 @@ from srgan.cli import main
 from srgan.config import PipelineConfig, TilingConfig
 from srgan.engine import Engine
 from srgan.readers import DocumentRef
+from srgan.readers.refs import container_path
 from srgan.records import read_records, write_part
 from srgan.resume import claim_work_dir, clean_stale, doc_key, done_documents, done_pages, skip_done
 from srgan.run import run_pipeline
@@ -32,7 +33,8 @@ PAGES = 16  # with pages_per_task 2: 8 batches, so the first part file comes wel
 
 def _row(member: str, page: int, count: int, status: str = "ok", sha: str = SHA, weights: str = "w",
          config: str = "c") -> dict:
-    return {"run_id": "r", "started_at": datetime.now(UTC), "source": "/in", "member": member, "content_sha256": sha,
+    return {"run_id": "r", "started_at": datetime.now(UTC), "source": "/in", "member": member, "container": member,
+            "content_sha256": sha,
             "page_index": page, "page_count": count, "status": status, "weights_sha256": weights,
             "config_hash": config, "error": None if status == "ok" else "boom"}
 
@@ -50,9 +52,10 @@ def test_done_means_every_page_ok_with_the_same_weights_and_config(tmp_path: Pat
                 _row("otherw.pdf", 0, 1, weights="w2"), _row("otherc.pdf", 0, 1, config="c2"),
                 _row("old.pdf", 0, 1, sha="b" * 64)], records, "r1")
     write_part([_row("part.pdf", 2, 3)], records, "r2")  # a later run finished one more page
-    assert done_documents(records, "w", "c") == {doc_key("/in", "whole.pdf", SHA), doc_key("/in", "old.pdf", "b" * 64)}
+    assert done_documents(records, "w", "c") == {doc_key("/in", "whole.pdf", "whole.pdf", SHA),
+                                                 doc_key("/in", "old.pdf", "old.pdf", "b" * 64)}
     pages = done_pages(records, "w", "c")
-    assert pages[doc_key("/in", "part.pdf", SHA)] == (3, frozenset({0, 2}))
+    assert pages[doc_key("/in", "part.pdf", "part.pdf", SHA)] == (3, frozenset({0, 2}))
     docs = [_doc(m) for m in ("whole.pdf", "part.pdf", "failed.pdf", "otherw.pdf", "otherc.pdf", "old.pdf", "new.pdf")]
     todo = skip_done(docs, pages)
     assert [(d.member, d.skip_pages) for d in todo] == [
@@ -174,3 +177,47 @@ def test_killed_run_resumes_every_page_once(prefect_harness, tmp_path: Path, tin
     rows = read_records(out / "records").to_pylist()
     assert len(rows) == PAGES + 1 and sum(r["member"] == "page05.png" for r in rows) == 2
     assert np.asarray(Image.open(out / "pages" / "page05.png")).shape == (240, 200)
+
+
+def test_two_archives_with_the_same_member_are_told_apart(tmp_path: Path) -> None:
+    """container names the archive: p0.tif of a.tar (done) does not make p0.tif of b.tar done."""
+    def member(archive: str) -> DocumentRef:
+        return DocumentRef(source="/in", container=f"/in/{archive}", member="p0.tif", rel_path=f"{archive}/p0",
+                           kind="image", content_sha256=SHA)
+
+    assert container_path(member("a.tar")) == "a.tar"
+    row = {**_row("p0.tif", 0, 1), "container": "a.tar"}
+    write_part([row], tmp_path / "records", "r")
+    todo = skip_done([member("a.tar"), member("b.tar")], done_pages(tmp_path / "records", "w", "c"))
+    assert [d.container for d in todo] == ["/in/b.tar"]
+
+
+def test_rows_from_before_the_container_column_still_count_as_done(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    old = {k: v for k, v in _row("old.pdf", 0, 1).items() if k != "container"}
+    (tmp_path / "records").mkdir()
+    pq.write_table(pa.Table.from_pylist([old]), tmp_path / "records" / "part-old.parquet")
+    assert skip_done([_doc("old.pdf")], done_pages(tmp_path / "records", "w", "c")) == []
+
+
+def test_discovered_archive_members_name_their_archive(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from srgan.config import load_config
+    from srgan.readers import discover
+
+    (tmp_path / "in" / "box").mkdir(parents=True)
+    for name in ("box/damaged.tar", "hostile.tar"):
+        with tarfile.open(tmp_path / "in" / name, "w") as tar:
+            info = tarfile.TarInfo("p0.png")
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"abc"))
+    (tmp_path / "in" / "plain.png").write_bytes(b"x")
+    docs = list(discover([str(tmp_path / "in")], load_config(None).limits))
+    assert sorted((container_path(d), d.member) for d in docs) == [
+        ("box/damaged.tar", "p0.png"), ("hostile.tar", "p0.png"), ("plain.png", "plain.png")]
+    (single,) = discover([str(tmp_path / "in" / "hostile.tar")], load_config(None).limits)
+    assert container_path(single) == "hostile.tar"

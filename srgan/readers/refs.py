@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import numpy as np
 
@@ -46,6 +47,24 @@ def where(doc: DocumentRef, page_index: int | None = None) -> str:
     """Human name of a document (and page) for error lines: 'archive.tar:member page 2'."""
     name = f"{doc.container}:{doc.member}" if doc.container else _plain_path(doc)
     return name if page_index is None else f"{name} page {page_index + 1}"
+
+
+def container_path(doc: DocumentRef) -> str:
+    """The file on disk a document's page came from, relative to its source (the records' `container`).
+
+    An archive member: the archive's path under the source folder (its file name when the source is
+    the archive itself). A plain file: the same as its member (its path under the source folder, or
+    its name when the source is the file).
+    """
+    if not doc.container:
+        return doc.member
+    holder, source = PurePath(doc.container), PurePath(doc.source)
+    if holder == source:
+        return holder.name
+    try:
+        return holder.relative_to(source).as_posix()
+    except ValueError:
+        return holder.name
 
 
 def _plain_path(doc: DocumentRef) -> str:

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make server` / `make server-stop`: the Prefect server a team runs, on Debian's PostgreSQL.
+#
+#   scripts/server.sh start   PostgreSQL up (pg_ctlcluster), role + database created if missing
+#                             (pg_trgm in it), `prefect server start` in the background on it,
+#                             waits until it answers, prints the PREFECT_API_URL to export
+#   scripts/server.sh stop    stops the Prefect server, then PostgreSQL
+#   scripts/server.sh pg      only PostgreSQL up + role/database (the tests use this)
+#
+# Settings (environment): PORT (4200), HOST (127.0.0.1; 0.0.0.0 to serve other machines),
+# PG_DB / PG_USER (prefect), PG_PASSWORD (prefect: change it on a shared host), PG_HOST (127.0.0.1),
+# PG_PORT (the cluster's), PREFECT (the prefect command), STATE (.server: pid, log, PREFECT_HOME).
+set -euo pipefail
+
+PORT=${PORT:-4200}
+HOST=${HOST:-127.0.0.1}
+PG_DB=${PG_DB:-prefect}
+PG_USER=${PG_USER:-prefect}
+PG_PASSWORD=${PG_PASSWORD:-prefect}
+PG_HOST=${PG_HOST:-127.0.0.1}
+PREFECT=${PREFECT:-.venv/bin/prefect}
+STATE=${STATE:-.server}
+SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+
+die() { echo "server: $*" >&2; exit 1; }
+
+cluster() {  # "version name port status" of the first cluster
+  command -v pg_lsclusters >/dev/null || die "PostgreSQL is not installed (make system installs Debian's postgresql)"
+  pg_lsclusters -h | head -1 | awk '{print $1, $2, $3, $4}'
+}
+
+as_postgres() { $SUDO runuser -u postgres -- "$@"; }
+
+pg_up() {
+  read -r ver name pgport status <<<"$(cluster)"
+  [ -n "${ver:-}" ] || die "no PostgreSQL cluster (pg_createcluster 15 main)"
+  if [ "$status" != online ]; then
+    $SUDO pg_ctlcluster "$ver" "$name" start
+  fi
+  PG_PORT=${PG_PORT:-$pgport}
+  for _ in $(seq 1 60); do
+    as_postgres pg_isready -q -p "$PG_PORT" && break
+    sleep 0.5
+  done
+  as_postgres pg_isready -q -p "$PG_PORT" || die "PostgreSQL $ver/$name does not answer on port $PG_PORT"
+  # role and database, created when missing (the password is (re)set so the URL below works)
+  as_postgres psql -q -p "$PG_PORT" -v ON_ERROR_STOP=1 -d postgres <<SQL
+SELECT format('CREATE ROLE %I LOGIN', '$PG_USER') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER')\gexec
+ALTER ROLE "$PG_USER" LOGIN PASSWORD '$PG_PASSWORD';
+SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB')\gexec
+SQL
+  as_postgres psql -q -p "$PG_PORT" -v ON_ERROR_STOP=1 -d "$PG_DB" -c "CREATE EXTENSION IF NOT EXISTS pg_trgm"
+  DB_URL="postgresql+asyncpg://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/$PG_DB"
+}
+
+start() {
+  pg_up
+  mkdir -p "$STATE/home"
+  if [ -f "$STATE/prefect.pid" ] && kill -0 "$(cat "$STATE/prefect.pid")" 2>/dev/null; then
+    echo "server: already running (pid $(cat "$STATE/prefect.pid"))"
+  else
+    # its own session (setsid), so that `stop` ends the server and its children as one group
+    PREFECT_HOME="$PWD/$STATE/home" \
+    PREFECT_SERVER_DATABASE_CONNECTION_URL="$DB_URL" \
+    PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE=prefect.server.concurrency.lease_storage.filesystem \
+    PREFECT_SERVER_ANALYTICS_ENABLED=false \
+      setsid nohup "$PREFECT" server start --host "$HOST" --port "$PORT" >"$STATE/prefect.log" 2>&1 &
+    echo $! >"$STATE/prefect.pid"
+  fi
+  local url="http://127.0.0.1:$PORT/api"
+  for _ in $(seq 1 240); do
+    if curl -fsS "$url/health" >/dev/null 2>&1; then
+      echo "Prefect server on PostgreSQL ($PG_DB at $PG_HOST:$PG_PORT), log $STATE/prefect.log"
+      echo "export PREFECT_API_URL=$url"
+      return 0
+    fi
+    kill -0 "$(cat "$STATE/prefect.pid")" 2>/dev/null || { tail -20 "$STATE/prefect.log" >&2; die "prefect server exited"; }
+    sleep 0.5
+  done
+  tail -20 "$STATE/prefect.log" >&2
+  die "prefect server did not answer on $url within 120 s"
+}
+
+stop() {
+  if [ -f "$STATE/prefect.pid" ]; then
+    pid=$(cat "$STATE/prefect.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null || true
+      echo "server: prefect server (pid $pid) stopped"
+    fi
+    rm -f "$STATE/prefect.pid"
+  fi
+  read -r ver name _ status <<<"$(cluster)"
+  if [ "${status:-}" = online ]; then
+    $SUDO pg_ctlcluster "$ver" "$name" stop && echo "server: PostgreSQL $ver/$name stopped"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  pg) pg_up; echo "$DB_URL" ;;
+  *) die "usage: scripts/server.sh start|stop|pg" ;;
+esac
