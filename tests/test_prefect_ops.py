@@ -73,7 +73,7 @@ def test_prefect_yaml_declares_the_deployments_of_the_flows():
     assert {"input_path", "output_dir", "scale", "config_path", "shard_index", "shard_count"} <= set(
         inspect.signature(flows["upscale-folder"].fn).parameters)
     train_params = list(inspect.signature(flows["train-weights"].fn).parameters)
-    assert train_params == ["data", "scale", "config_path", "resume", "init_weights"]
+    assert train_params == ["data", "scale", "config_path", "resume", "init_weights", "ocr_eval_data"]
     assert flows["upscale-sharded"].name == "upscale-sharded"
 
 
