@@ -438,6 +438,15 @@ def _final_state(client, run_id: UUID, timeout_s: float):
     return client.read_flow_run(run_id).state
 
 
+def _one_task_per_page_run(tmp_path: Path, weights_dir: Path, names: list[str]) -> tuple[Path, Path, Path, dict]:
+    """Pages named `names`, a config with one page per task (a run long enough to interrupt), the
+    output folder and the deployment parameters of a run over them."""
+    inputs = make_inputs(tmp_path / "in", names)
+    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
+    out = tmp_path / "out"
+    return inputs, cfg, out, {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+
+
 def _wait_running_with_records(client, run_id: UUID, records: Path, timeout_s: float = RUN_TIMEOUT_S) -> None:
     """Until the run is Running and has written at least one records part (so it is mid-run)."""
     deadline = time.monotonic() + timeout_s
@@ -480,10 +489,7 @@ def test_overlap_refused_then_worker_killed_run_crashes_and_the_next_run_finishe
     from prefect import get_client
 
     names = [f"p{i:02d}.png" for i in range(40)]
-    inputs = make_inputs(tmp_path / "in", names)
-    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
-    out = tmp_path / "out"
-    params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+    inputs, cfg, out, params = _one_task_per_page_run(tmp_path, weights_dir, names)
     with get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name("upscale/nightly-upscale")
         run = client.create_flow_run_from_deployment(dep.id, parameters=params)
@@ -527,10 +533,7 @@ def test_server_restart_mid_run_then_rerun_completes_every_page_once(server, wor
     from prefect import get_client
 
     names = [f"q{i:02d}.png" for i in range(30)]
-    inputs = make_inputs(tmp_path / "in", names)
-    cfg = write_config(tmp_path, weights_dir, "flow:\n  pages_per_task: 1\n")
-    out = tmp_path / "out"
-    params = {"input_path": str(inputs), "output_dir": str(out), "scale": 2, "config_path": str(cfg)}
+    inputs, cfg, out, params = _one_task_per_page_run(tmp_path, weights_dir, names)
     with get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name("upscale/nightly-upscale")
         run = client.create_flow_run_from_deployment(dep.id, parameters=params)
