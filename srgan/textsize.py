@@ -144,16 +144,32 @@ def ink_mask(image: np.ndarray) -> np.ndarray:
 
 
 def _components(ink: np.ndarray) -> np.ndarray:
-    """(N, 5) int64 rows of top, bottom, left, right (exclusive) and area of 8-connected components."""
+    """(N, 5) int64 rows of top, bottom, left, right (exclusive) and area of 8-connected components.
+
+    The boxes are the extremes of each label's ink pixels, reduced with numpy: the same boxes as
+    ``ndimage.find_objects``, which makes a Python slice object per component (thousands per page)
+    and so triggers the interpreter's garbage collection, 130 ms spikes in a process holding torch.
+    """
     from scipy import ndimage  # scipy is a dependency; imported here to keep import time low
 
     labels, count = ndimage.label(ink, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return np.zeros((0, 5), dtype=np.int64)
-    slices = ndimage.find_objects(labels)
-    boxes = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in slices], dtype=np.int64)
-    area = np.bincount(labels[ink], minlength=count + 1)[1:]  # ink pixels only: 3x faster than all
-    return np.column_stack([boxes, area])
+    h, w = labels.shape
+    flat = np.flatnonzero(ink)  # ink pixels only: background is label 0
+    lab = labels.ravel()[flat] - 1
+    rows = flat // w
+    cols = flat - rows * w
+    top = np.full(count, h, np.int64)
+    np.minimum.at(top, lab, rows)
+    bottom = np.zeros(count, np.int64)
+    np.maximum.at(bottom, lab, rows)
+    left = np.full(count, w, np.int64)
+    np.minimum.at(left, lab, cols)
+    right = np.zeros(count, np.int64)
+    np.maximum.at(right, lab, cols)
+    area = np.bincount(lab, minlength=count)
+    return np.column_stack([top, bottom + 1, left, right + 1, area])
 
 
 def _letter_like(top, bot, left, right, area) -> np.ndarray:

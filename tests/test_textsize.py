@@ -213,3 +213,18 @@ def test_resize_round_trip_sizes():
     page = text_like_page(101, 77)
     assert resize(page, 1.37).shape == (round(101 * 1.37), round(77 * 1.37))
     assert resize_to(resize(page, 1.37), (77 * 2, 101 * 2)).shape == (202, 154)
+
+
+@pytest.mark.parametrize("shape,density", [((97, 131), 0.3), ((64, 1), 0.5), ((1, 50), 0.5), ((40, 40), 0.0)])
+def test_component_boxes_equal_find_objects(shape, density):
+    from scipy import ndimage
+
+    from srgan.textsize import _components
+
+    ink = np.random.default_rng(7).random(shape) < density
+    boxes = _components(ink)
+    labels, count = ndimage.label(ink, structure=np.ones((3, 3), dtype=bool))
+    expected = [[s[0].start, s[0].stop, s[1].start, s[1].stop] for s in ndimage.find_objects(labels)]
+    assert boxes.dtype == np.int64 and boxes.shape == (count, 5)
+    assert boxes[:, :4].tolist() == expected
+    assert boxes[:, 4].tolist() == np.bincount(labels.ravel(), minlength=count + 1)[1:].tolist()
