@@ -62,6 +62,7 @@ class EngineConfig:
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     cpu_workers: int = 0  # threads normalising and writing pages beside the model; 0 = auto (cpu_stage_workers)
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
+    fold_tail: bool = True  # run the generator's exact inference form (srgan/fold.py): last stage + tail at LR
 
 
 @dataclass
@@ -305,7 +306,9 @@ def to_dict(cfg: PipelineConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
-NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"))  # left out of the hash
+# left out of the hash; engine.fold_tail computes the same function (srgan/fold.py), so it keeps the
+# rerun key of pages written before it existed
+NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"))
 
 
 def output_config_hash(cfg: PipelineConfig) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from srgan.config import EngineConfig, TilingConfig
+from srgan.fold import fold_generator
 from srgan.models import Generator
 from srgan.tiling import merge_tiles, split_tiles
 
@@ -75,7 +76,7 @@ class Engine:
 
     Args:
         net_g: the generator (moved to the engine's device, eval mode).
-        engine: EngineConfig (device, precision, channels_last, compile, threads).
+        engine: EngineConfig (device, precision, channels_last, fold_tail, compile, threads).
         tiling: TilingConfig (tile, overlap, batch_size).
     """
 
@@ -89,6 +90,8 @@ class Engine:
         self.pad = tiling.overlap
         self.channels_last = engine.channels_last  # faster on CUDA and with oneDNN on CPU
         net_g = net_g.to(self.device).eval()
+        if engine.fold_tail:  # the same function with the last stage and tail at the input resolution
+            net_g = fold_generator(net_g)
         if self.channels_last:
             net_g = net_g.to(memory_format=torch.channels_last)
         self.net_g = net_g
