@@ -6,9 +6,10 @@ steps and is not counted). That is the cost a GPU host pays per page on its core
 waiting and contention of a concurrent run.
 
 Stages: ``decode`` (read the file, decode to 8-bit grey), ``normalise`` (text-height estimate, and the
-resample when normalisation is on), ``metrics`` (resample to exactly scale x input, bicubic baseline,
-consistency PSNR of model and baseline), ``write`` (encode the page, atomic write), ``record`` (the
-page's share of writing its records part). Side-by-side pictures (the first
+resample when normalisation is on), ``metrics`` (consistency PSNR of the model's page and of the bicubic
+baseline, the latter at the input size without the upscale: ``metrics.bicubic_consistency_psnr``),
+``write`` (resample to exactly scale x input, encode the page, atomic write), ``record`` (the page's
+share of writing its records part). Side-by-side pictures (the first
 ``upscale.compare_pages`` pages of a run only) are left out, and so is the first call's one-off
 set-up (imports) in a warm-up page. ``time.thread_time`` of the calling thread is the clock: the
 stages' libraries (Pillow, numpy, scipy.ndimage, zlib) do their work in the calling thread, and a

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from srgan.config import EngineConfig, PipelineConfig, load_config, output_config_hash, override
@@ -63,3 +64,25 @@ def test_cpu_stage_workers() -> None:
     assert cpu_stage_workers(EngineConfig(cpu_workers=3), "cuda") == 3
     assert cpu_stage_workers(EngineConfig(), "cpu") == 2
     assert cpu_stage_workers(EngineConfig(), "cuda") >= 2
+
+
+def test_bicubic_baseline_figure_is_that_of_its_upscale(tmp_path: Path) -> None:
+    from srgan.colour import split_luma
+    from srgan.metrics import bicubic_upscale, consistency_psnr
+    from srgan.sample import colour_page
+
+    inp = _inputs(tmp_path, 2)
+    rgb = np.ascontiguousarray(colour_page(3, dpi=40)[:120, :160])  # the letterhead: a colour page
+    Image.fromarray(rgb).save(inp / "p02.png")
+    cfg = override(_cfg(tmp_path, ""), "upscale.compare_pages", 1)
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0)
+    rows = {r["member"]: r for r in read_records(tmp_path / "out" / "records").to_pylist()}
+    assert rows["p02.png"]["color"] == "rgb"
+    for name in ("p00.png", "p01.png", "p02.png"):
+        page = np.asarray(Image.open(inp / name))
+        luma = page if page.ndim == 2 else split_luma(page)[0]  # metrics are on luminance
+        h, w = luma.shape
+        expected = consistency_psnr(bicubic_upscale(luma, (2 * w, 2 * h)), luma)
+        assert rows[name]["psnr_consistency_bicubic"] == pytest.approx(expected, abs=1e-9)
+    assert len(list((tmp_path / "out" / "compare").glob("*.png"))) == 1  # its bicubic panel still made
