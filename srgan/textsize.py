@@ -29,6 +29,22 @@ Handwriting rarely has twins; when too few are found, step 3 falls back to compo
 line mate (aligned top or bottom), as long as they are a fair share of the page's letter-like
 components and their x-height is at least ``LOOSE_MIN_PX`` (so a picture's dots never pass as text).
 
+Text too small to measure (x-height under ~2.5 px): its letters merge into word blobs (2-7 px tall,
+2.5-40 times as wide) or, where a dark picture sets the ink level, break into grey specks. The steps
+above then measure whatever is left: a headline (feyn shrunk to 2-3 px: 8.8-12.9 px), or word blobs
+stacked at a column's left edge, read as text turned by 90 degrees (linn at 2 px: 10.4-10.7 px).
+So (:func:`_too_small`) word blobs are counted: blobs with a twin beside them (same top and bottom)
+and another blob stacked close above or below (the next line of a paragraph), at the ink threshold
+and, when the estimate rests on fewer than ``GREY_PASS_LETTERS`` letters and specks (under
+``MIN_TEXT_PX`` across) outnumber them, at a lighter one (a quarter of the way from paper to ink:
+text this small is grey). With at least ``MIN_COMPONENTS`` blobs, more than the letters the estimate
+rests on (blobs taken for letters not counted), the text is too small to measure: px None, reason
+"text too small to measure (...)". On 39 real scans at native size the most blobs were 180 (against
+4,186 letters) and no estimate changed; on six scans shrunk to 3-6 px (8071_093.3B, linn, phototest,
+feyn, patent, typewriter) the blobs stayed under half the letters; shrunk to 1.4-2.5 px none of them
+kept an estimate above 4.2 px (before: up to 12.9 px). Rendered pages (300 seeds of
+tests/test_textsize_accuracy.py) measure as before.
+
 Accuracy (tests/test_textsize_accuracy.py): rendered pages of 6-30 pt at 72-200 dpi, 299 of 300 within
 10% of the true x-height; 16 real scans, all within 8% of a hand measurement. The estimate is the mean
 of flat and round letters (o, e, s overshoot), so it reads 3-9% above the flat x-height, the same
@@ -61,6 +77,10 @@ MIN_TEXT_PX = 3  # smallest x-height the estimator reports (2 px "letters" are d
 NEIGHBOURS = 12  # nearest components each component is compared with
 LOOSE_MIN_SHARE = 0.1  # handwriting fallback: share of letter-like components that must pass
 LOOSE_MIN_PX = 6.0  # handwriting fallback: smallest x-height it may report
+BLOB_MAX_PX = 7  # word blobs of text under MIN_TEXT_PX: at most this tall (ascenders and descenders merged in)
+GREY_INK = 0.25  # the grey pass counts pixels at least this far from paper to ink as ink
+GREY_PASS_LETTERS = 500  # the grey pass is for estimates resting on fewer letters (it costs one more labelling)
+TOO_SMALL = "text too small to measure"  # the reason's start
 MAX_PIXELS = 16_000_000  # larger pages are measured on a reduced copy (time and memory)
 NORMALISE_RESAMPLE = Image.Resampling.LANCZOS  # filter of the text-size resample before the model
 _FAR = 1 << 30
@@ -272,11 +292,23 @@ _NO_BOXES = np.zeros((0, 4), dtype=np.int64)
 def _measure(image: np.ndarray, levels: InkLevels, ink: np.ndarray) -> tuple[TextHeight, np.ndarray]:
     """Estimate from a page's ink mask, and the (N, 4) top/bottom/left/right boxes it rests on.
 
-    px is None (with the reason) when no text lines are found.
+    px is None (with the reason) when no text lines are found or the text is too small to measure.
     """
     boxes = _components(ink)
     if boxes.shape[0] == 0:
         return TextHeight(None, "blank page: no ink found"), _NO_BOXES
+    estimate, members = _measure_lines(image, levels, boxes)
+    too_small = _too_small(image, levels, boxes, members)
+    if too_small:
+        return TextHeight(None, too_small, 0, estimate.vertical), _NO_BOXES
+    if estimate.px is None:
+        return estimate, _NO_BOXES
+    return estimate, boxes[members, :4]
+
+
+def _measure_lines(image: np.ndarray, levels: InkLevels, boxes: np.ndarray) -> tuple[TextHeight, np.ndarray]:
+    """Steps 2-5 of the module docstring on the page's components: the estimate and the indices (into
+    boxes) of the text-line components it rests on (none when px is None)."""
     top, bot, left, right, area = boxes.T
     found = []
     for vertical in (False, True):
@@ -287,19 +319,76 @@ def _measure(image: np.ndarray, levels: InkLevels, ink: np.ndarray) -> tuple[Tex
         found.append((vertical, keep, (bot - top)[keep], strict, loose))
     upright, turned = found
     vertical, keep, heights, members, loose = turned if turned[3].sum() > 1.2 * upright[3].sum() else upright
+    none = np.zeros(0, np.int64)
     if members.sum() < MIN_COMPONENTS:  # too few printed text letters: try handwriting
         vertical, keep, heights, _, members = max(found, key=lambda f: f[4].sum())
         count = int(members.sum())
         if count < MIN_COMPONENTS or count < LOOSE_MIN_SHARE * heights.size:
-            return TextHeight(None, f"no text lines found ({boxes.shape[0]} ink components)", count,
-                              vertical), _NO_BOXES
+            return TextHeight(None, f"no text lines found ({boxes.shape[0]} ink components)", count, vertical), none
         if typical_height(heights[members]) < LOOSE_MIN_PX:  # a picture's dots line up by chance
             return TextHeight(None, f"no text lines found ({boxes.shape[0]} ink components; "
-                                    f"{typical_height(heights[members]):.1f} px dots only)", count,
-                              vertical), _NO_BOXES
-    found_boxes = boxes[keep[members], :4]
-    px = typical_height(_soft_heights(image, levels, found_boxes, vertical))
-    return TextHeight(px, None, int(members.sum()), vertical), found_boxes
+                                    f"{typical_height(heights[members]):.1f} px dots only)", count, vertical), none
+    index = keep[members]
+    px = typical_height(_soft_heights(image, levels, boxes[index, :4], vertical))
+    return TextHeight(px, None, int(index.size), vertical), index
+
+
+def _word_blobs(top: np.ndarray, bot: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Boolean mask over the components: word blobs of text too small to measure, in paragraph lines.
+
+    A word blob is 2..BLOB_MAX_PX tall and 2.5-40 times as wide (merged letters: wider than the few
+    letters _letter_like lets through, not as long as a rule), with a twin among its nearest blobs
+    (beside it on the line, at most two heights away, top and bottom within 1 px) and a blob stacked
+    above or below it at most two heights away (the next line of a paragraph: ruled paper, table rules
+    and underlines have no such neighbour).
+    """
+    from scipy.spatial import cKDTree
+
+    h, w = bot - top, right - left
+    mask = np.zeros(top.size, bool)
+    idx = np.flatnonzero((h >= 2) & (h <= BLOB_MAX_PX) & (w >= 2.5 * h) & (w <= 40 * h))
+    if idx.size < 3:
+        return mask
+    t, b, le, r = top[idx], bot[idx], left[idx], right[idx]
+    hb = (b - t)[:, None]
+    centres = np.column_stack([(le + r) / 2, (t + b) / 2])
+    _, nb = cKDTree(centres).query(centres, k=min(9, idx.size))
+    nb = nb[:, 1:]  # (n, k) neighbour indices, the blob itself dropped
+    gap_x = np.maximum(le[nb] - r[:, None], le[:, None] - r[nb])
+    gap_y = np.maximum(t[nb] - b[:, None], t[:, None] - b[nb])
+    twin = (gap_y < 0) & (gap_x >= 0) & (gap_x <= 2 * hb) & (np.abs(t[nb] - t[:, None]) <= 1) & (
+        np.abs(b[nb] - b[:, None]) <= 1)
+    stacked = (gap_x < 0) & (gap_y >= 0) & (gap_y <= 2 * hb)
+    mask[idx[twin.any(1) & stacked.any(1)]] = True
+    return mask
+
+
+def _blob_count(boxes: np.ndarray) -> tuple[int, np.ndarray]:
+    """(word blobs in the orientation with more of them, mask of the blobs of either orientation)."""
+    top, bot, left, right = boxes[:, :4].T
+    upright, turned = _word_blobs(top, bot, left, right), _word_blobs(left, right, top, bot)
+    return int(max(upright.sum(), turned.sum())), upright | turned
+
+
+def _too_small(image: np.ndarray, levels: InkLevels, boxes: np.ndarray, members: np.ndarray) -> str | None:
+    """The reason when the page's text is too small to measure (see the module docstring), else None.
+
+    members: indices into boxes of the letters the estimate rests on (empty without an estimate).
+    """
+    blobs, is_blob = _blob_count(boxes)
+    letters = int((~is_blob[members]).sum())  # word blobs taken for letters (a column edge read as turned text)
+    if blobs < MIN_COMPONENTS or blobs <= letters:
+        # grey pass: text this small is grey; under the ink level of a dark picture it breaks into specks
+        # (under MIN_TEXT_PX across). Only where specks outnumber the letters: it costs one more labelling
+        specks = np.count_nonzero(np.minimum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]) < MIN_TEXT_PX)
+        if letters >= GREY_PASS_LETTERS or specks <= max(letters, MIN_COMPONENTS):
+            return None
+        grey = image <= levels.paper - GREY_INK * (levels.paper - levels.ink)
+        blobs = max(blobs, _blob_count(_components(grey))[0])
+        if blobs < MIN_COMPONENTS or blobs <= letters:
+            return None
+    return (f"{TOO_SMALL} (x-height under {MIN_TEXT_PX} px: {blobs} word blobs in text lines, "
+            f"{letters} letters)")
 
 
 def _analyse(image: np.ndarray) -> tuple[TextHeight, np.ndarray]:
@@ -315,6 +404,8 @@ def _analyse(image: np.ndarray) -> tuple[TextHeight, np.ndarray]:
         h, w = int(image.shape[0] * k), int(image.shape[1] * k)  # rounded down: under MAX_PIXELS
         est, boxes = _analyse(resize_to(image, (w, h)))  # bicubic: antialiased, no ringing
         if est.px is None:
+            if est.reason and est.reason.startswith(TOO_SMALL):  # its px limit is the reduced copy's
+                est = dataclasses.replace(est, reason=f"{est.reason}; measured on a copy reduced to {k:.2f}x")
             return est, boxes
         return dataclasses.replace(est, px=est.px / k), np.round(boxes / k).astype(np.int64)
     levels = ink_levels(image)

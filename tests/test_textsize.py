@@ -2,11 +2,13 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from srgan.config import ConfigError, UpscaleConfig, config_from_dict
 from srgan.sample import find_fonts, render_text_page, synthetic_page
 from srgan.textsize import (
     MAX_PIXELS,
+    TOO_SMALL,
     TextHeight,
     estimate_text_height,
     normalisation_factor,
@@ -124,6 +126,34 @@ def test_estimate_follows_the_page_down_to_small_text(seed):
         assert 0.95 <= est[target] / target <= 1.2, (target, est)  # round letters overshoot: a few % high
     assert est[9.5] / est[4.75] == pytest.approx(2.0, rel=0.1)
     assert est[19.0] / est[9.5] == pytest.approx(2.0, rel=0.1)
+
+
+@pytest.mark.parametrize("x_height", [2.0, 2.4])
+@pytest.mark.parametrize("turns", [0, 1])
+def test_text_too_small_to_measure_has_no_estimate(x_height, turns):
+    """Letters of 2-2.4 px merge into word blobs; the estimate was 10-16 px (a paragraph's left edge read as
+    text turned by 90 degrees, or the blobs' length): now none, with the reason."""
+    body, truth = text_page(10)
+    page = np.ascontiguousarray(np.rot90(resize(body, x_height / truth, Image.Resampling.BICUBIC), turns))
+    est = estimate_text_height(page)
+    assert est.px is None and est.reason.startswith(TOO_SMALL), est
+    assert text_line_boxes(page).shape == (0, 4)
+
+
+def test_a_headline_over_text_too_small_is_no_estimate():
+    """The headline (5.8 px) is measurable, the body text (2 px) under it is not: the page has no estimate."""
+    head, _ = text_page(28, text="Annual Report Summary of the Year")
+    body, truth = text_page(10)
+    page = resize(np.vstack([head[:150], body]), 2.0 / truth, Image.Resampling.BICUBIC)
+    est = estimate_text_height(page)
+    assert est.px is None and est.reason.startswith(TOO_SMALL), est
+
+
+@pytest.mark.parametrize("x_height", [3.0, 4.0])
+def test_small_text_above_the_limit_is_still_measured(x_height):
+    body, truth = text_page(10, font=0)
+    est = estimate_text_height(resize(body, x_height / truth, Image.Resampling.BICUBIC))
+    assert est.px == pytest.approx(x_height, rel=0.15), est
 
 
 def test_negative_page_is_measured():

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from srgan.sample import find_fonts, render_text_page
-from srgan.textsize import estimate_text_height
+from srgan.textsize import TOO_SMALL, estimate_text_height, resize
 
 WORDS = ("the of and to in report results program department review meeting schedule budget data analysis "
          "proposal request approval samples market quarter project committee costs shipment testing division "
@@ -105,3 +105,16 @@ def test_halftone_page_is_measured_on_its_text(shared_data):
     """pageseg2 has a large halftone picture; its dots once made the estimate 3.7 px."""
     page = np.asarray(Image.open(shared_data / "scans" / "pageseg2.tif").convert("L"))
     assert estimate_text_height(page).px == pytest.approx(HAND["pageseg2"], rel=0.1)
+
+
+@pytest.mark.parametrize("stem", ["8071_093.3B", "feyn", "linn"])
+def test_real_scan_shrunk_until_its_text_cannot_be_measured(shared_data, stem):
+    """Shrunk (bicubic) to a body x-height of 2 px the estimate was 6.9 px (8071_093.3B: the headline), 8.8
+    (feyn: the title) and 3.1 (linn); to 2.4 px 3.3, 10.5 and 3.5. Now none; at 4 px still the text's."""
+    (path,) = [p for p in (shared_data / "scans").glob(f"{stem}.*") if p.suffix != ".txt"]
+    page = np.asarray(Image.open(path).convert("L"))
+    native = estimate_text_height(page).px
+    for x_height in (2.0, 2.4):
+        est = estimate_text_height(resize(page, x_height / native, Image.Resampling.BICUBIC))
+        assert est.px is None and est.reason.startswith(TOO_SMALL), (x_height, est)
+    assert estimate_text_height(resize(page, 4.0 / native, Image.Resampling.BICUBIC)).px == pytest.approx(4.0, rel=0.1)
