@@ -36,6 +36,7 @@ class UpscaleConfig:
     compare_crop: int = 256  # size of the input crop shown in each picture
     color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
     out_of_range: str = "lanczos"  # pages outside the weights' validated x-height range: lanczos | model | model_warn
+    no_estimate: str = "lanczos"  # pages without a text-height estimate, when the weights have a range: lanczos | model
 
 
 @dataclass
@@ -176,6 +177,7 @@ class PipelineConfig:
             ("upscale.compare_crop", self.upscale.compare_crop >= 16, "must be >= 16"),
             ("upscale.out_of_range", self.upscale.out_of_range in ("lanczos", "model", "model_warn"),
              "must be lanczos, model or model_warn"),
+            ("upscale.no_estimate", self.upscale.no_estimate in ("lanczos", "model"), "must be lanczos or model"),
             ("tiling.tile", self.tiling.tile >= 8, "must be >= 8"),
             ("tiling.overlap", 0 <= self.tiling.overlap < self.tiling.tile, "must be in [0, tile)"),
             ("tiling.batch_size", self.tiling.batch_size >= 1, "must be >= 1"),

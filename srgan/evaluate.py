@@ -92,7 +92,8 @@ def evaluate_images(
     """Evaluate net_g against bicubic on (name, original page) pairs; optionally write the images.
 
     validated_range: the weights' ``validated_xheight_px``; pages outside it get the configured
-    ``upscale.out_of_range`` output (the upscale default), as in a run. None: the model everywhere.
+    ``upscale.out_of_range`` output, pages without a text-height estimate the ``upscale.no_estimate``
+    one (the upscale default), as in a run. None: the model everywhere.
     """
     if net_g.scale != scale:
         raise ValueError(f"evaluate: generator is for scale {net_g.scale}, not {scale}")
@@ -110,7 +111,8 @@ def evaluate_images(
             "height": int(hr.shape[0]),
             "text_height_px": estimate.px,
             "normalise_factor": factor,
-            "method": range_decision(estimate.px, factor, validated_range, cfg.upscale.out_of_range)[1],
+            "method": range_decision(estimate.px, factor, validated_range, cfg.upscale.out_of_range,
+                                     cfg.upscale.no_estimate)[1],
             "psnr": psnr(sr, hr),
             "ssim": ssim(sr, hr),
             "psnr_bicubic": psnr(bic, hr),

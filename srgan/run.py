@@ -85,7 +85,8 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
                  validated_range: Sequence[float] | None = None) -> dict:
     """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write (-> document) -> records.
 
-    validated_range: the weights manifest's ``validated_xheight_px`` (pages outside it: upscale.out_of_range).
+    validated_range: the weights manifest's ``validated_xheight_px`` (pages outside it: upscale.out_of_range;
+    pages without a text-height estimate: upscale.no_estimate).
     """
     out_dir = Path(out_dir)
     ctx = make_run_context(cfg, out_dir, engine.info, weights_name, weights_sha256)

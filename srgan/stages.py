@@ -58,7 +58,7 @@ class PageWork:
     doc_info: dict[str, str] | None = None  # PDF pages: the document's metadata, carried to the output PDF
     in_validated_range: bool | None = None  # x-height the model sees inside the weights' validated range
     validated_range: tuple[float, float] | None = None  # the range used (weights manifest)
-    method: str = "model"  # model | lanczos (upscale.out_of_range: lanczos for pages outside the range)
+    method: str = "model"  # model | lanczos (outside the range: upscale.out_of_range; no estimate: upscale.no_estimate)
     # in-process runs (srgan.run) keep the pages here instead of in .npy files: "input", "norm", "sr",
     # "chroma". Prefect tasks never fill it, so only paths travel between them.
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -96,12 +96,16 @@ def normalise_image(image: np.ndarray, text_height: float | None, ucfg: UpscaleC
 
 
 def range_decision(text_px: float | None, factor: float, validated_range: Sequence[float] | None,
-                   out_of_range: str) -> tuple[bool | None, str]:
+                   out_of_range: str, no_estimate: str) -> tuple[bool | None, str]:
     """(in_validated_range, method) for a page whose text (estimate text_px, normalised by factor) meets
-    the model at text_px * factor px: None when there is no estimate or no range; the method is
-    ``lanczos`` only for a page outside the range under ``upscale.out_of_range: lanczos``."""
-    if text_px is None or not validated_range:
+    the model at text_px * factor px: None when there is no estimate or no range. The method is
+    ``lanczos`` for a page outside the range under ``upscale.out_of_range: lanczos`` and for a page
+    without an estimate under ``upscale.no_estimate: lanczos`` (text too small to measure is where the
+    model changed letters); weights without a range leave every page to the model."""
+    if not validated_range:
         return None, "model"
+    if text_px is None:
+        return None, "lanczos" if no_estimate == "lanczos" else "model"
     lo, hi = validated_range
     inside = bool(lo <= text_px * factor <= hi)
     return inside, "lanczos" if not inside and out_of_range == "lanczos" else "model"
@@ -114,10 +118,12 @@ def upscale_images(
     """In-memory path: normalise, upscale in shared batches, resample to exactly scale x input.
 
     With validated_range (the weights manifest's ``validated_xheight_px``), pages outside it are handled
-    as ``ucfg.out_of_range`` says (Lanczos instead of the model for ``lanczos``).
+    as ``ucfg.out_of_range`` says, pages without a text-height estimate as ``ucfg.no_estimate`` says
+    (Lanczos instead of the model for ``lanczos``).
     """
     prepared = [normalise_image(img, text_height, ucfg) for img in images]
-    methods = [range_decision(est.px, factor, validated_range, ucfg.out_of_range)[1] for _, est, factor in prepared]
+    methods = [range_decision(est.px, factor, validated_range, ucfg.out_of_range, ucfg.no_estimate)[1]
+               for _, est, factor in prepared]
     to_model = [p[0] for p, m in zip(prepared, methods, strict=True) if m == "model"]
     outs = iter(engine.upscale(to_model) if to_model else [])
     s = engine.scale
@@ -136,8 +142,8 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     (the stages run in one process: no disk round trip); errors become PageWork.error.
 
     validated_range (the weights manifest's ``validated_xheight_px``) decides ``in_validated_range``
-    and, with ``upscale.out_of_range``, the page's ``method``. ``clock`` times the step (the bench
-    passes a CPU clock to measure CPU, not wall time).
+    and, with ``upscale.out_of_range`` and ``upscale.no_estimate``, the page's ``method``. ``clock``
+    times the step (the bench passes a CPU clock to measure CPU, not wall time).
     """
     work = PageWork(doc=page.doc, page_index=page.page_index, page_count=page.page_count, error=page.error,
                     source_format=page.format, page_size_pt=page.size_pt, doc_info=page.info)
@@ -156,7 +162,8 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     work.seconds["normalise"] = clock() - t0
     work.text_height_px, work.text_height_note, work.factor = estimate.px, estimate.reason, factor
     work.validated_range = tuple(validated_range) if validated_range else None
-    work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg.out_of_range)
+    work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg.out_of_range,
+                                                          ucfg.no_estimate)
     if work.in_validated_range is False and ucfg.out_of_range == "model_warn":
         log.warning("%s page %d: text x-height %.1f px is outside the weights' validated range %s; model used",
                     printable(page.doc.member or page.doc.source), page.page_index + 1, estimate.px * factor,

@@ -20,8 +20,9 @@ class RunTally:
         self.keep_errors = keep_errors
         self.error_messages: list[str] = []
         self.out_of_range = 0  # ok pages whose text x-height is outside the weights' validated range
-        self.lanczos = 0  # ok pages written by Lanczos instead of the model (upscale.out_of_range: lanczos)
-        self.no_range = 0  # ok pages with no text estimate or weights without a validated range
+        self.lanczos = 0  # ok pages written by Lanczos instead of the model (out of range or no estimate)
+        self.no_range = 0  # ok pages with no range decision: no text estimate, or weights without a range
+        self.no_estimate = 0  # ok pages with no text-height estimate (blank, pictures, text too small)
         self._sum = dict.fromkeys(self._MEANS, 0.0)
         self._n = dict.fromkeys(self._MEANS, 0)
 
@@ -48,6 +49,7 @@ class RunTally:
             inside = r.get("in_validated_range")
             self.out_of_range += inside is False
             self.no_range += inside is None
+            self.no_estimate += r.get("text_height_px") is None
             self.lanczos += r.get("method") == "lanczos"
 
     def mean(self, key: str) -> float | None:
@@ -68,6 +70,7 @@ class RunTally:
             "pages_out_of_range": self.out_of_range,
             "pages_lanczos": self.lanczos,
             "pages_no_range": self.no_range,
+            "pages_no_estimate": self.no_estimate,
             "error_messages": list(self.error_messages),
         }
 
@@ -93,9 +96,10 @@ def format_summary(summary: dict) -> str:
         f"mean text-size factor: {fmt(summary.get('mean_normalise_factor'))}",
     ]
     if "pages_out_of_range" in summary:
-        lines.append(f"outside the weights' validated text range: {summary['pages_out_of_range']} pages "
-                     f"({summary['pages_lanczos']} written by Lanczos); no estimate or no range: "
-                     f"{summary['pages_no_range']}")
+        lines.append(f"outside the weights' validated text range: {summary['pages_out_of_range']} pages; "
+                     f"no range decision: {summary['pages_no_range']} (no text-height estimate: "
+                     f"{summary.get('pages_no_estimate', 0)}); written by Lanczos instead of the model: "
+                     f"{summary['pages_lanczos']}")
     for key, label in (("weights", "weights"), ("pages_dir", "pages"), ("records_dir", "records"),
                        ("compare_dir", "side-by-side"), ("documents_dir", "documents")):
         if key in summary:

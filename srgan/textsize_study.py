@@ -18,7 +18,8 @@ configured ``upscale`` section:
 
 ``default`` is the upscale default as a run makes it: with the weights' validated x-height range
 (manifest ``validated_xheight_px``, :mod:`srgan.fidelity`), pages outside it get the configured
-``upscale.out_of_range`` output (Lanczos by default); the other policies measure the model alone.
+``upscale.out_of_range`` output and pages without a text-height estimate the ``upscale.no_estimate``
+one (Lanczos by default); the other policies measure the model alone.
 
 Prints a markdown table (means over pages per ratio) and writes ``study.json`` under --out.
 Pages without ground truth are cropped (--crop, in original pixels, around the densest ink) to
@@ -80,7 +81,7 @@ POLICIES: dict[str, Callable[[UpscaleConfig], UpscaleConfig]] = {
     "up_only": _policy(low=1.0),  # enlarge small text only
     "down_only": _policy(low=SHRINK, high=1.0),  # shrink large text only
 }
-WITH_RANGE = frozenset({"default"})  # policies that apply the validated range and upscale.out_of_range
+WITH_RANGE = frozenset({"default"})  # policies that apply the validated range (upscale.out_of_range, no_estimate)
 
 
 # ------------------------------------------------------------------------------------ the study

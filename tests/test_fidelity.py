@@ -235,6 +235,100 @@ def test_in_memory_path_falls_back_too():
     assert not np.array_equal(model_out, out)
 
 
+# ------------------------------------------------------------------------- pages without an estimate
+
+
+def tiny_text_page() -> np.ndarray:
+    """Rendered body text shrunk (bicubic) to a 2 px x-height: too small to measure."""
+    from srgan.textsize import resize
+    from tests.test_textsize import text_page
+
+    page, truth = text_page(10)
+    return resize(page, 2.0 / truth, Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize("text_px,rng,out_of_range,no_estimate,want", [
+    (9.0, [2, 30], "lanczos", "lanczos", (True, "model")),
+    (9.0, [20, 40], "lanczos", "model", (False, "lanczos")),
+    (9.0, [20, 40], "model", "lanczos", (False, "model")),
+    (None, [2, 30], "lanczos", "lanczos", (None, "lanczos")),
+    (None, [2, 30], "model", "lanczos", (None, "lanczos")),  # out_of_range does not decide it
+    (None, [2, 30], "lanczos", "model", (None, "model")),
+    (None, None, "lanczos", "lanczos", (None, "model")),  # weights without a range: nothing to decide by
+    (9.0, None, "lanczos", "lanczos", (None, "model")),
+])
+def test_range_decision(text_px, rng, out_of_range, no_estimate, want):
+    from srgan.stages import range_decision
+
+    assert range_decision(text_px, 1.0, rng, out_of_range, no_estimate) == want
+
+
+def test_no_estimate_key_is_validated_and_shapes_the_output_hash():
+    from srgan.config import output_config_hash
+
+    assert PipelineConfig().upscale.no_estimate == "lanczos"
+    with pytest.raises(ConfigError, match="upscale.no_estimate"):
+        override(PipelineConfig(), "upscale.no_estimate", "model_warn")
+    cfg = PipelineConfig()
+    assert output_config_hash(override(cfg, "upscale.no_estimate", "model")) != output_config_hash(cfg)
+
+
+def _pages_without_estimate(tmp_path: Path) -> Path:
+    """A folder of three pages: text (an estimate, ~9 px), a blank page and text too small to measure."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(text_like_page(120, 120)).save(inp / "text.png")
+    Image.fromarray(np.full((64, 80), 255, np.uint8)).save(inp / "blank.png")
+    Image.fromarray(tiny_text_page()).save(inp / "tiny.png")
+    return inp
+
+
+@pytest.mark.parametrize("policy", ["lanczos", "model"])
+def test_runner_handles_pages_without_estimate_as_configured(tmp_path, policy):
+    cfg = override(_cpu(load_config(write_config(tmp_path, tmp_path))), "upscale.no_estimate", policy)
+    inp = _pages_without_estimate(tmp_path)
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    summary = run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0, validated_range=[2, 30])
+    assert summary["ok"] == 3 and summary["pages_out_of_range"] == 0
+    assert summary["pages_no_range"] == 2 and summary["pages_no_estimate"] == 2
+    assert summary["pages_lanczos"] == (2 if policy == "lanczos" else 0)
+    assert "no range decision: 2 (no text-height estimate: 2)" in format_summary(summary)
+    rows = {r["member"]: r for r in read_records(tmp_path / "out" / "records").to_pylist()}
+    assert rows["text.png"]["in_validated_range"] is True and rows["text.png"]["method"] == "model"
+    assert rows["tiny.png"]["text_height_note"].startswith("text too small to measure")
+    assert rows["blank.png"]["text_height_note"].startswith("blank page")
+    for name in ("tiny.png", "blank.png"):
+        r = rows[name]
+        assert r["text_height_px"] is None and r["in_validated_range"] is None and r["method"] == policy
+        src = np.asarray(Image.open(inp / name))
+        out = np.asarray(Image.open(r["output_path"]))
+        if name == "tiny.png":  # (a blank page is blank either way)
+            assert np.array_equal(out, lanczos_upscale(src, (out.shape[1], out.shape[0]))) == (policy == "lanczos")
+
+
+def test_pages_without_estimate_get_the_model_when_the_weights_have_no_range(tmp_path):
+    cfg = _cpu(load_config(write_config(tmp_path, tmp_path)))
+    inp = _pages_without_estimate(tmp_path)
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    summary = run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0)
+    assert summary["pages_no_range"] == 3 and summary["pages_no_estimate"] == 2 and summary["pages_lanczos"] == 0
+
+
+@pytest.mark.parametrize("policy", ["lanczos", "model"])
+def test_in_memory_path_honours_no_estimate(policy):
+    from srgan.stages import upscale_images
+
+    cfg = override(_cpu(PipelineConfig()), "upscale.no_estimate", policy)
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    page = tiny_text_page()
+    size = (page.shape[1] * 2, page.shape[0] * 2)
+    ((out, est, _),) = upscale_images(engine, [page], 9.0, cfg.upscale, validated_range=[2, 30])
+    assert est.px is None and est.reason.startswith("text too small to measure")
+    assert np.array_equal(out, lanczos_upscale(page, size)) == (policy == "lanczos")
+    ((no_range, _, _),) = upscale_images(engine, [page], 9.0, cfg.upscale)  # no range: the model
+    assert not np.array_equal(no_range, lanczos_upscale(page, size))
+
+
 
 def test_training_gate_refuses_without_tesseract(tmp_path, monkeypatch):
     import srgan.ocr

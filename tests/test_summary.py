@@ -2,7 +2,7 @@
 
 import math
 
-from srgan.summary import RunTally, summarise
+from srgan.summary import RunTally, format_summary, summarise
 
 
 def _rows(n: int) -> list[dict]:
@@ -40,3 +40,22 @@ def test_tally_keeps_only_the_first_error_messages():
 def test_tally_of_nothing_has_no_means():
     summary = RunTally().summary(0.0)
     assert summary["pages"] == 0 and summary["mean_psnr_consistency"] is None and summary["pages_per_s"] is None
+
+
+def test_range_counts_and_lanczos_pages():
+    """Outside the range, no range decision (no estimate / no range) and Lanczos pages, counted apart."""
+    ok = {"status": "ok", "psnr_consistency": 30.0, "psnr_consistency_bicubic": 28.0, "normalise_factor": 1.0}
+    rows = [
+        {**ok, "text_height_px": 9.0, "in_validated_range": True, "method": "model"},
+        {**ok, "text_height_px": 30.0, "in_validated_range": False, "method": "lanczos"},
+        {**ok, "text_height_px": 30.0, "in_validated_range": False, "method": "model"},  # out_of_range: model
+        {**ok, "text_height_px": None, "in_validated_range": None, "method": "lanczos"},  # no_estimate: lanczos
+        {**ok, "text_height_px": None, "in_validated_range": None, "method": "model"},  # no_estimate: model
+        {**ok, "text_height_px": 9.0, "in_validated_range": None, "method": "model"},  # weights without a range
+        {"status": "error", "error": "bad", "text_height_px": None, "method": "model"},  # errors are not counted
+    ]
+    summary = summarise(rows, 1.0)
+    assert summary["pages_out_of_range"] == 2 and summary["pages_no_range"] == 3
+    assert summary["pages_no_estimate"] == 2 and summary["pages_lanczos"] == 2
+    assert ("outside the weights' validated text range: 2 pages; no range decision: 3 (no text-height estimate: 2); "
+            "written by Lanczos instead of the model: 2") in format_summary(summary)
