@@ -43,7 +43,9 @@ rests on (blobs taken for letters not counted), the text is too small to measure
 4,186 letters) and no estimate changed; on six scans shrunk to 3-6 px (8071_093.3B, linn, phototest,
 feyn, patent, typewriter) the blobs stayed under half the letters; shrunk to 1.4-2.5 px none of them
 kept an estimate above 4.2 px (before: up to 12.9 px). Rendered pages (300 seeds of
-tests/test_textsize_accuracy.py) measure as before.
+tests/test_textsize_accuracy.py) measure as before. Of 120 synthetic office pages
+(srgan.training.synth; bicubic and RVL-like bitonal degradation; body 2-6 px) 17 lost their estimate,
+all with a body x-height of 2-4 px (bold text merged by a bitonal scan at 4 px among them).
 
 Accuracy (tests/test_textsize_accuracy.py): rendered pages of 6-30 pt at 72-200 dpi, 299 of 300 within
 10% of the true x-height; 16 real scans, all within 8% of a hand measurement. The estimate is the mean
@@ -387,8 +389,8 @@ def _too_small(image: np.ndarray, levels: InkLevels, boxes: np.ndarray, members:
         blobs = max(blobs, _blob_count(_components(grey))[0])
         if blobs < MIN_COMPONENTS or blobs <= letters:
             return None
-    return (f"{TOO_SMALL} (x-height under {MIN_TEXT_PX} px: {blobs} word blobs in text lines, "
-            f"{letters} letters)")
+    return (f"{TOO_SMALL} (letters merged into word blobs, as under ~{MIN_TEXT_PX} px x-height: {blobs} word "
+            f"blobs in text lines, {letters} letters)")
 
 
 def _analyse(image: np.ndarray) -> tuple[TextHeight, np.ndarray]:
