@@ -1,4 +1,6 @@
-"""srgan/fold.py: the folded inference form computes the generator's function."""
+"""srgan/fold.py: the folded inference form computes the generator's function; the engine's CPU memory setting."""
+
+import os
 
 import numpy as np
 import pytest
@@ -78,3 +80,17 @@ def test_shipped_weights_fold_exactly():
     with torch.no_grad():
         ref, out = net.eval()(x), fold_generator(net)(x)
     assert (ref - out).abs().max().item() < 1e-4
+
+
+def test_cpu_engine_asks_for_huge_pages_unless_told(monkeypatch):
+    """engine.huge_pages sets THP_MEM_ALLOC_ENABLE for torch's CPU allocator; the environment's value wins."""
+    net = _random_generator(2)
+    tiling = TilingConfig(tile=32, overlap=8, batch_size=1)
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+    Engine(net, EngineConfig(device="cpu", huge_pages=False), tiling)
+    assert "THP_MEM_ALLOC_ENABLE" not in os.environ
+    Engine(net, EngineConfig(device="cpu", huge_pages=True), tiling)
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
+    Engine(net, EngineConfig(device="cpu", huge_pages=True), tiling)
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "0"
