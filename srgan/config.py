@@ -64,7 +64,6 @@ class EngineConfig:
     cpu_workers: int = 0  # threads normalising and writing pages beside the model; 0 = auto (cpu_stage_workers)
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     fold_tail: bool = True  # run the generator's exact inference form (srgan/fold.py): last stage + tail at LR
-    huge_pages: bool = True  # CPU: torch's large tensors on transparent huge pages (THP_MEM_ALLOC_ENABLE)
 
 
 @dataclass
@@ -311,8 +310,7 @@ def to_dict(cfg: PipelineConfig) -> dict:
 
 # left out of the hash; engine.fold_tail computes the same function (srgan/fold.py), so it keeps the
 # rerun key of pages written before it existed
-NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"),
-                     ("engine", "huge_pages"))
+NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"))
 
 
 def output_config_hash(cfg: PipelineConfig) -> str:

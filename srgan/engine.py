@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,18 +56,6 @@ def pick_precision(requested: str, device: torch.device) -> str:
     return requested
 
 
-def use_huge_pages() -> None:
-    """Ask torch's CPU allocator to back tensors of 2 MB and more with transparent huge pages.
-
-    Every forward pass allocates its activations afresh (about 1 GB per 1000x768 page at 2x), and
-    glibc maps each one from the kernel, which faults it in 4 KB at a time: 1-4 s of system time per
-    page on a 2-core CPU. With ``THP_MEM_ALLOC_ENABLE`` (read by torch at its first large
-    allocation, so set here before the model runs) the faults fall 20-fold. The environment's own
-    value wins (``THP_MEM_ALLOC_ENABLE=0`` turns it off).
-    """
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-
-
 def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """The one place a precision name becomes an autocast context."""
     if precision == "fp32":
@@ -89,7 +76,7 @@ class Engine:
 
     Args:
         net_g: the generator (moved to the engine's device, eval mode).
-        engine: EngineConfig (device, precision, channels_last, fold_tail, huge_pages, compile, threads).
+        engine: EngineConfig (device, precision, channels_last, fold_tail, compile, threads).
         tiling: TilingConfig (tile, overlap, batch_size).
     """
 
@@ -98,8 +85,6 @@ class Engine:
             torch.set_num_threads(engine.threads)
         self.device = pick_device(engine.device)
         self.precision = pick_precision(engine.precision, self.device)
-        if engine.huge_pages and self.device.type == "cpu":
-            use_huge_pages()
         self.scale = net_g.scale
         self.tile, self.batch_size = tiling.for_device(self.device.type)
         self.pad = tiling.overlap

@@ -1,4 +1,4 @@
-"""srgan/fold.py: the folded inference form computes the generator's function; the engine's CPU memory setting."""
+"""srgan/fold.py: the folded inference form computes the generator's function; srgan's CPU memory setting."""
 
 import os
 
@@ -82,15 +82,17 @@ def test_shipped_weights_fold_exactly():
     assert (ref - out).abs().max().item() < 1e-4
 
 
-def test_cpu_engine_asks_for_huge_pages_unless_told(monkeypatch):
-    """engine.huge_pages sets THP_MEM_ALLOC_ENABLE for torch's CPU allocator; the environment's value wins."""
-    net = _random_generator(2)
-    tiling = TilingConfig(tile=32, overlap=8, batch_size=1)
-    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
-    Engine(net, EngineConfig(device="cpu", huge_pages=False), tiling)
-    assert "THP_MEM_ALLOC_ENABLE" not in os.environ
-    Engine(net, EngineConfig(device="cpu", huge_pages=True), tiling)
-    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
-    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
-    Engine(net, EngineConfig(device="cpu", huge_pages=True), tiling)
-    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "0"
+
+def test_package_asks_torch_for_huge_pages():
+    """Importing srgan sets THP_MEM_ALLOC_ENABLE (torch's CPU allocator reads it at its first large
+    allocation) unless the environment set it; a fresh interpreter shows both."""
+    import subprocess
+    import sys
+
+    code = "import os, srgan; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    fresh = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == "1"
+    told = subprocess.run([sys.executable, "-c", code], env={**env, "THP_MEM_ALLOC_ENABLE": "0"},
+                          capture_output=True, text=True, check=True)
+    assert told.stdout.strip() == "0"
