@@ -167,13 +167,19 @@ def _inputs(tmp_path: Path, n: int = 3) -> Path:
     return inp
 
 
+def _run_tiny(tmp_path, key: str, value: str, inp, validated_range: list[float]) -> dict:
+    """The plain runner over inp with a tiny 2x generator, `key` set to `value`, and a validated range."""
+    cfg = override(_cpu(load_config(write_config(tmp_path, tmp_path))), key, value)
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    return run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0,
+                        validated_range=validated_range)
+
+
 @pytest.mark.parametrize("policy", ["lanczos", "model", "model_warn"])
 def test_runner_handles_out_of_range_pages_as_configured(tmp_path, policy):
-    cfg = override(_cpu(load_config(write_config(tmp_path, tmp_path))), "upscale.out_of_range", policy)
-    inp = _inputs(tmp_path)
-    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
     # text_like_page's x-height is about 9 px: [20, 40] puts every page outside
-    summary = run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0, validated_range=[20, 40])
+    inp = _inputs(tmp_path)
+    summary = _run_tiny(tmp_path, "upscale.out_of_range", policy, inp, [20, 40])
     assert summary["pages_out_of_range"] == 3 and summary["pages_no_range"] == 0
     assert summary["pages_lanczos"] == (3 if policy == "lanczos" else 0)
     assert "outside the weights' validated text range: 3 pages" in format_summary(summary)
@@ -285,10 +291,8 @@ def _pages_without_estimate(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("policy", ["lanczos", "model"])
 def test_runner_handles_pages_without_estimate_as_configured(tmp_path, policy):
-    cfg = override(_cpu(load_config(write_config(tmp_path, tmp_path))), "upscale.no_estimate", policy)
     inp = _pages_without_estimate(tmp_path)
-    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
-    summary = run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0, validated_range=[2, 30])
+    summary = _run_tiny(tmp_path, "upscale.no_estimate", policy, inp, [2, 30])
     assert summary["ok"] == 3 and summary["pages_out_of_range"] == 0
     assert summary["pages_no_range"] == 2 and summary["pages_no_estimate"] == 2
     assert summary["pages_lanczos"] == (2 if policy == "lanczos" else 0)
