@@ -206,24 +206,31 @@ def _letter_like(top, bot, left, right, area) -> np.ndarray:
     )
 
 
+def _neighbour_gaps(top, bot, left, right, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(nb, gap_x, gap_y): each component's k nearest others by centre, (n, k) indices, and the gaps to
+    them edge to edge along each axis (negative: the two overlap along that axis). Needs n >= 2."""
+    from scipy.spatial import cKDTree
+
+    centres = np.column_stack([(left + right) / 2, (top + bot) / 2])
+    _, nb = cKDTree(centres).query(centres, k=min(k + 1, top.size))
+    nb = nb[:, 1:]  # the component itself dropped
+    gap_x = np.maximum(left[nb] - right[:, None], left[:, None] - right[nb])
+    gap_y = np.maximum(top[nb] - bot[:, None], top[:, None] - bot[nb])
+    return nb, gap_x, gap_y
+
+
 def _text_line_members(top, bot, left, right) -> tuple[np.ndarray, np.ndarray]:
     """Two boolean masks over the given components: strict (print) and loose (handwriting) members.
 
     Each component is compared with its NEIGHBOURS nearest (by centre). Gaps are edge to edge;
     a negative gap means the two overlap along that axis.
     """
-    from scipy.spatial import cKDTree
-
     n = top.size
     if n < 3:
         return np.zeros(n, bool), np.zeros(n, bool)
     h = bot - top
-    centres = np.column_stack([(left + right) / 2, (top + bot) / 2])
-    _, nb = cKDTree(centres).query(centres, k=min(NEIGHBOURS + 1, n))
-    nb = nb[:, 1:]  # (n, k) neighbour indices, the component itself dropped
+    nb, gap_x, gap_y = _neighbour_gaps(top, bot, left, right, NEIGHBOURS)
     hi, hj = h[:, None], h[nb]
-    gap_x = np.maximum(left[nb] - right[:, None], left[:, None] - right[nb])
-    gap_y = np.maximum(top[nb] - bot[:, None], top[:, None] - bot[nb])
     sized = (2 * hj >= hi) & (hj <= 2 * hi)
     beside = (gap_y < 0) & (gap_x >= 0) & (gap_x <= hi)  # on the same line, at most a letter away
     d_top, d_bot = np.abs(top[nb] - top[:, None]), np.abs(bot[nb] - bot[:, None])
@@ -344,8 +351,6 @@ def _word_blobs(top: np.ndarray, bot: np.ndarray, left: np.ndarray, right: np.nd
     above or below it at most two heights away (the next line of a paragraph: ruled paper, table rules
     and underlines have no such neighbour).
     """
-    from scipy.spatial import cKDTree
-
     h, w = bot - top, right - left
     mask = np.zeros(top.size, bool)
     idx = np.flatnonzero((h >= 2) & (h <= BLOB_MAX_PX) & (w >= 2.5 * h) & (w <= 40 * h))
@@ -353,11 +358,7 @@ def _word_blobs(top: np.ndarray, bot: np.ndarray, left: np.ndarray, right: np.nd
         return mask
     t, b, le, r = top[idx], bot[idx], left[idx], right[idx]
     hb = (b - t)[:, None]
-    centres = np.column_stack([(le + r) / 2, (t + b) / 2])
-    _, nb = cKDTree(centres).query(centres, k=min(9, idx.size))
-    nb = nb[:, 1:]  # (n, k) neighbour indices, the blob itself dropped
-    gap_x = np.maximum(le[nb] - r[:, None], le[:, None] - r[nb])
-    gap_y = np.maximum(t[nb] - b[:, None], t[:, None] - b[nb])
+    nb, gap_x, gap_y = _neighbour_gaps(t, b, le, r, 8)
     twin = (gap_y < 0) & (gap_x >= 0) & (gap_x <= 2 * hb) & (np.abs(t[nb] - t[:, None]) <= 1) & (
         np.abs(b[nb] - b[:, None]) <= 1)
     stacked = (gap_x < 0) & (gap_y >= 0) & (gap_y <= 2 * hb)
