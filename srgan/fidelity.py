@@ -38,13 +38,13 @@ import numpy as np
 from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
-from srgan.config import ConfigError, PipelineConfig, load_config
+from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config
 from srgan.engine import Engine
 from srgan.evaluate import load_ground_truth, load_originals, make_lr
 from srgan.metrics import bicubic_upscale, lanczos_upscale, psnr
 from srgan.models import Generator
 from srgan.ocr import cer, ocr_text
-from srgan.stages import upscale_images
+from srgan.stages import range_decision, upscale_images
 from srgan.textsize import estimate_text_height, resize
 from srgan.weights import WeightsError, load_generator
 
@@ -260,17 +260,24 @@ def validated_range(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[fl
     return [best[0], best[-1]] if best else None
 
 
-def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, fallback: str,
+def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: UpscaleConfig,
                          text_height: float | None, margin: float = CER_MARGIN) -> list[dict]:
-    """Per size: the default output (the model inside rng, the fallback outside) against bicubic."""
+    """Per size: the default output against bicubic, each page decided as the pipeline decides it.
+
+    The decision rests on the page's estimated x-height (``lr_xheight_px``; None: no estimate), not on
+    the sweep's true size: ``stages.range_decision`` with the configured ``upscale.out_of_range`` and
+    ``upscale.no_estimate``. ``output`` is ``model``, ``lanczos`` or ``mixed`` (``pages_model`` of them
+    by the model)."""
     out = []
     for s in sorted({r["size"] for r in rows}):
         at = [r for r in rows if r["size"] == s]
-        inside = rng is not None and rng[0] <= s <= rng[1]
-        kind = "model" if inside or fallback != "lanczos" else "lanczos"
-        p = [r["psnr"] if kind == "model" else r["psnr_lanczos"] for r in at]
-        c = [r["cer_model"] if kind == "model" else r["cer_lanczos"] for r in at]
-        out.append({"size": s, "ratio": s / text_height if text_height else None, "output": kind, "pages": len(at),
+        kinds = [range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg)[1] for r in at]
+        p = [r["psnr"] if k == "model" else r["psnr_lanczos"] for r, k in zip(at, kinds, strict=True)]
+        c = [r["cer_model"] if k == "model" else r["cer_lanczos"] for r, k in zip(at, kinds, strict=True)]
+        n_model = kinds.count("model")
+        out.append({"size": s, "ratio": s / text_height if text_height else None,
+                    "output": "model" if n_model == len(at) else "lanczos" if n_model == 0 else "mixed",
+                    "pages": len(at), "pages_model": n_model,
                     "psnr": float(np.mean(p)), "psnr_bicubic": float(np.mean([r["psnr_bicubic"] for r in at])),
                     "cer": float(np.mean(c)), "cer_bicubic": float(np.mean([r["cer_bicubic"] for r in at])),
                     "no_worse_than_bicubic": all(
@@ -325,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for fidelity_<weights>.json")
     p.add_argument("--rescore", action="store_true",
                    help="no measuring: decide the range again from the rows of the fidelity_<weights>.json in --out "
-                        "(after a change of the range rule)")
+                        "(after a change of the range rule); with --pages, estimate the rows' x-heights again")
     p.add_argument("--config", help="pipeline.yaml (default: the project's)")
     return p
 
@@ -340,9 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.rescore:
-        return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest)
     pages = load_ocr_pages(args.pages or [], cfg)
+    if args.rescore:
+        return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest, pages)
     if not pages:
         where = " ".join(args.pages or ["(no --pages given)"])
         print(f"error: no page with ground-truth text (.txt beside it) under {where}", file=sys.stderr)
@@ -367,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sizes = per_size(rows)
             rng = validated_range(rows)
             print(format_sweep(sizes, rng))
-            default = default_output_table(rows, rng, cfg.upscale.out_of_range, manifest.get("text_height"))
+            default = default_output_table(rows, rng, cfg.upscale, manifest.get("text_height"))
             evidence = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": f"{cpu_model()}, {os.cpu_count()} cores",
@@ -385,8 +392,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineConfig, write_manifest: bool) -> int:
-    """Decide each weights' range again from the rows its earlier sweep stored (no model, no tesseract)."""
+def reestimate(rows: Sequence[dict], pages: Sequence[OcrPage]) -> int:
+    """Estimate each sweep row's LR x-height again with the current estimator (``lr_xheight_px``, in place):
+    the row's page resampled as the sweep did and bicubic-downscaled by its scale. Returns the rows changed."""
+    by_name = {p.name: p.image for p in pages}
+    changed = 0
+    for row in rows:
+        if row["page"] not in by_name:
+            continue
+        image = resize(by_name[row["page"]], row["resample"], Image.Resampling.BICUBIC)
+        px = estimate_text_height(make_lr(image, row["scale"])[1]).px
+        changed += px != row.get("lr_xheight_px")
+        row["lr_xheight_px"] = px
+    return changed
+
+
+def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineConfig, write_manifest: bool,
+            pages: Sequence[OcrPage] = ()) -> int:
+    """Decide each weights' range again from the rows its earlier sweep stored (no model, no tesseract).
+
+    With pages (the sweep's), the rows' x-height estimates are first made again by the current estimator,
+    so that the default-output table decides each page as the pipeline now would."""
     for _, manifest in loaded:
         name = Path(manifest["path"]).stem
         src = out / f"fidelity_{name}.json"
@@ -395,14 +421,15 @@ def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineCo
             return 2
         result = json.loads(src.read_text())
         rows = result["rows"]
+        if pages:
+            print(f"{name}: {reestimate(rows, pages)} of {len(rows)} x-height estimates changed")
         sizes, rng = per_size(rows), validated_range(rows)
         print(format_sweep(sizes, rng))
         evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=sizes,
                         rescored=datetime.now(UTC).isoformat(timespec="seconds"),
                         range_before_rescoring=result.get("validated_xheight_px"))
         result.update(validated_xheight_px=rng, evidence=evidence,
-                      default_output=default_output_table(rows, rng, cfg.upscale.out_of_range,
-                                                          manifest.get("text_height")))
+                      default_output=default_output_table(rows, rng, cfg.upscale, manifest.get("text_height")))
         atomic_write_bytes(src, json.dumps(result, indent=1).encode())
         if write_manifest:
             write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence)

@@ -96,7 +96,7 @@ def normalise_image(image: np.ndarray, text_height: float | None, ucfg: UpscaleC
 
 
 def range_decision(text_px: float | None, factor: float, validated_range: Sequence[float] | None,
-                   out_of_range: str, no_estimate: str) -> tuple[bool | None, str]:
+                   ucfg: UpscaleConfig) -> tuple[bool | None, str]:
     """(in_validated_range, method) for a page whose text (estimate text_px, normalised by factor) meets
     the model at text_px * factor px: None when there is no estimate or no range. The method is
     ``lanczos`` for a page outside the range under ``upscale.out_of_range: lanczos`` and for a page
@@ -105,10 +105,10 @@ def range_decision(text_px: float | None, factor: float, validated_range: Sequen
     if not validated_range:
         return None, "model"
     if text_px is None:
-        return None, "lanczos" if no_estimate == "lanczos" else "model"
+        return None, "lanczos" if ucfg.no_estimate == "lanczos" else "model"
     lo, hi = validated_range
     inside = bool(lo <= text_px * factor <= hi)
-    return inside, "lanczos" if not inside and out_of_range == "lanczos" else "model"
+    return inside, "lanczos" if not inside and ucfg.out_of_range == "lanczos" else "model"
 
 
 def upscale_images(
@@ -122,7 +122,7 @@ def upscale_images(
     (Lanczos instead of the model for ``lanczos``).
     """
     prepared = [normalise_image(img, text_height, ucfg) for img in images]
-    methods = [range_decision(est.px, factor, validated_range, ucfg.out_of_range, ucfg.no_estimate)[1]
+    methods = [range_decision(est.px, factor, validated_range, ucfg)[1]
                for _, est, factor in prepared]
     to_model = [p[0] for p, m in zip(prepared, methods, strict=True) if m == "model"]
     outs = iter(engine.upscale(to_model) if to_model else [])
@@ -162,8 +162,7 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     work.seconds["normalise"] = clock() - t0
     work.text_height_px, work.text_height_note, work.factor = estimate.px, estimate.reason, factor
     work.validated_range = tuple(validated_range) if validated_range else None
-    work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg.out_of_range,
-                                                          ucfg.no_estimate)
+    work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg)
     if work.in_validated_range is False and ucfg.out_of_range == "model_warn":
         log.warning("%s page %d: text x-height %.1f px is outside the weights' validated range %s; model used",
                     printable(page.doc.member or page.doc.source), page.page_index + 1, estimate.px * factor,

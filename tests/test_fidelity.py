@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan.config import ConfigError, PipelineConfig, load_config, override
+from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config, override
 from srgan.engine import Engine
 from srgan.fidelity import (
     default_output_table,
@@ -99,8 +99,41 @@ def test_validated_range_is_the_longest_run_of_passing_sizes():
             pt(8, "a"), pt(10, "a")]
     assert validated_range(rows) == [3, 4]  # 6 fails on page b; 8-10 is as long, the smaller sizes win
     assert validated_range([pt(2, "a", ok_cer=False)]) is None
-    table = default_output_table(rows, [3, 4], "lanczos", 4.0)
+    for r in rows:
+        r["lr_xheight_px"] = float(r["size"])  # the estimate right
+    ucfg = UpscaleConfig(out_of_range="lanczos", no_estimate="lanczos")
+    table = default_output_table(rows, [3, 4], ucfg, 4.0)
     assert [t["output"] for t in table] == ["lanczos", "model", "model", "lanczos", "lanczos", "lanczos"]
+    # the pipeline decides by the estimate, not the true size: an estimate off (or missing) moves the page
+    rows[3]["lr_xheight_px"] = 9.0  # size 4, page b: read as 9 px
+    rows[6]["lr_xheight_px"] = 3.5  # size 8: a headline-like misreading into the range
+    rows[7]["lr_xheight_px"] = None  # size 10: no estimate
+    table = default_output_table(rows, [3, 4], ucfg, 4.0)
+    assert [(t["output"], t["pages_model"]) for t in table] == [
+        ("lanczos", 0), ("model", 1), ("mixed", 1), ("lanczos", 0), ("model", 1), ("lanczos", 0)]
+    size8 = table[4]
+    assert size8["psnr"] == 20.0  # the model's figure, not Lanczos's
+    table = default_output_table(rows, [3, 4], UpscaleConfig(out_of_range="model", no_estimate="model"), 4.0)
+    assert all(t["output"] == "model" for t in table)
+
+
+def test_rescore_estimates_the_rows_again_with_the_current_estimator():
+    """Stored sweep rows carry the estimate of the estimator of their day; a rescore with the pages makes
+    it again (the page resampled as the sweep did, then downscaled by the scale)."""
+    from srgan.evaluate import make_lr
+    from srgan.fidelity import OcrPage, reestimate
+    from srgan.textsize import estimate_text_height, resize
+    from tests.test_textsize import text_page
+
+    page, truth = text_page(10)
+    rows = [{"page": "p", "scale": 2, "resample": 1.0, "lr_xheight_px": 99.0},
+            {"page": "p", "scale": 2, "resample": 0.8, "lr_xheight_px": None},
+            {"page": "other", "scale": 2, "resample": 1.0, "lr_xheight_px": 5.0}]
+    assert reestimate(rows, [OcrPage("p", page, "")]) == 2
+    want = estimate_text_height(make_lr(resize(page, 0.8, Image.Resampling.BICUBIC), 2)[1]).px
+    assert want is not None and rows[1]["lr_xheight_px"] == want
+    assert abs(rows[0]["lr_xheight_px"] - truth / 2) < 0.2 * truth / 2  # a real estimate of the LR page
+    assert rows[2]["lr_xheight_px"] == 5.0  # a page not given stays as stored
 
 
 def test_range_point_reading_as_the_original_is_faithful():
@@ -266,7 +299,8 @@ def tiny_text_page() -> np.ndarray:
 def test_range_decision(text_px, rng, out_of_range, no_estimate, want):
     from srgan.stages import range_decision
 
-    assert range_decision(text_px, 1.0, rng, out_of_range, no_estimate) == want
+    ucfg = UpscaleConfig(out_of_range=out_of_range, no_estimate=no_estimate)
+    assert range_decision(text_px, 1.0, rng, ucfg) == want
 
 
 def test_no_estimate_key_is_validated_and_shapes_the_output_hash():
