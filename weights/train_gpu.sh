@@ -86,7 +86,7 @@ stage x4 srgan_x4 --pretrain-steps 1000000 --scale 4 --crop 128 --max-seconds "$
   --num-feat "$NUM_FEAT" --num-block "$NUM_BLOCK" --out "$RUN/x4" &
 stage x8 srgan_x8 --pretrain-steps 1000000 --scale 8 --crop 192 --max-seconds "$T8" \
   --num-feat "$NUM_FEAT" --num-block "$NUM_BLOCK" --out "$RUN/x8" &
-stage fast fast_x2 --pretrain-steps 1000000 --scale 2 --crop 96 --max-seconds "$TF" --num-feat 32 --num-block 4 \
+stage fast fast_x2 --pretrain-steps 1000000 --scale 2 --crop 96 --max-seconds "$TF" --num-feat 16 --num-block 4 \
   --out "$RUN/fast" &
 if [ "$GAN" = 1 ]; then  # SRGAN: its own stage 1 (capped by steps and time), then stage 2 for TG s; a candidate only
   stage x2gan srgan_x2_gan --scale 2 --crop 96 --max-seconds "$TG" --num-feat "$NUM_FEAT" --num-block "$NUM_BLOCK" \
