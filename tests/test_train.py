@@ -407,8 +407,8 @@ def test_manifest_records_families_sizes_and_degradations(tmp_path):
         pytest.skip("the font packages of the Makefile's system target are not installed")
     cfg = tiny_cfg(pretrain_steps=1, synthetic_pages=4, held_out_family_pages=1, x_height_min=3.0,
                    x_height_max=5.0)
-    train(cfg, [], tmp_path / "run", device="cpu", weights_dir=tmp_path / "w")
-    trained = json.loads((tmp_path / "w" / "srgan_x2.json").read_text())["trained_on"]
+    result = train(cfg, [], tmp_path / "run", device="cpu", weights_dir=tmp_path / "w", promote=False)
+    trained = json.loads(result.new_weights.with_suffix(".json").read_text())["trained_on"]
     training_names = {f.name for f in training_families()}
     assert trained["families"] and set(trained["families"]) <= training_names
     assert set(trained["held_out_families"]) == {f.name for f in held_out_families()}

@@ -49,6 +49,7 @@ class SynthDocument:
     families: list[str] = field(default_factory=list)  # family names used on the page
     styles: list[str] = field(default_factory=list)  # styles used (regular, bold, italic, bold_italic)
     elements: list[str] = field(default_factory=list)  # block kinds drawn, in order
+    lines: list[str] = field(default_factory=list)  # the text lines drawn by text blocks, in drawing order
 
 
 def log_uniform(rng: random.Random, low: float, high: float) -> float:
@@ -87,6 +88,7 @@ class _Page:
         self.families: set[str] = set()
         self.styles: set[str] = set()
         self.elements: list[str] = []
+        self.drawn_lines: list[str] = []  # every text_block line drawn, in order (a text page's ground truth)
         self.ink = 0 if rng.random() < 0.8 else rng.randint(20, 70)  # black or a dark grey print
 
     def font(self, scale: float = 1.0, style: str = "regular", family: InstalledFamily | None = None):
@@ -117,6 +119,7 @@ class _Page:
             width = font.getlength(line)
             x = x0 if align == "left" else (x0 + (x1 - x0 - width) / 2 if align == "center" else x1 - width)
             self.draw.text((x, y), line, font=font, fill=self.ink)
+            self.drawn_lines.append(line)
             y += line_h
         return y
 
@@ -481,6 +484,15 @@ def _handwritten(p: _Page) -> None:
     p.paragraph(0.9)
 
 
+def _text_page(p: _Page) -> None:
+    """A memo's text alone, one column, no logo, stamp or signature: drawn lines = reading order (OCR pages)."""
+    p.heading()
+    p.lines([f"TO: {p.rng.choice(sample._NAMES)}", f"FROM: {p.rng.choice(sample._NAMES)}",
+             f"DATE: {sample._date(p.rng)}"], style=p.rng.choice(("regular", "bold")))
+    while not p.full:
+        p.paragraph()
+
+
 _LAYOUTS = {
     0: _letter, 1: _form, 2: _email, 3: _handwritten, 4: _advertisement, 5: _report,
     6: lambda p: _article(p, 2), 7: lambda p: _table_page(p, False), 8: _file_folder,
@@ -512,4 +524,19 @@ def synth_document(seed: int, x_height: float, families: Sequence[InstalledFamil
     _LAYOUTS[label](page)
     measured = _x_ratio(body.path("regular")) * round(page.px)
     return SynthDocument(np.ascontiguousarray(np.asarray(page.img)), label, float(measured),
-                         sorted(page.families), sorted(page.styles), page.elements)
+                         sorted(page.families), sorted(page.styles), page.elements, page.drawn_lines)
+
+
+def synth_text_page(seed: int, x_height: float, family: InstalledFamily, long_ems: float = 32.0) -> SynthDocument:
+    """A page of running text in one family (heading, memo lines, paragraphs; some bold and italic) whose
+    ``lines`` are its ground-truth text in reading order: OCR evaluation pages in the held-out families.
+    The page is a Letter page cut to ``long_ems`` body ems on its long side, so it holds about the same
+    text (15-20 lines) at any x-height."""
+    rng = random.Random(seed)
+    max_side = round(long_ems * x_height / _x_ratio(family.path("regular")))
+    page = _Page(rng, np.random.default_rng(seed), family, family, x_height, max_side)
+    page.ink = 0  # black print: the page measures the model, not a grey ink
+    _text_page(page)
+    measured = _x_ratio(family.path("regular")) * round(page.px)
+    return SynthDocument(np.ascontiguousarray(np.asarray(page.img)), RVL_CLASSES.index("memo"), float(measured),
+                         sorted(page.families), sorted(page.styles), page.elements, page.drawn_lines)

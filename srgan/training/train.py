@@ -701,11 +701,16 @@ def evaluate_and_promote(
 
 def _fidelity_gate(net_g: Generator, cfg: PipelineConfig, eval_cfg: PipelineConfig, ocr_inputs: Sequence[str] | None,
                    new_eval: EvalResult | None, prev_eval: EvalResult | None):
-    """srgan.fidelity's gate: CER on every page with ground truth, PSNR gain against the current weights."""
+    """srgan.fidelity's gate: CER on every page with ground truth (the real ones under ``ocr_inputs`` and, when
+    ``training.held_out_family_pages`` > 0, a text page per held-out type family), PSNR gain against the current
+    weights."""
     from srgan.fidelity import GateResult, fidelity_gate, load_ocr_pages, measure_pages
     from srgan.ocr import have_tesseract
+    from srgan.training.heldout import held_out_ocr_pages
 
     pages = load_ocr_pages(list(ocr_inputs or []), cfg)
+    if cfg.training.held_out_family_pages > 0:
+        pages += held_out_ocr_pages(cfg.training.scale)
     if pages and not have_tesseract():  # pages to check but no reader: refuse rather than skip the rule
         return GateResult(passed=False, failures=[{"rule": "cer", "page": None, "detail": "tesseract is not "
                                                    "installed (apt-get install tesseract-ocr tesseract-ocr-eng)"}])
