@@ -180,6 +180,33 @@ def _db(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:+.2f} dB"
 
 
+def native_summary(rows: Sequence[dict]) -> dict:
+    """Means of native-size rows: PSNR of the model, Lanczos and bicubic, the model's gains over both, the
+    four CERs, and the pages where the model reads worse than the better baseline (rule ``cer``)."""
+    def mean(key: str) -> float:
+        return round(float(np.mean([r[key] for r in rows])), 4)
+
+    out = {"pages": len(rows)}
+    if rows:
+        out.update({k: mean(k) for k in ("psnr", "psnr_lanczos", "psnr_bicubic", "cer_original", "cer_bicubic",
+                                         "cer_lanczos", "cer_model")})
+        out.update(gain_over_bicubic_db=round(out["psnr"] - out["psnr_bicubic"], 2),
+                   gain_over_lanczos_db=round(out["psnr"] - out["psnr_lanczos"], 2),
+                   cer_failures=[f["page"] for f in cer_failures(rows)])
+    return out
+
+
+def format_native_summary(label: str, summary: dict) -> str:
+    if not summary["pages"]:
+        return f"  {label}: no page"
+    return (f"  {label} ({summary['pages']} pages): PSNR model {summary['psnr']:.2f} dB, Lanczos "
+            f"{summary['psnr_lanczos']:.2f}, bicubic {summary['psnr_bicubic']:.2f} (gain "
+            f"{summary['gain_over_bicubic_db']:+.2f} over bicubic, {summary['gain_over_lanczos_db']:+.2f} over "
+            f"Lanczos); CER original {summary['cer_original']:.3f} bicubic {summary['cer_bicubic']:.3f} Lanczos "
+            f"{summary['cer_lanczos']:.3f} model {summary['cer_model']:.3f}; rule cer failed on "
+            f"{len(summary['cer_failures'])}")
+
+
 # ------------------------------------------------------------------------------------ validated range
 
 
@@ -348,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     pages = load_ocr_pages(args.pages or [], cfg)
+    groups = {src: {p.name for p in load_ocr_pages([src], cfg)} for src in args.pages or []}
     if args.rescore:
         return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest, pages)
     if not pages:
@@ -368,6 +396,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {r['page']}: CER original {r['cer_original']:.3f} bicubic {r['cer_bicubic']:.3f} "
                   f"Lanczos {r['cer_lanczos']:.3f} model {r['cer_model']:.3f}; PSNR model {r['psnr']:.2f} "
                   f"Lanczos {r['psnr_lanczos']:.2f} bicubic {r['psnr_bicubic']:.2f}")
+        summaries = {src: native_summary([r for r in native if r["page"] in names]) for src, names in groups.items()}
+        summaries["all"] = native_summary(native)
+        result["native_summary"] = summaries
+        for label, summary in summaries.items():
+            print(format_native_summary(label, summary))
         if not args.gate_only:
             rows, skipped = xheight_sweep(net_g, manifest.get("text_height"), pages, cfg, args.sizes,
                                           args.max_megapixels, cache)

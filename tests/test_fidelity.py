@@ -14,8 +14,10 @@ from srgan.engine import Engine
 from srgan.fidelity import (
     default_output_table,
     fidelity_gate,
+    format_native_summary,
     load_ocr_pages,
     measure_pages,
+    native_summary,
     point_ok,
     validated_range,
     write_range,
@@ -88,6 +90,20 @@ def test_gate_rules_cer_margin_and_psnr():
     assert "rule psnr" in gate.reason()
     empty = fidelity_gate([], 2.0, None)
     assert empty.passed and "not checked" in empty.reason()
+
+
+def test_native_summary_means_gains_and_failures():
+    rows = [{**_row("a", 0.02, 0.01, 0.03), "psnr": 30.0, "psnr_lanczos": 22.0, "psnr_bicubic": 21.0,
+             "cer_original": 0.0},
+            {**_row("b", 0.10, 0.30, 0.20), "psnr": 26.0, "psnr_lanczos": 20.0, "psnr_bicubic": 19.0,
+             "cer_original": 0.05}]
+    summary = native_summary(rows)
+    assert summary["pages"] == 2 and summary["psnr"] == 28.0 and summary["gain_over_bicubic_db"] == 8.0
+    assert summary["gain_over_lanczos_db"] == 7.0 and summary["cer_model"] == 0.06
+    assert summary["cer_failures"] == ["a"]  # 0.02 > 0.01 + 0.005
+    line = format_native_summary("x", summary)
+    assert "gain +8.00 over bicubic" in line and "failed on 1" in line
+    assert native_summary([]) == {"pages": 0}
 
 
 def test_validated_range_is_the_longest_run_of_passing_sizes():
