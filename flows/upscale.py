@@ -48,7 +48,7 @@ from srgan.records import write_part
 from srgan.resume import pending_documents
 from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, make_run_context, prepare_page
 from srgan.summary import RunTally
-from srgan.weights import load_generator, read_manifest, resolve_weights
+from srgan.weights import decision_range, load_generator, read_manifest, resolve_weights
 
 
 @functools.lru_cache(maxsize=2)
@@ -315,7 +315,7 @@ def upscale(
         for chunk, batch_rows in process_batches(stages, doc_batches, ctx, str(pt),
                                                  manifest.get("text_height"), config, str(records_dir),
                                                  cfg.upscale.compare_pages, ahead=max(2, cfg.flow.max_workers),
-                                                 validated_range=manifest.get("validated_xheight_px")):
+                                                 validated_range=decision_range(manifest)):
             first_rows = batch_rows if first_rows is None else first_rows
             tally.add(batch_rows)
             for err in (r for r in batch_rows if r["status"] == "error"):

@@ -91,7 +91,7 @@ def evaluate_images(
 ) -> EvalResult:
     """Evaluate net_g against bicubic on (name, original page) pairs; optionally write the images.
 
-    validated_range: the weights' ``validated_xheight_px``; pages outside it get the configured
+    validated_range: ``weights.decision_range`` of the manifest; pages outside it get the configured
     ``upscale.out_of_range`` output, pages without a text-height estimate the ``upscale.no_estimate``
     one (the upscale default), as in a run. None: the model everywhere.
     """

@@ -16,7 +16,9 @@ truth is recorded beside the PSNRs.
   original does has changed nothing, even where tesseract happens to read a Lanczos upscale better
   than the original (README, Fidelity).
   The CLI writes it into the weights manifest (``validated_xheight_px`` and
-  ``validated_range_evidence``); upscale runs read it (``upscale.out_of_range``).
+  ``validated_range_evidence``) with :func:`estimate_range`, the same range in the estimator's units
+  (``validated_estimate_px``), which upscale runs compare each page's estimate with
+  (``weights.decision_range``, ``upscale.out_of_range``).
 """
 
 from __future__ import annotations
@@ -287,6 +289,22 @@ def validated_range(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[fl
     return [best[0], best[-1]] if best else None
 
 
+def estimate_range(rows: Sequence[dict], rng: Sequence[float] | None) -> list[float] | None:
+    """The validated range in the estimator's units, which is what a run compares: [the lowest estimate
+    of a page at the range's lowest size, the highest estimate at its highest size], never narrower than
+    ``rng`` itself. The estimator reads 1-3% above the true size, so without this a page at the top size
+    of the range (measured and passed) would be sent to Lanczos; ``x normalise_factor`` as the run does."""
+    if not rng:
+        return None
+    lo, hi = rng
+
+    def estimates(size: float) -> list[float]:
+        return [r["lr_xheight_px"] * (r.get("normalise_factor") or 1.0) for r in rows
+                if r["size"] == size and r.get("lr_xheight_px")]
+
+    return [round(min([lo, *estimates(lo)]), 2), round(max([hi, *estimates(hi)]), 2)]
+
+
 def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: UpscaleConfig,
                          text_height: float | None, margin: float = CER_MARGIN) -> list[dict]:
     """Per size: the default output against bicubic, each page decided as the pipeline decides it.
@@ -325,10 +343,13 @@ def format_sweep(sizes: Sequence[dict], rng: list[float] | None) -> str:
     return "\n".join(lines)
 
 
-def write_range(manifest_path: Path, rng: list[float] | None, evidence: dict) -> None:
-    """Put validated_xheight_px and its evidence into a weights manifest (atomic; sha256 untouched)."""
+def write_range(manifest_path: Path, rng: list[float] | None, evidence: dict,
+                estimated: list[float] | None = None) -> None:
+    """Put validated_xheight_px (true sizes), validated_estimate_px (the same range as the estimator reads
+    it: what runs compare) and the evidence into a weights manifest (atomic; sha256 untouched)."""
     data = json.loads(manifest_path.read_text())
     data["validated_xheight_px"] = rng
+    data["validated_estimate_px"] = estimated
     data["validated_range_evidence"] = evidence
     atomic_write_bytes(manifest_path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
@@ -406,8 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           args.max_megapixels, cache)
             sizes = per_size(rows)
             rng = validated_range(rows)
-            print(format_sweep(sizes, rng))
-            default = default_output_table(rows, rng, cfg.upscale, manifest.get("text_height"))
+            estimated = estimate_range(rows, rng)
+            print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
+            default = default_output_table(rows, estimated, cfg.upscale, manifest.get("text_height"))
             evidence = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": f"{cpu_model()}, {os.cpu_count()} cores",
@@ -415,10 +437,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "pages": [p.name for p in pages], "sizes": list(args.sizes), "per_size": sizes,
                 "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1),
             }
-            result.update(validated_xheight_px=rng, evidence=evidence, rows=rows, default_output=default)
+            result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence, rows=rows,
+                          default_output=default)
             if args.write_manifest:
-                write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence)
-                print(f"wrote validated_xheight_px {rng} into {Path(manifest['path']).with_suffix('.json')}")
+                write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
+                print(f"wrote validated_xheight_px {rng} (estimates {estimated}) into "
+                      f"{Path(manifest['path']).with_suffix('.json')}")
         if args.out:
             out = Path(args.out)
             atomic_write_bytes(out / f"fidelity_{name}.json", json.dumps(result, indent=1).encode())
@@ -457,15 +481,16 @@ def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineCo
         if pages:
             print(f"{name}: {reestimate(rows, pages)} of {len(rows)} x-height estimates changed")
         sizes, rng = per_size(rows), validated_range(rows)
-        print(format_sweep(sizes, rng))
+        estimated = estimate_range(rows, rng)
+        print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
         evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=sizes,
                         rescored=datetime.now(UTC).isoformat(timespec="seconds"),
                         range_before_rescoring=result.get("validated_xheight_px"))
-        result.update(validated_xheight_px=rng, evidence=evidence,
-                      default_output=default_output_table(rows, rng, cfg.upscale, manifest.get("text_height")))
+        result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence,
+                      default_output=default_output_table(rows, estimated, cfg.upscale, manifest.get("text_height")))
         atomic_write_bytes(src, json.dumps(result, indent=1).encode())
         if write_manifest:
-            write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence)
+            write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
         print(f"{name}: validated_xheight_px {result['evidence']['range_before_rescoring']} -> {rng}")
     return 0
 

@@ -60,7 +60,7 @@ SCHEMA = pa.schema(
         ("page_height_pt", pa.float64()),
         ("document_path", pa.string()),  # the output document holding this page (output_format document)
         ("in_validated_range", pa.bool_()),  # model-side x-height inside the weights' validated range (null: unknown)
-        ("validated_xheight_lo", pa.float64()),  # the range used (weights manifest validated_xheight_px)
+        ("validated_xheight_lo", pa.float64()),  # the range used (weights.decision_range of the manifest)
         ("validated_xheight_hi", pa.float64()),
         ("method", pa.string()),  # model | lanczos (upscale.out_of_range, upscale.no_estimate)
         ("container", pa.string()),  # the archive or document file the page came from, relative to source

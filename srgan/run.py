@@ -85,7 +85,7 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
                  validated_range: Sequence[float] | None = None) -> dict:
     """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write (-> document) -> records.
 
-    validated_range: the weights manifest's ``validated_xheight_px`` (pages outside it: upscale.out_of_range;
+    validated_range: ``weights.decision_range`` of the manifest (pages outside it: upscale.out_of_range;
     pages without a text-height estimate: upscale.no_estimate).
     """
     out_dir = Path(out_dir)

@@ -117,7 +117,7 @@ def upscale_images(
 ) -> list[tuple[np.ndarray, TextHeight, float]]:
     """In-memory path: normalise, upscale in shared batches, resample to exactly scale x input.
 
-    With validated_range (the weights manifest's ``validated_xheight_px``), pages outside it are handled
+    With validated_range (``weights.decision_range`` of the manifest), pages outside it are handled
     as ``ucfg.out_of_range`` says, pages without a text-height estimate as ``ucfg.no_estimate`` says
     (Lanczos instead of the model for ``lanczos``).
     """
@@ -141,7 +141,7 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     """Decoded page -> normalised page on disk (.npy), or in ``PageWork.arrays`` when `in_memory`
     (the stages run in one process: no disk round trip); errors become PageWork.error.
 
-    validated_range (the weights manifest's ``validated_xheight_px``) decides ``in_validated_range``
+    validated_range (``weights.decision_range`` of the manifest) decides ``in_validated_range``
     and, with ``upscale.out_of_range`` and ``upscale.no_estimate``, the page's ``method``. ``clock``
     times the step (the bench passes a CPU clock to measure CPU, not wall time).
     """

@@ -50,7 +50,7 @@ from srgan.evaluate import evaluate_images, load_originals, make_lr
 from srgan.models import Generator
 from srgan.ocr import cer, have_tesseract, ocr_text
 from srgan.textsize import estimate_text_height, normalisation_factor, resize, text_line_boxes
-from srgan.weights import WeightsError, load_generator
+from srgan.weights import WeightsError, decision_range, load_generator
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("study: tesseract not found: no OCR figures")
     files = page_files(args.pages)
     t0 = time.perf_counter()
-    validated = manifest.get("validated_xheight_px")
+    validated = decision_range(manifest)
     rows, summary = run_study(files, net_g, float(text_height), args.scale, cfg, args.ratios, args.policies,
                               args.crop, ocr, validated)
     table = format_table(summary, args.policies) if summary else "(no pages measured)"

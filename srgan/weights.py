@@ -95,6 +95,13 @@ def read_manifest(pt: Path) -> dict:
         raise WeightsError(f"weights: manifest {man} is not valid JSON: {exc}") from exc
 
 
+def decision_range(manifest: dict) -> list[float] | None:
+    """The text range a run compares each page's x-height *estimate* with: the manifest's
+    ``validated_estimate_px`` (the validated sizes as the estimator reads them, srgan.fidelity), else its
+    ``validated_xheight_px`` (true sizes; manifests measured before 2026-12-05), else None (no range)."""
+    return manifest.get("validated_estimate_px") or manifest.get("validated_xheight_px")
+
+
 def load_generator(
     ref: str | Path, weights_dir: str | Path = "weights", scale: int | None = None
 ) -> tuple[Generator, dict]:

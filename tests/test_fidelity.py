@@ -13,6 +13,7 @@ from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config
 from srgan.engine import Engine
 from srgan.fidelity import (
     default_output_table,
+    estimate_range,
     fidelity_gate,
     format_native_summary,
     load_ocr_pages,
@@ -28,8 +29,9 @@ from srgan.ocr import have_tesseract
 from srgan.records import read_records
 from srgan.run import run_pipeline
 from srgan.sample import render_text_page
+from srgan.stages import range_decision
 from srgan.summary import format_summary
-from srgan.weights import load_generator, save_weights
+from srgan.weights import decision_range, load_generator, save_weights
 from tests.conftest import REPO, text_like_page, tiny_generator, write_config
 
 needs_tesseract = pytest.mark.skipif(not have_tesseract(), reason="tesseract not installed (make system)")
@@ -167,6 +169,25 @@ def test_manifest_carries_the_range_and_still_loads(tmp_path):
     _, manifest = load_generator("w", tmp_path, 2)  # sha256 of the .pt unchanged
     assert manifest["validated_xheight_px"] == [3.0, 12.0]
     assert manifest["validated_range_evidence"]["pages"] == ["x"]
+    assert decision_range(manifest) == [3.0, 12.0]  # no estimate range: the true sizes
+    write_range(tmp_path / "w.json", [3.0, 12.0], {"pages": ["x"]}, [2.9, 12.4])
+    _, manifest = load_generator("w", tmp_path, 2)
+    assert manifest["validated_estimate_px"] == [2.9, 12.4] and decision_range(manifest) == [2.9, 12.4]
+    assert decision_range({}) is None
+
+
+def test_estimate_range_covers_how_the_estimator_reads_the_validated_sizes():
+    rows = [{"size": 6, "lr_xheight_px": 6.2}, {"size": 6, "lr_xheight_px": 5.9}, {"size": 8, "lr_xheight_px": 8.1},
+            {"size": 20, "lr_xheight_px": 20.4}, {"size": 20, "lr_xheight_px": None},
+            {"size": 28, "lr_xheight_px": 28.9}]
+    assert estimate_range(rows, [6, 20]) == [5.9, 20.4]  # the page read at 20.4 px was measured at 20 and passed
+    assert estimate_range([{"size": 6, "lr_xheight_px": 6.3}, {"size": 10, "lr_xheight_px": 9.8}], [6, 10]) == [6, 10]
+    assert estimate_range([{"size": 3, "lr_xheight_px": None}], [3, 3]) == [3, 3]  # no estimate: the true size
+    assert estimate_range(rows, None) is None
+    # what a run then decides: a 20 px page read at 20.4 gets the model, one read at 20.6 Lanczos
+    ucfg = PipelineConfig().upscale
+    assert range_decision(20.4, 1.0, estimate_range(rows, [6, 20]), ucfg) == (True, "model")
+    assert range_decision(20.6, 1.0, estimate_range(rows, [6, 20]), ucfg) == (False, "lanczos")
 
 
 @pytest.mark.parametrize("name", ["srgan_x2", "fast_x2", "srgan_x4"])
@@ -241,6 +262,21 @@ def test_runner_handles_out_of_range_pages_as_configured(tmp_path, policy):
         assert np.array_equal(out, lanczos_upscale(src, (out.shape[1], out.shape[0]))) == (policy == "lanczos")
 
 
+def test_flow_compares_estimates_with_the_estimate_range(prefect_harness, tmp_path):
+    """The manifest's validated_estimate_px, when present, is the range a run decides by."""
+    from flows.upscale import upscale
+
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    save_weights(tiny_generator(2), wdir, "srgan_x2", {"text_height": 9.0})
+    write_range(wdir / "srgan_x2.json", [20.0, 40.0], {"pages": ["test"]}, [5.0, 40.0])  # pages are ~9 px
+    summary = upscale(input_path=str(_inputs(tmp_path)), output_dir=str(tmp_path / "out"), scale=2,
+                      config_path=str(write_config(tmp_path, wdir)))
+    assert summary["pages_out_of_range"] == 0 and summary["pages_lanczos"] == 0
+    rows = read_records(tmp_path / "out" / "records").to_pylist()
+    assert all(r["in_validated_range"] is True and r["validated_xheight_lo"] == 5.0 for r in rows)
+
+
 def test_runner_pages_inside_the_range_and_without_one(tmp_path):
     cfg = _cpu(load_config(write_config(tmp_path, tmp_path)))
     inp = _inputs(tmp_path, 2)
@@ -313,8 +349,6 @@ def tiny_text_page() -> np.ndarray:
     (9.0, None, "lanczos", "lanczos", (None, "model")),
 ])
 def test_range_decision(text_px, rng, out_of_range, no_estimate, want):
-    from srgan.stages import range_decision
-
     ucfg = UpscaleConfig(out_of_range=out_of_range, no_estimate=no_estimate)
     assert range_decision(text_px, 1.0, rng, ucfg) == want
 
