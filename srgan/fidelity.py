@@ -302,7 +302,7 @@ def estimate_range(rows: Sequence[dict], rng: Sequence[float] | None) -> list[fl
         return [r["lr_xheight_px"] * (r.get("normalise_factor") or 1.0) for r in rows
                 if r["size"] == size and r.get("lr_xheight_px")]
 
-    return [round(min([lo, *estimates(lo)]), 2), round(max([hi, *estimates(hi)]), 2)]
+    return [math.floor(min([lo, *estimates(lo)]) * 100) / 100, math.ceil(max([hi, *estimates(hi)]) * 100) / 100]
 
 
 def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: UpscaleConfig,

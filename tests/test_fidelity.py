@@ -184,6 +184,7 @@ def test_estimate_range_covers_how_the_estimator_reads_the_validated_sizes():
     assert estimate_range([{"size": 6, "lr_xheight_px": 6.3}, {"size": 10, "lr_xheight_px": 9.8}], [6, 10]) == [6, 10]
     assert estimate_range([{"size": 3, "lr_xheight_px": None}], [3, 3]) == [3, 3]  # no estimate: the true size
     assert estimate_range(rows, None) is None
+    assert estimate_range([{"size": 20, "lr_xheight_px": 20.3647}], [6, 20]) == [6, 20.37]  # rounded outwards
     # what a run then decides: a 20 px page read at 20.4 gets the model, one read at 20.6 Lanczos
     ucfg = PipelineConfig().upscale
     assert range_decision(20.4, 1.0, estimate_range(rows, [6, 20]), ucfg) == (True, "model")
