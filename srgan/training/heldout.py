@@ -22,6 +22,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -29,6 +30,9 @@ from PIL import Image
 from srgan.atomic import atomic_write_bytes
 from srgan.training.fonts import held_out_families
 from srgan.training.synth import SynthDocument, synth_text_page
+
+if TYPE_CHECKING:
+    from srgan.fidelity import OcrPage
 
 # LR x-height (px) of the held-out pages: a 10 pt office page scanned at 100 dpi, as RVL-CDIP's are (a
 # 300 dpi scan's 19 px x-height / 3); inside every shipped validated range
@@ -48,10 +52,11 @@ def held_out_text_pages(hr_xheight: float, long_ems: float = LONG_EMS, seed: int
             for i, fam in enumerate(held_out_families())]
 
 
-def held_out_ocr_pages(scale: int, lr_xheight: float = EVAL_LR_XHEIGHT, long_ems: float = LONG_EMS) -> list:
+def held_out_ocr_pages(scale: int, lr_xheight: float = EVAL_LR_XHEIGHT, long_ems: float = LONG_EMS
+                       ) -> list[OcrPage]:
     """The held-out text pages as ``srgan.fidelity.OcrPage`` for a model of ``scale``: body text of
     ``lr_xheight`` px once downscaled by ``scale``."""
-    from srgan.fidelity import OcrPage  # fidelity imports the engine; keep this module light for data code
+    from srgan.fidelity import OcrPage  # fidelity imports the engine: only when the gate asks
 
     return [OcrPage(name, doc.image, "\n".join(doc.lines))
             for name, doc in held_out_text_pages(lr_xheight * scale, long_ems)]
