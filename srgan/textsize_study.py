@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policies", nargs="+", choices=list(POLICIES), default=list(POLICIES))
     p.add_argument("--crop", type=int, default=1024, help="crop side (original px) of pages not read by OCR; 0 = whole")
     p.add_argument("--no-ocr", action="store_true", help="skip tesseract even where ground truth exists")
+    p.add_argument("--reference-height", type=float,
+                   help="LR x-height (px) the ratios are of, and the normalise policies' target; default the "
+                        "manifest's text_height (needed for weights trained over a range of sizes, which have none)")
     p.add_argument("--config", help="pipeline.yaml (default: the project's)")
     return p
 
@@ -275,9 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    text_height = manifest.get("text_height")
-    if not text_height:
-        print(f"error: {manifest['path']}: manifest has no text_height", file=sys.stderr)
+    text_height = args.reference_height or manifest.get("text_height")
+    if not text_height or text_height <= 0:
+        print(f"error: {manifest['path']}: manifest has no text_height (weights trained over a range of sizes): "
+              "pass --reference-height PX", file=sys.stderr)
         return 2
     ocr = not args.no_ocr and have_tesseract()
     if not args.no_ocr and not ocr:
@@ -296,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "device": _device_name(cfg),
         "weights": manifest["path"], "weights_sha256": manifest.get("sha256"), "scale": args.scale,
-        "text_height": text_height, "ratios": args.ratios, "policies": args.policies,
+        "text_height": text_height, "trained_text_height": manifest.get("text_height"),
+        "ratios": args.ratios, "policies": args.policies,
         "validated_xheight_px": validated,
         "upscale": dataclasses.asdict(cfg.upscale), "crop": args.crop, "ocr": ocr,
         "seconds": round(time.perf_counter() - t0, 1),

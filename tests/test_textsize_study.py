@@ -110,3 +110,22 @@ def test_study_default_applies_the_validated_range(tmp_path, tiny_weights):
     assert rows[(0.5, "default")]["psnr"] != rows[(0.5, "off")]["psnr"]  # Lanczos, not the model
     assert not rows[(1.0, "default")]["fallback"]
     assert rows[(1.0, "default")]["psnr"] == rows[(1.0, "off")]["psnr"]
+
+
+def test_study_of_weights_without_a_trained_height_needs_a_reference(tmp_path, capsys):
+    """Weights trained over a range of sizes have no text_height: the ratios are of --reference-height."""
+    from srgan.weights import save_weights
+    from tests.conftest import tiny_generator
+
+    wdir = tmp_path / "w"
+    save_weights(tiny_generator(2), wdir, "srgan_x2", {"text_height": None})
+    page = small_page(tmp_path, text=TEXT.splitlines()[0])
+    out = tmp_path / "study"
+    common = ["--weights", "srgan_x2", "--weights-dir", str(wdir), "--scale", "2", "--out", str(out),
+              "--pages", str(page), "--ratios", "1", "--policies", "off", "--no-ocr"]
+    assert main(common) == 2 and "--reference-height" in capsys.readouterr().err
+    assert main([*common, "--reference-height", "6"]) == 0
+    result = json.loads((out / "study.json").read_text())
+    (row,) = result["rows"]
+    assert result["text_height"] == 6.0 and result["trained_text_height"] is None
+    assert abs(row["lr_text_px"] - 6.0) < 1.5  # the page was resampled to 1 x the reference height
