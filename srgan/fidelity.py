@@ -331,6 +331,25 @@ def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, ucfg
     return out
 
 
+@dataclass
+class RangeDecision:
+    """What a sweep's rows decide: per-size figures, the validated range (true sizes and as the estimator
+    reads them) and the default-output table."""
+
+    sizes: list[dict]
+    rng: list[float] | None
+    estimated: list[float] | None
+    default_output: list[dict]
+
+
+def decide_range(rows: Sequence[dict], ucfg: UpscaleConfig, text_height: float | None) -> RangeDecision:
+    """per_size, validated_range, estimate_range and default_output_table of the rows; prints the sweep."""
+    sizes, rng = per_size(rows), validated_range(rows)
+    estimated = estimate_range(rows, rng)
+    print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
+    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height))
+
+
 def format_sweep(sizes: Sequence[dict], rng: list[float] | None) -> str:
     head = ("| LR x-height px | pages | PSNR model | Lanczos | bicubic | CER original | bicubic | Lanczos | model "
             "| model >= Lanczos |")
@@ -395,8 +414,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    pages = load_ocr_pages(args.pages or [], cfg)
-    groups = {src: {p.name for p in load_ocr_pages([src], cfg)} for src in args.pages or []}
+    groups: dict[str, set[str]] = {}  # page names per --pages input, for the per-folder means
+    pages: list[OcrPage] = []
+    for src in args.pages or []:
+        found = load_ocr_pages([src], cfg)
+        groups[src] = {p.name for p in found}
+        pages += found
     if args.rescore:
         return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest, pages)
     if not pages:
@@ -425,20 +448,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.gate_only:
             rows, skipped = xheight_sweep(net_g, manifest.get("text_height"), pages, cfg, args.sizes,
                                           args.max_megapixels, cache)
-            sizes = per_size(rows)
-            rng = validated_range(rows)
-            estimated = estimate_range(rows, rng)
-            print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
-            default = default_output_table(rows, estimated, cfg.upscale, manifest.get("text_height"))
+            decided = decide_range(rows, cfg.upscale, manifest.get("text_height"))
+            rng, estimated = decided.rng, decided.estimated
             evidence = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": f"{cpu_model()}, {os.cpu_count()} cores",
                 "rule": RANGE_RULE,
-                "pages": [p.name for p in pages], "sizes": list(args.sizes), "per_size": sizes,
+                "pages": [p.name for p in pages], "sizes": list(args.sizes), "per_size": decided.sizes,
                 "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1),
             }
             result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence, rows=rows,
-                          default_output=default)
+                          default_output=decided.default_output)
             if args.write_manifest:
                 write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
                 print(f"wrote validated_xheight_px {rng} (estimates {estimated}) into "
@@ -480,14 +500,13 @@ def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineCo
         rows = result["rows"]
         if pages:
             print(f"{name}: {reestimate(rows, pages)} of {len(rows)} x-height estimates changed")
-        sizes, rng = per_size(rows), validated_range(rows)
-        estimated = estimate_range(rows, rng)
-        print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
-        evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=sizes,
+        decided = decide_range(rows, cfg.upscale, manifest.get("text_height"))
+        rng, estimated = decided.rng, decided.estimated
+        evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=decided.sizes,
                         rescored=datetime.now(UTC).isoformat(timespec="seconds"),
                         range_before_rescoring=result.get("validated_xheight_px"))
         result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence,
-                      default_output=default_output_table(rows, estimated, cfg.upscale, manifest.get("text_height")))
+                      default_output=decided.default_output)
         atomic_write_bytes(src, json.dumps(result, indent=1).encode())
         if write_manifest:
             write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)

@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "weights": manifest["path"], "weights_sha256": manifest.get("sha256"), "scale": args.scale,
         "text_height": text_height, "trained_text_height": manifest.get("text_height"),
         "ratios": args.ratios, "policies": args.policies,
-        "validated_xheight_px": validated,
+        "validated_xheight_px": manifest.get("validated_xheight_px"), "decision_range": validated,
         "upscale": dataclasses.asdict(cfg.upscale), "crop": args.crop, "ocr": ocr,
         "seconds": round(time.perf_counter() - t0, 1),
         "summary": summary, "rows": rows, "table": table,

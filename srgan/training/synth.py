@@ -522,7 +522,12 @@ def synth_document(seed: int, x_height: float, families: Sequence[InstalledFamil
     accent = rng.choice(fams) if rng.random() < 0.5 else body
     page = _Page(rng, nrng, body, accent, x_height, max_side)
     _LAYOUTS[label](page)
-    measured = _x_ratio(body.path("regular")) * round(page.px)
+    return _document(page, label)
+
+
+def _document(page: _Page, label: int) -> SynthDocument:
+    """The drawn page and what it was drawn with; x_height measured from the body font at its drawn size."""
+    measured = _x_ratio(page.body.path("regular")) * round(page.px)
     return SynthDocument(np.ascontiguousarray(np.asarray(page.img)), label, float(measured),
                          sorted(page.families), sorted(page.styles), page.elements, page.drawn_lines)
 
@@ -537,6 +542,4 @@ def synth_text_page(seed: int, x_height: float, family: InstalledFamily, long_em
     page = _Page(rng, np.random.default_rng(seed), family, family, x_height, max_side)
     page.ink = 0  # black print: the page measures the model, not a grey ink
     _text_page(page)
-    measured = _x_ratio(family.path("regular")) * round(page.px)
-    return SynthDocument(np.ascontiguousarray(np.asarray(page.img)), RVL_CLASSES.index("memo"), float(measured),
-                         sorted(page.families), sorted(page.styles), page.elements, page.drawn_lines)
+    return _document(page, RVL_CLASSES.index("memo"))
