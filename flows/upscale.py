@@ -38,16 +38,17 @@ from srgan.config import (
     override,
     to_dict,
 )
-from srgan.documents import settle_documents
-from srgan.engine import Engine
-from srgan.outlock import holds_output_folder
+from srgan.inference.engine import Engine
+from srgan.pipeline.documents import settle_documents
+from srgan.pipeline.outlock import holds_output_folder
+from srgan.pipeline.records import write_part
+from srgan.pipeline.resume import pending_documents
+from srgan.pipeline.stages import cleanup, finish_page, infer_pages, make_run_context, prepare_page
+from srgan.pipeline.summary import RunTally
+from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
 from srgan.readers.spool import spool_archives
-from srgan.records import write_part
-from srgan.resume import pending_documents
-from srgan.stages import PageWork, RunContext, cleanup, finish_page, infer_pages, make_run_context, prepare_page
-from srgan.summary import RunTally
 from srgan.weights import decision_range, load_generator, read_manifest, resolve_weights
 
 
@@ -231,7 +232,7 @@ def outputs_markdown(summary: dict, pictures: list[Path]) -> str:
         f"mean PSNR gain over bicubic {'n/a' if gain is None else f'{gain:.2f} dB'}, "
         f"{summary.get('pages_per_s')} pages/s, weights `{summary['weights']}`",
         "",
-        f"- records (Parquet dataset, `srgan.records.read_records`): `{summary['records_dir']}`",
+        f"- records (Parquet dataset, `srgan.pipeline.records.read_records`): `{summary['records_dir']}`",
         f"- pages: `{summary['pages_dir']}`",
         f"- side-by-side pictures (input | bicubic | model) in `{summary['compare_dir']}`:",
         *[f"  - `{p}`" for p in pictures],
@@ -263,7 +264,7 @@ def flow_run_name() -> str:
 
 
 @flow(name="upscale", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
-@holds_output_folder("output_dir", flow_run_name)  # one run per output folder (shards: per shard): srgan/outlock.py
+@holds_output_folder("output_dir", flow_run_name)  # one run per output folder (shards: per shard): pipeline/outlock.py
 def upscale(
     input_path: str | list[str],
     output_dir: str,

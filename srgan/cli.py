@@ -18,7 +18,7 @@ from pathlib import Path
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import ConfigError, PipelineConfig, load_config, override
-from srgan.outlock import OutputBusyError, ensure_free
+from srgan.pipeline.outlock import OutputBusyError, ensure_free
 from srgan.weights import WeightsError, load_generator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAGES_FAILED = 0, 1, 2, 3
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
                     help="text-size normalisation on/off (default: upscale.normalise in pipeline.yaml)")
     up.add_argument("--no-progress", action="store_true")
+    up.add_argument("--verbose", "-v", action="store_true",
+                    help="also print Prefect's flow and task run lines and the pipeline's INFO lines")
     up.add_argument("--summary-json", help="also write the run's summary (seconds, pages/s, task runs) to this file")
 
     ev = sub.add_parser("evaluate", help="treat inputs as originals: bicubic-downscale, upscale, compare")
@@ -113,6 +115,21 @@ def _progress_thread(out: Path, stop: threading.Event) -> threading.Thread:
     return t
 
 
+def quiet_run_logs(verbose: bool) -> None:
+    """A one-off run speaks once: its progress bar, warnings and errors, and the closing summary.
+
+    Prefect logs each task run at INFO (tens of thousands of lines for a large one-off); those, the flow
+    run's and the pipeline's INFO lines appear only with ``--verbose``. Deployment runs are not started
+    here and keep Prefect's logs in the UI."""
+    level = logging.INFO if verbose else logging.WARNING
+    os.environ["PREFECT_LOGGING_LEVEL"] = logging.getLevelName(level)  # read when prefect sets up its logging
+    for name in ("prefect", "srgan"):  # and in effect if prefect was imported earlier in this process
+        logging.getLogger(name).setLevel(level)
+    # the flow names every error page once ("error: <file> page N: <reason>"); the reader's own warning
+    # for a page it could not decode would say it a second time
+    logging.getLogger("srgan.readers.read").setLevel(logging.NOTSET if verbose else logging.ERROR)
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
     cfg = _config(args.config, upscale__scale=args.scale, upscale__weights=args.weights,
                   upscale__normalise=args.normalise)
@@ -120,8 +137,9 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         if not Path(inp).exists():
             raise UsageError(f"srgan upscale: input not found: {inp}")
     load_generator(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)  # one line, exit 2, if unfit
+    quiet_run_logs(args.verbose)
     from flows.upscale import upscale  # lazy: the library side reaches into flows/ only here
-    from srgan.summary import format_summary
+    from srgan.pipeline.summary import format_summary
 
     out = Path(args.out).resolve()
     ensure_free(out)  # another run holds it: one line, exit 2, before any flow starts
@@ -142,7 +160,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from srgan.evaluate import format_table, run_evaluate
+    from srgan.fidelity.evaluate import format_table, run_evaluate
 
     cfg = _config(args.config, upscale__normalise=args.normalise)
     weights = args.weights or cfg.upscale.weights

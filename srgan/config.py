@@ -26,12 +26,12 @@ class UpscaleConfig:
     scale: int = 2  # 2, 4 or 8
     weights: str = "auto"  # name in weights/ (without .pt), a path, or "auto" (default for the scale)
     weights_dir: str = "weights"  # relative to the project root unless absolute
-    normalise: bool = False  # text-size normalisation on/off (off: README, text-size table)
+    normalise: bool = False  # text-size normalisation on/off (off: docs/fidelity.md, text-size table)
     normalise_tolerance: float = 0.15  # |log(factor)| below log(1+tol) -> factor 1
     normalise_min_factor: float = 1.0  # 1.0: never shrink (large text is left alone; see textsize_study)
     normalise_max_factor: float = 4.0  # enlarge small text at most this much before the model
     output_format: str = "png"  # png, tiff, or document (PDF in -> PDF out, multi-page TIFF -> TIFF)
-    png_compress_level: int = 1  # zlib level of PNG pages (srgan/png.py, Z_RLE: the level barely matters; 0 = stored)
+    png_compress_level: int = 1  # zlib level of PNG pages (pipeline/png.py, Z_RLE: level barely matters; 0 = stored)
     compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
     compare_crop: int = 256  # size of the input crop shown in each picture
     color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
@@ -63,7 +63,7 @@ class EngineConfig:
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     cpu_workers: int = 0  # threads normalising and writing pages beside the model; 0 = auto (cpu_stage_workers)
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
-    fold_tail: bool = True  # run the generator's exact inference form (srgan/fold.py): last stage + tail at LR
+    fold_tail: bool = True  # the generator's exact inference form (inference/fold.py): last stage + tail at LR
 
 
 @dataclass
@@ -102,7 +102,7 @@ class FlowConfig:
         Auto: at least AUTO_MIN_PER_TASK (fewer when that would leave under 4 batches to overlap
         decoding, the model and writing), and as many as keep the run at max_batches batches:
         a run makes 4 task runs per batch (decode, infer, write, record) plus 1-2 (discovery, spooling),
-        so 400,000 documents make 500 batches of 800, 2,002 task runs (README, Performance).
+        so 400,000 documents make 500 batches of 800, 2,002 task runs (docs/performance.md).
         """
         if self.pages_per_task > 0:
             return self.pages_per_task
@@ -308,7 +308,7 @@ def to_dict(cfg: PipelineConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
-# left out of the hash; engine.fold_tail computes the same function (srgan/fold.py), so it keeps the
+# left out of the hash; engine.fold_tail computes the same function (srgan/inference/fold.py), so it keeps the
 # rerun key of pages written before it existed
 NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"))
 

@@ -2,7 +2,8 @@
 
 import json
 
-from srgan import bench
+from srgan.bench import cli as bench
+from srgan.bench.memory import write_tar
 from tests.conftest import write_config
 
 FIELDS = {"case", "device", "device_name", "model", "scale", "page_size", "pages", "seconds", "pages_per_s",
@@ -39,7 +40,7 @@ def test_tar_of_pages_cycles_the_given_pages(tmp_path):
     import numpy as np
 
     pages = [np.full((8, 8), v, np.uint8) for v in (0, 255)]
-    archive = bench.write_tar(tmp_path / "p.tar", pages, 5)
+    archive = write_tar(tmp_path / "p.tar", pages, 5)
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert names == [f"pages/page{i:06d}.png" for i in range(5)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from srgan.cli import main
-from srgan.records import read_records
+from srgan.pipeline.records import read_records
 from tests.conftest import write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,12 +64,24 @@ def test_legacy_flags_run_the_upscale(prefect_harness, tmp_path, tiny_weights, s
     assert (out / "pages" / "a.png").exists()
 
 
-def test_console_script_in_ephemeral_mode(tmp_path, tiny_weights, small_inputs):
-    """The installed `srgan` command, as a user runs it: no server, Prefect's ephemeral mode."""
+def test_console_script_in_ephemeral_mode_speaks_once_unless_verbose(tmp_path, tiny_weights, small_inputs):
+    """The installed `srgan` command, as a user runs it: no server, Prefect's ephemeral mode. Without
+    --verbose it prints the summary and one line per failed page, no per-task lines; with it, Prefect's."""
     cfg = write_config(tmp_path, tiny_weights)
     exe = Path(sys.executable).parent / "srgan"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")}
-    proc = subprocess.run([str(exe), "upscale", str(small_inputs / "sub"), "--out", str(tmp_path / "o"),
+    proc = subprocess.run([str(exe), "upscale", str(small_inputs), "--out", str(tmp_path / "o"),
                            "--config", str(cfg)], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "pages: 1  ok: 1  errors: 0" in proc.stdout
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "pages: 5  ok: 4  errors: 1" in proc.stdout
+    said = proc.stdout + proc.stderr
+    assert "Finished in state" not in said and "Beginning flow run" not in said and "INFO" not in said, said
+    warned = [line for line in proc.stderr.splitlines() if "empty.png" in line]  # as it happens
+    assert len(warned) == 1 and warned[0].startswith("WARNING") and "page 1" in warned[0], proc.stderr
+    assert len([line for line in proc.stdout.splitlines() if "empty.png" in line]) == 1  # in the summary
+
+    verbose = subprocess.run([str(exe), "upscale", str(small_inputs / "sub"), "--out", str(tmp_path / "v"),
+                              "--config", str(cfg), "--verbose"], capture_output=True, text=True, env=env, timeout=300)
+    assert verbose.returncode == 0, verbose.stderr[-2000:]
+    assert "pages: 1  ok: 1  errors: 0" in verbose.stdout
+    assert "Finished in state Completed" in verbose.stdout + verbose.stderr

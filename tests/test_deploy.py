@@ -27,7 +27,7 @@ from uuid import UUID
 import pytest
 from PIL import Image
 
-from srgan.records import read_records
+from srgan.pipeline.records import read_records
 from tests.conftest import REPO, text_like_page, tiny_generator, write_config
 
 pytestmark = pytest.mark.slow
@@ -309,7 +309,7 @@ def test_upscale_folder_run_records_artifacts_then_nightly_adds_nothing(workers,
     assert pictures and all(str(p) in md for p in pictures)
 
     # the nightly deployment over the same inbox and output: nothing new, so no new ok rows (pages
-    # that failed, here the empty file, are tried again on every run: srgan/resume.py)
+    # that failed, here the empty file, are tried again on every run: srgan/pipeline/resume.py)
     run_deployment_and_wait("upscale/nightly-upscale", params, workers)
     first_runs = {r["run_id"] for r in rows}
     new = [r for r in read_records(out / "records").to_pylist() if r["run_id"] not in first_runs]

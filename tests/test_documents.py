@@ -9,14 +9,14 @@ import pypdf
 import torch
 from PIL import Image
 
-from srgan.colour import split_luma
 from srgan.config import PipelineConfig, load_config, override
-from srgan.engine import Engine
+from srgan.imaging.colour import split_luma
+from srgan.imaging.textsize import resize_to
+from srgan.inference.engine import Engine
 from srgan.models import Generator
-from srgan.records import read_records
-from srgan.run import run_pipeline
-from srgan.stages import compare_picture
-from srgan.textsize import resize_to
+from srgan.pipeline.records import read_records
+from srgan.pipeline.run import run_pipeline
+from srgan.pipeline.stages import compare_picture
 from tests.conftest import text_like_page, tiny_generator, write_config
 
 # (height, width) of the pages at 50 dpi: the third is landscape and larger than the others
@@ -226,7 +226,7 @@ def test_flow_writes_documents_and_the_rerun_completes_them(prefect_harness, tin
 
 
 def test_colour_rule_marks_and_tinted_paper() -> None:
-    from srgan.colour import has_colour
+    from srgan.imaging.colour import has_colour
 
     grey = text_like_page(200, 160)
     rgb = np.stack([grey] * 3, axis=-1)

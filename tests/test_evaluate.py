@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from srgan.cli import main
-from srgan.evaluate import make_lr
-from srgan.ocr import have_tesseract
-from srgan.records import read_records
+from srgan.fidelity.evaluate import make_lr
+from srgan.fidelity.ocr import have_tesseract
+from srgan.pipeline.records import read_records
 from tests.conftest import text_like_page, write_config
 
 

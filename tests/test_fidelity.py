@@ -10,27 +10,17 @@ import pytest
 from PIL import Image
 
 from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config, override
-from srgan.engine import Engine
-from srgan.fidelity import (
-    default_output_table,
-    estimate_range,
-    fidelity_gate,
-    format_native_summary,
-    load_ocr_pages,
-    measure_pages,
-    native_summary,
-    point_ok,
-    validated_range,
-    write_range,
-)
-from srgan.metrics import lanczos_upscale
+from srgan.fidelity.gate import fidelity_gate, format_native_summary, load_ocr_pages, measure_pages, native_summary
+from srgan.fidelity.ocr import have_tesseract
+from srgan.fidelity.sweep import default_output_table, estimate_range, point_ok, validated_range, write_range
+from srgan.imaging.metrics import lanczos_upscale
+from srgan.inference.engine import Engine
 from srgan.models import Generator
-from srgan.ocr import have_tesseract
-from srgan.records import read_records
-from srgan.run import run_pipeline
+from srgan.pipeline.records import read_records
+from srgan.pipeline.run import run_pipeline
+from srgan.pipeline.stages import range_decision
+from srgan.pipeline.summary import format_summary
 from srgan.sample import render_text_page
-from srgan.stages import range_decision
-from srgan.summary import format_summary
 from srgan.weights import decision_range, load_generator, save_weights
 from tests.conftest import REPO, text_like_page, tiny_generator, write_config
 
@@ -138,9 +128,10 @@ def test_validated_range_is_the_longest_run_of_passing_sizes():
 def test_rescore_estimates_the_rows_again_with_the_current_estimator():
     """Stored sweep rows carry the estimate of the estimator of their day; a rescore with the pages makes
     it again (the page resampled as the sweep did, then downscaled by the scale)."""
-    from srgan.evaluate import make_lr
-    from srgan.fidelity import OcrPage, reestimate
-    from srgan.textsize import estimate_text_height, resize
+    from srgan.fidelity.evaluate import make_lr
+    from srgan.fidelity.gate import OcrPage
+    from srgan.fidelity.sweep import reestimate
+    from srgan.imaging.textsize import estimate_text_height, resize
     from tests.test_textsize import text_page
 
     page, truth = text_page(10)
@@ -316,7 +307,7 @@ def test_flow_handles_out_of_range_pages_as_configured(prefect_harness, tmp_path
 
 
 def test_in_memory_path_falls_back_too():
-    from srgan.stages import upscale_images
+    from srgan.pipeline.stages import upscale_images
 
     cfg = _cpu(PipelineConfig())
     engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
@@ -332,7 +323,7 @@ def test_in_memory_path_falls_back_too():
 
 def tiny_text_page() -> np.ndarray:
     """Rendered body text shrunk (bicubic) to a 2 px x-height: too small to measure."""
-    from srgan.textsize import resize
+    from srgan.imaging.textsize import resize
     from tests.test_textsize import text_page
 
     page, truth = text_page(10)
@@ -405,7 +396,7 @@ def test_pages_without_estimate_get_the_model_when_the_weights_have_no_range(tmp
 
 @pytest.mark.parametrize("policy", ["lanczos", "model"])
 def test_in_memory_path_honours_no_estimate(policy):
-    from srgan.stages import upscale_images
+    from srgan.pipeline.stages import upscale_images
 
     cfg = override(_cpu(PipelineConfig()), "upscale.no_estimate", policy)
     engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
@@ -420,10 +411,10 @@ def test_in_memory_path_honours_no_estimate(policy):
 
 
 def test_training_gate_refuses_without_tesseract(tmp_path, monkeypatch):
-    import srgan.ocr
+    import srgan.fidelity.ocr
     from srgan.training.train import _fidelity_gate
 
-    monkeypatch.setattr(srgan.ocr, "have_tesseract", lambda: False)
+    monkeypatch.setattr(srgan.fidelity.ocr, "have_tesseract", lambda: False)
     cfg = _cpu(PipelineConfig())
     gate = _fidelity_gate(tiny_generator(2), cfg, cfg, [str(rendered_page(tmp_path / "eval"))], None, None)
     assert not gate.passed and "tesseract is not installed" in gate.reason()

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan.records import read_records
+from srgan.pipeline.records import read_records
 from tests.conftest import write_config
 
 

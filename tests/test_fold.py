@@ -1,4 +1,4 @@
-"""srgan/fold.py: the folded inference form computes the generator's function; srgan's CPU memory setting."""
+"""srgan/inference/fold.py: the folded inference form computes the generator's function; srgan's CPU memory setting."""
 
 import os
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from srgan.config import EngineConfig, TilingConfig
-from srgan.engine import Engine
-from srgan.fold import FoldedGenerator, fold_generator, subpixel_kernel
+from srgan.inference.engine import Engine
+from srgan.inference.fold import FoldedGenerator, fold_generator, subpixel_kernel
 from srgan.models import Generator
 from srgan.weights import resolve_weights_dir
 from tests.conftest import text_like_page

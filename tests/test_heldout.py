@@ -7,8 +7,8 @@ import json
 import pytest
 
 from srgan.config import PipelineConfig, override
-from srgan.fidelity import load_ocr_pages
-from srgan.ocr import cer, have_tesseract, ocr_text
+from srgan.fidelity.gate import load_ocr_pages
+from srgan.fidelity.ocr import cer, have_tesseract, ocr_text
 from srgan.training import heldout
 from srgan.training.fonts import held_out_families, training_families
 from srgan.training.synth import synth_text_page

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from srgan.metrics import PSNR_CAP, consistency_psnr, psnr, ssim
-from srgan.textsize import resize_to
+from srgan.imaging.metrics import PSNR_CAP, consistency_psnr, psnr, ssim
+from srgan.imaging.textsize import resize_to
 from tests.conftest import text_like_page
 
 
@@ -65,7 +65,7 @@ def _pages_for_the_baseline() -> list[np.ndarray]:
 def test_bicubic_box_mean_is_pillows_upscale_and_reduce_bit_for_bit(scale):
     from PIL import Image
 
-    from srgan.metrics import bicubic_box_mean, bicubic_upscale
+    from srgan.imaging.metrics import bicubic_box_mean, bicubic_upscale
 
     for page in _pages_for_the_baseline():
         h, w = page.shape
@@ -77,7 +77,7 @@ def test_bicubic_box_mean_is_pillows_upscale_and_reduce_bit_for_bit(scale):
 
 @pytest.mark.parametrize("scale", [2, 4, 8])
 def test_bicubic_consistency_psnr_is_the_upscales_figure(scale):
-    from srgan.metrics import bicubic_consistency_psnr, bicubic_upscale
+    from srgan.imaging.metrics import bicubic_consistency_psnr, bicubic_upscale
 
     for page in _pages_for_the_baseline():
         h, w = page.shape

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from srgan.ocr import cer, edit_distance, have_tesseract, ocr_text
+from srgan.fidelity.ocr import cer, edit_distance, have_tesseract, ocr_text
 
 
 @pytest.mark.parametrize("a,b,d", [("", "", 0), ("abc", "", 3), ("kitten", "sitting", 3), ("flaw", "lawn", 2)])

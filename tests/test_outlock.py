@@ -1,4 +1,4 @@
-"""One run per output folder (srgan/outlock.py), between real processes."""
+"""One run per output folder (srgan/pipeline/outlock.py), between real processes."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from srgan.outlock import OutputBusyError, hold_output
+from srgan.pipeline.outlock import OutputBusyError, hold_output
 from tests.conftest import REPO
 
 HOLD = """
 import sys, time
-from srgan.outlock import hold_output
+from srgan.pipeline.outlock import hold_output
 shard = None if sys.argv[3] == "-" else int(sys.argv[3])
 count = None if sys.argv[4] == "-" else int(sys.argv[4])
 with hold_output(sys.argv[1], sys.argv[2], shard, count):
@@ -85,8 +85,8 @@ def test_shards_run_side_by_side_but_not_twice(tmp_path: Path) -> None:
 
 
 def test_the_plain_runner_holds_the_folder(tmp_path: Path) -> None:
-    """srgan.run.run_pipeline refuses while another process holds the folder, before touching it."""
-    from srgan.run import run_pipeline
+    """srgan.pipeline.run.run_pipeline refuses while another process holds the folder, before touching it."""
+    from srgan.pipeline.run import run_pipeline
 
     out = tmp_path / "out"
     holder = hold_in_process(out, "the nightly run")

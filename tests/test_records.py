@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pyarrow.dataset as ds
 import pytest
 
-from srgan.records import COLUMNS, SCHEMA, read_records, write_part
+from srgan.pipeline.records import COLUMNS, SCHEMA, read_records, write_part
 
 
 def test_parts_read_back_as_one_table(tmp_path):

@@ -1,4 +1,4 @@
-"""Idempotent reruns (srgan.resume): done documents skipped, error pages retried, a killed run resumed."""
+"""Idempotent reruns (srgan.pipeline.resume): done documents skipped, error pages retried, a killed run resumed."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from PIL import Image
 
 from srgan.cli import main
 from srgan.config import PipelineConfig, TilingConfig
-from srgan.engine import Engine
+from srgan.inference.engine import Engine
+from srgan.pipeline.records import read_records, write_part
+from srgan.pipeline.resume import claim_work_dir, clean_stale, doc_key, done_documents, done_pages, skip_done
+from srgan.pipeline.run import run_pipeline
 from srgan.readers import DocumentRef
 from srgan.readers.refs import container_path
-from srgan.records import read_records, write_part
-from srgan.resume import claim_work_dir, clean_stale, doc_key, done_documents, done_pages, skip_done
-from srgan.run import run_pipeline
 from tests import badfiles as bf
 from tests.conftest import tiny_generator, write_config
 

@@ -22,9 +22,9 @@ from PIL import Image
 
 from srgan.cli import main
 from srgan.config import ConfigError, LimitsConfig, PdfConfig, PipelineConfig, load_config
+from srgan.pipeline.records import read_records
 from srgan.readers import DocumentRef, Page, discover, printable, read_pages
 from srgan.readers.sources import sha256_stream
-from srgan.records import read_records
 from srgan.weights import WeightsError, load_generator, save_weights, sha256_of
 from tests import badfiles as bf
 from tests.conftest import text_like_page, tiny_generator, write_config

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from srgan.config import EngineConfig, PipelineConfig, load_config, output_config_hash, override
-from srgan.engine import Engine
-from srgan.records import read_records
-from srgan.run import cpu_stage_workers, run_pipeline
+from srgan.inference.engine import Engine
+from srgan.pipeline.records import read_records
+from srgan.pipeline.run import cpu_stage_workers, run_pipeline
 from tests.conftest import text_like_page, tiny_generator, write_config
 
 
@@ -67,8 +67,8 @@ def test_cpu_stage_workers() -> None:
 
 
 def test_bicubic_baseline_figure_is_that_of_its_upscale(tmp_path: Path) -> None:
-    from srgan.colour import split_luma
-    from srgan.metrics import bicubic_upscale, consistency_psnr
+    from srgan.imaging.colour import split_luma
+    from srgan.imaging.metrics import bicubic_upscale, consistency_psnr
     from srgan.sample import colour_page
 
     inp = _inputs(tmp_path, 2)

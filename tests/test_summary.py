@@ -2,7 +2,7 @@
 
 import math
 
-from srgan.summary import RunTally, format_summary, summarise
+from srgan.pipeline.summary import RunTally, format_summary, summarise
 
 
 def _rows(n: int) -> list[dict]:

@@ -5,8 +5,7 @@ import pytest
 from PIL import Image
 
 from srgan.config import ConfigError, UpscaleConfig, config_from_dict
-from srgan.sample import find_fonts, render_text_page, synthetic_page
-from srgan.textsize import (
+from srgan.imaging.textsize import (
     MAX_PIXELS,
     TOO_SMALL,
     TextHeight,
@@ -16,6 +15,7 @@ from srgan.textsize import (
     resize_to,
     text_line_boxes,
 )
+from srgan.sample import find_fonts, render_text_page, synthetic_page
 from tests.conftest import text_like_page
 
 BODY = ("Quarterly results of the testing program were reviewed by the committee and the budget "
@@ -215,7 +215,7 @@ def test_very_large_page_is_measured_on_a_reduced_copy():
 
 
 def test_factor_policy():
-    assert not UpscaleConfig().normalise  # off by default: the study table in README
+    assert not UpscaleConfig().normalise  # off by default: the study table in docs/fidelity.md
     assert normalisation_factor(TextHeight(4.5), 9.0, UpscaleConfig()) == 1.0
     cfg = UpscaleConfig(normalise=True)
     assert cfg.normalise_min_factor == 1.0  # when on: enlarge small text only
@@ -249,7 +249,7 @@ def test_resize_round_trip_sizes():
 def test_component_boxes_equal_find_objects(shape, density):
     from scipy import ndimage
 
-    from srgan.textsize import _components
+    from srgan.imaging.textsize import _components
 
     ink = np.random.default_rng(7).random(shape) < density
     boxes = _components(ink)

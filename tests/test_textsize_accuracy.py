@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from srgan.imaging.textsize import TOO_SMALL, estimate_text_height, resize
 from srgan.sample import find_fonts, render_text_page
-from srgan.textsize import TOO_SMALL, estimate_text_height, resize
 
 WORDS = ("the of and to in report results program department review meeting schedule budget data analysis "
          "proposal request approval samples market quarter project committee costs shipment testing division "

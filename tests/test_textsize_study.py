@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan.ocr import cer, edit_distance, have_tesseract, ocr_text
+from srgan.fidelity.ocr import cer, edit_distance, have_tesseract, ocr_text
+from srgan.fidelity.textsize_study import main, text_crop
 from srgan.sample import find_fonts, render_text_page
-from srgan.textsize_study import main, text_crop
 
 TEXT = "The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs."
 
@@ -96,7 +96,7 @@ def test_study_reads_pages_with_ground_truth(tmp_path, tiny_weights):
 
 def test_study_default_applies_the_validated_range(tmp_path, tiny_weights):
     """default = the upscale default: outside the manifest's validated range, the out_of_range output."""
-    from srgan.fidelity import write_range
+    from srgan.fidelity.sweep import write_range
 
     write_range(tiny_weights / "srgan_x2.json", [7.0, 11.0], {"pages": ["test"]})  # 0.5x (4.5 px) is outside
     page = small_page(tmp_path, text=TEXT.splitlines()[0])

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from srgan.config import EngineConfig, TilingConfig
-from srgan.engine import Engine
-from srgan.tiling import merge_tiles, split_tiles
+from srgan.inference.engine import Engine
+from srgan.inference.tiling import merge_tiles, split_tiles
 from tests.conftest import text_like_page, tiny_generator
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..colour import has_colour
+from ..imaging.colour import has_colour
 from .refs import DocumentRef, Page, error_page, one_line, where
 
 logger = logging.getLogger(__name__)

@@ -137,7 +137,7 @@ def _read_real_pages(inputs: Sequence[str], cfg: PipelineConfig) -> list[tuple[s
 def _store(name: str, image: np.ndarray, text_px: float | None, tcfg: TrainingConfig, work_dir: Path,
            index: int, keep_original: bool, synthetic: bool, families: tuple[str, ...] = (),
            layout: str | None = None) -> TrainPage:
-    from srgan.textsize import resize
+    from srgan.imaging.textsize import resize
 
     factor = normalise_factor(text_px, tcfg.text_height, tcfg.scale) if tcfg.normalise else 1.0
     hr = resize(image, factor) if factor != 1.0 else image
@@ -165,7 +165,7 @@ def prepare_pages(data: Sequence[str], cfg: PipelineConfig, work_dir: Path,
     synthetic pages.
     Held-out pages are never trained on.
     """
-    from srgan.textsize import estimate_text_height
+    from srgan.imaging.textsize import estimate_text_height
 
     tcfg = cfg.training
     work_dir = Path(work_dir)

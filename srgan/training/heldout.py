@@ -32,7 +32,7 @@ from srgan.training.fonts import held_out_families
 from srgan.training.synth import SynthDocument, synth_text_page
 
 if TYPE_CHECKING:
-    from srgan.fidelity import OcrPage
+    from srgan.fidelity.gate import OcrPage
 
 # LR x-height (px) of the held-out pages: a 10 pt office page scanned at 100 dpi, as RVL-CDIP's are (a
 # 300 dpi scan's 19 px x-height / 3); inside every shipped validated range
@@ -54,9 +54,9 @@ def held_out_text_pages(hr_xheight: float, long_ems: float = LONG_EMS, seed: int
 
 def held_out_ocr_pages(scale: int, lr_xheight: float = EVAL_LR_XHEIGHT, long_ems: float = LONG_EMS
                        ) -> list[OcrPage]:
-    """The held-out text pages as ``srgan.fidelity.OcrPage`` for a model of ``scale``: body text of
+    """The held-out text pages as ``srgan.fidelity.gate.OcrPage`` for a model of ``scale``: body text of
     ``lr_xheight`` px once downscaled by ``scale``."""
-    from srgan.fidelity import OcrPage  # fidelity imports the engine: only when the gate asks
+    from srgan.fidelity.gate import OcrPage  # fidelity imports the engine: only when the gate asks
 
     return [OcrPage(name, doc.image, "\n".join(doc.lines))
             for name, doc in held_out_text_pages(lr_xheight * scale, long_ems)]

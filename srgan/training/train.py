@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srgan.config import ConfigError, PipelineConfig, load_config, override, to_dict
-from srgan.engine import autocast_context, cpu_has_fast_bf16, pick_device
+from srgan.inference.engine import autocast_context, cpu_has_fast_bf16, pick_device
 from srgan.models import Discriminator, Generator
 from srgan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
 from srgan.training.data import (
@@ -49,7 +49,7 @@ from srgan.training.losses import ContentLoss, GANLoss
 from srgan.training.plot import write_losses
 
 if TYPE_CHECKING:
-    from srgan.evaluate import EvalResult
+    from srgan.fidelity.evaluate import EvalResult
 
 log = logging.getLogger(__name__)
 
@@ -591,7 +591,7 @@ def evaluate_and_promote(
 ) -> TrainResult:
     """Evaluate the new generator (and the current weights) on the held-out pages; promote if better by
     PSNR and if the fidelity gate (srgan.fidelity: CER on the pages with ground truth) passes."""
-    from srgan.evaluate import evaluate_images
+    from srgan.fidelity.evaluate import evaluate_images
     from srgan.weights import WeightsError, find_default, load_generator, resolve_weights_dir, save_weights
 
     tcfg = cfg.training
@@ -704,8 +704,8 @@ def _fidelity_gate(net_g: Generator, cfg: PipelineConfig, eval_cfg: PipelineConf
     """srgan.fidelity's gate: CER on every page with ground truth (the real ones under ``ocr_inputs`` and, when
     ``training.held_out_family_pages`` > 0, a text page per held-out type family), PSNR gain against the current
     weights."""
-    from srgan.fidelity import GateResult, fidelity_gate, load_ocr_pages, measure_pages
-    from srgan.ocr import have_tesseract
+    from srgan.fidelity.gate import GateResult, fidelity_gate, load_ocr_pages, measure_pages
+    from srgan.fidelity.ocr import have_tesseract
     from srgan.training.heldout import held_out_ocr_pages
 
     pages = load_ocr_pages(list(ocr_inputs or []), cfg)

@@ -1,7 +1,7 @@
 """Per-page records: one Parquet row per page, written as part files of a dataset.
 
 Part files are written atomically (temp file + rename) under ``OUT/records/`` and read back as one
-table with ``pyarrow.dataset``. The schema is fixed here and documented in README.
+table with ``pyarrow.dataset``. The schema is fixed here and documented in docs/formats.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One tar archive of ``pages`` small pages (320x240 by default) and a tiny generat
 channels, random weights: the model costs next to nothing, so what is left is orchestration and the
 per-page CPU stages). Both runs read the same archive with the same configuration:
 
-- plain: ``srgan.run.run_pipeline`` in a fresh process (``python -m srgan.bench_orchestration``), the
+- plain: ``srgan.pipeline.run.run_pipeline`` in a fresh process (``python -m srgan.bench.orchestration``), the
   engine built before the run starts;
 - flow: ``srgan upscale`` in a subprocess (this library never imports Prefect), which runs the
   Prefect flow in its ephemeral mode and writes its summary with ``--summary-json``.
@@ -32,9 +32,9 @@ from pathlib import Path
 import yaml
 
 from srgan.config import PipelineConfig, to_dict
-from srgan.engine import Engine
+from srgan.inference.engine import Engine
 from srgan.models import Generator
-from srgan.run import run_pipeline
+from srgan.pipeline.run import run_pipeline
 from srgan.weights import save_weights
 
 TINY_NAME = "tiny_x2"
@@ -59,7 +59,7 @@ def bench_orchestration(cfg: PipelineConfig, pages: int, size: tuple[int, int], 
         archive = write_tar(root / "pages.tar", synthetic_pages(4, size), pages)
 
         engine = Engine(net_g, run_cfg.engine, run_cfg.tiling)  # for the row's device fields only
-        plain, _ = _run([sys.executable, "-m", "srgan.bench_orchestration", str(config_path), str(archive),
+        plain, _ = _run([sys.executable, "-m", "srgan.bench.orchestration", str(config_path), str(archive),
                          str(root / "plain")], root / "plain-summary.json", "plain runner")
         flow, flow_wall = _run([sys.executable, "-m", "srgan.cli", "upscale", str(archive), "--out",
                                 str(root / "flow"), "--config", str(config_path), "--no-progress"],
@@ -87,7 +87,7 @@ def _run(command: list[str], summary_path: Path, what: str) -> tuple[dict, float
 
 
 def plain_main(argv: list[str]) -> int:
-    """``python -m srgan.bench_orchestration CONFIG INPUT OUT --summary-json FILE``: the plain side."""
+    """``python -m srgan.bench.orchestration CONFIG INPUT OUT --summary-json FILE``: the plain side."""
     from srgan.atomic import atomic_write_bytes
     from srgan.config import load_config
     from srgan.weights import load_generator

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageChops
 
-from srgan.textsize import resize_to
+from srgan.imaging.textsize import resize_to
 
 PSNR_CAP = 100.0  # identical images: report this instead of infinity so figures stay finite
 
@@ -85,7 +85,7 @@ def consistency_psnr(output: np.ndarray, original_input: np.ndarray) -> float:
 
     An output exactly s times the input (every page of a run) is reduced by s x s box means
     (Pillow's ``Image.reduce``: 1 ms of one core for a 2000x1536 page, against 12 ms for the
-    antialiased bicubic downscale used before 2026-12-02; README, Performance); any other size is
+    antialiased bicubic downscale used before 2026-12-02; docs/performance.md); any other size is
     resampled with bicubic. The model and the bicubic baseline are measured the same way, so their
     difference (the run's consistency gain) compares like with like.
     """

@@ -3,7 +3,7 @@
 Decoding runs in a background thread, and normalising and writing in a pool of worker threads
 (``cpu_stage_workers``), while the main thread feeds the model, so the accelerator does not wait for
 the CPU. Used by the benchmark and wherever Prefect is absent
-(the GPU machine); the Prefect flow composes the same ``srgan.stages`` steps as tasks.
+(the GPU machine); the Prefect flow composes the same ``srgan.pipeline.stages`` steps as tasks.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from srgan.config import EngineConfig, PipelineConfig
-from srgan.documents import DocumentAssembly
-from srgan.engine import Engine
-from srgan.outlock import holds_output_folder
+from srgan.inference.engine import Engine
+from srgan.pipeline.documents import DocumentAssembly
+from srgan.pipeline.outlock import holds_output_folder
+from srgan.pipeline.records import write_part
+from srgan.pipeline.resume import pending_documents
+from srgan.pipeline.stages import cleanup, finish_page, infer_pages, make_run_context, prepare_page
+from srgan.pipeline.summary import RunTally
+from srgan.pipeline.work import PageWork
 from srgan.readers import DocumentRef, discover, read_pages
-from srgan.records import write_part
-from srgan.resume import pending_documents
-from srgan.stages import PageWork, cleanup, finish_page, infer_pages, make_run_context, prepare_page
-from srgan.summary import RunTally
 
 _DONE = object()
 PLAIN_BATCH_PAGES = 8  # pages fed to the model at once when flow.pages_per_task is auto (0)
@@ -53,7 +54,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
 
     One background thread reads and decodes the pages in order (archives are streams); each page's
     normalisation (text-height estimate, resampling, work files) runs on ``workers``.
-    ``select`` filters the discovered documents (the rerun-skip of srgan.resume).
+    ``select`` filters the discovered documents (the rerun-skip of srgan.pipeline.resume).
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
     failure: list[BaseException] = []

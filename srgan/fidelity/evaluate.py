@@ -19,13 +19,13 @@ from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig
-from srgan.engine import Engine
-from srgan.metrics import bicubic_upscale, psnr, ssim
+from srgan.imaging.metrics import bicubic_upscale, psnr, ssim
+from srgan.imaging.textsize import resize_to
+from srgan.inference.engine import Engine
 from srgan.models import Generator
+from srgan.pipeline.records import write_part
+from srgan.pipeline.stages import encode_image, range_decision, upscale_images
 from srgan.readers import discover, read_pages
-from srgan.records import write_part
-from srgan.stages import encode_image, range_decision, upscale_images
-from srgan.textsize import resize_to
 from srgan.weights import load_generator
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def load_ground_truth(inputs: Sequence[str], cfg: PipelineConfig) -> dict[str, s
 
 def ocr_figures(result: EvalResult, texts: dict[str, str], out_dir: Path) -> None:
     """Character error rates of tesseract on the original, the model's and bicubic's page, into rows."""
-    from srgan.ocr import cer, ocr_text
+    from srgan.fidelity.ocr import cer, ocr_text
 
     for row in result.rows:
         truth = texts.get(row["name"])

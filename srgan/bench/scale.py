@@ -40,7 +40,7 @@ from PIL import Image
 
 from srgan.config import load_config
 from srgan.models import Generator
-from srgan.records import read_records
+from srgan.pipeline.records import read_records
 from srgan.weights import save_weights
 
 PROJECT = Path(__file__).resolve().parents[1]

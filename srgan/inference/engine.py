@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from srgan.config import EngineConfig, TilingConfig
-from srgan.fold import fold_generator
+from srgan.inference.fold import fold_generator
+from srgan.inference.tiling import merge_tiles, split_tiles
 from srgan.models import Generator
-from srgan.tiling import merge_tiles, split_tiles
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def pick_device(requested: str = "auto") -> torch.device:
 def cpu_has_fast_bf16() -> bool:
     """True where the CPU runs bf16 convolutions natively (AMX or AVX512-BF16, through oneDNN).
 
-    On such CPUs bf16 autocast makes the generator 2-4x faster than fp32 (README, performance);
+    On such CPUs bf16 autocast makes the generator 2-4x faster than fp32 (docs/performance.md);
     elsewhere bf16 is emulated and slower, so ``auto`` stays at fp32 there.
     """
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu, torch >= 2.3

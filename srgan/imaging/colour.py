@@ -21,7 +21,8 @@ COLOUR_MIN_PIXELS = 16
 TINT_THRESHOLD = 8
 TINT_MIN_SHARE = 0.05
 # Chroma is upscaled with Lanczos: on the coloured pixels of the six real colour scans its mean
-# |dCb|,|dCr| error was 1.22 levels against 1.30 with bicubic (README; python -m srgan.colour_study).
+# |dCb|,|dCr| error was 1.22 levels against 1.30 with bicubic (docs/measurements.md;
+# python -m srgan.fidelity.colour_study).
 CHROMA_RESAMPLE = Image.Resampling.LANCZOS
 
 

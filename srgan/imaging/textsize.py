@@ -55,9 +55,9 @@ at every size: it scales with the page, which is what normalisation needs.
 Policy (:func:`normalisation_factor`, the ``upscale.normalise*`` keys): off by default. When on,
 factor = trained height / estimate, left at 1 within the tolerance band (15%), clamped to
 [min_factor, max_factor] = [1, 4]: pages are only ever enlarged, with Lanczos (:func:`resize`).
-Measured with ``python -m srgan.textsize_study`` on 16 real scans: with the shipped srgan_x2 weights
+Measured with ``python -m srgan.fidelity.textsize_study`` on 16 real scans: with the shipped srgan_x2 weights
 any resampling loses 2.4-6 dB at every ratio from 0.3x to 3x the trained height (hence off; table in
-README); a small development model gained 0.2 dB from enlarging text at 0.5x.
+docs/fidelity.md); a small development model gained 0.2 dB from enlarging text at 0.5x.
 """
 
 from __future__ import annotations

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 
+from srgan.pipeline.records import SCHEMA
 from srgan.readers import DocumentRef, printable
 from srgan.readers.refs import container_path
-from srgan.records import SCHEMA
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from srgan.config import PipelineConfig
-from srgan.engine import Engine
+from srgan.inference.engine import Engine
+from srgan.pipeline.records import write_part
+from srgan.pipeline.stages import finish_page, infer_pages, make_run_context, prepare_page
 from srgan.readers import discover, read_pages
-from srgan.records import write_part
-from srgan.stages import finish_page, infer_pages, make_run_context, prepare_page
 
 STAGES = ("decode", "normalise", "metrics", "write", "record")
 

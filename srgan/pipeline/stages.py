@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,71 +18,19 @@ import numpy as np
 from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
-from srgan.captions import side_by_side
-from srgan.colour import merge_luma, recombine, split_luma
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
-from srgan.documents import page_format
-from srgan.engine import Engine, EngineInfo
-from srgan.metrics import bicubic_consistency_psnr, bicubic_upscale, consistency_psnr, lanczos_upscale
-from srgan.png import encode_grey_png
-from srgan.readers import DocumentRef, Page, printable
+from srgan.imaging.colour import merge_luma, recombine, split_luma
+from srgan.imaging.metrics import bicubic_consistency_psnr, bicubic_upscale, consistency_psnr, lanczos_upscale
+from srgan.imaging.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
+from srgan.inference.engine import Engine, EngineInfo
+from srgan.pipeline.captions import side_by_side
+from srgan.pipeline.documents import page_format
+from srgan.pipeline.png import encode_grey_png
+from srgan.pipeline.work import PageWork, RunContext
+from srgan.readers import Page, printable
 from srgan.readers.refs import container_path
-from srgan.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PageWork:
-    """One page on its way through the pipeline: identity, sizes, paths and timings."""
-
-    doc: DocumentRef
-    page_index: int
-    page_count: int
-    error: str | None = None
-    input_width: int = 0
-    input_height: int = 0
-    dpi: float | None = None
-    text_height_px: float | None = None
-    text_height_note: str | None = None
-    factor: float = 1.0
-    input_npy: str = ""  # the decoded page
-    norm_npy: str = ""  # the page after text-size normalisation
-    sr_npy: str = ""  # the model's output for norm_npy
-    seconds: dict[str, float] = field(default_factory=dict)
-    color: str = ""  # "grey" or "rgb" (input_npy then holds the luminance Y, chroma_npy the chroma)
-    chroma_npy: str = ""  # colour pages: (H, W, 2) uint8 Cb, Cr of the input
-    source_format: str = ""  # the input file's format (PDF, TIFF, PNG, JPEG): the output document's family
-    page_size_pt: tuple[float, float] | None = None  # PDF pages: (width, height) in points, from the reader
-    doc_info: dict[str, str] | None = None  # PDF pages: the document's metadata, carried to the output PDF
-    in_validated_range: bool | None = None  # x-height the model sees inside the weights' validated range
-    validated_range: tuple[float, float] | None = None  # the range used (weights manifest)
-    method: str = "model"  # model | lanczos (outside the range: upscale.out_of_range; no estimate: upscale.no_estimate)
-    # in-process runs (srgan.run) keep the pages here instead of in .npy files: "input", "norm", "sr",
-    # "chroma". Prefect tasks never fill it, so only paths travel between them.
-    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def load(self, which: str) -> np.ndarray:
-        """The page `which` ("input", "norm", "sr", "chroma"), from memory or from its work file."""
-        if which in self.arrays:
-            return self.arrays[which]
-        paths = {"input": self.input_npy, "norm": self.norm_npy, "sr": self.sr_npy, "chroma": self.chroma_npy}
-        return np.load(paths[which])
-
-    @property
-    def key(self) -> str:
-        return page_key(self.doc, self.page_index)
-
-    @property
-    def stem(self) -> str:
-        """Output name stem: rel_path, plus _p0001... for documents of several pages."""
-        if self.page_count > 1:
-            return f"{self.doc.rel_path}_p{self.page_index + 1:04d}"
-        return self.doc.rel_path
-
-
-def page_key(doc: DocumentRef, page_index: int) -> str:
-    return f"{doc.source}|{doc.member}|{page_index}"
 
 
 def normalise_image(image: np.ndarray, text_height: float | None, ucfg: UpscaleConfig) -> tuple[
@@ -225,7 +172,7 @@ JPEG_QUALITY = 95  # pages of JPEG inputs written as JPEG (output_format documen
 def encode_image(image: np.ndarray, fmt: str, dpi: float | None, compress_level: int = 6) -> bytes:
     """(H, W) grey or (H, W, 3) RGB uint8 -> PNG, TIFF or JPEG bytes (fmt png | tiff | jpeg).
 
-    Grey PNGs go through srgan.png (no row filter, zlib Z_RLE: same pixels, a fraction of the CPU)."""
+    Grey PNGs go through srgan.pipeline.png (no row filter, zlib Z_RLE: same pixels, a fraction of the CPU)."""
     if fmt == "png" and image.ndim == 2 and image.dtype == np.uint8:
         return encode_grey_png(image, dpi, compress_level)
     buf = io.BytesIO()
@@ -257,25 +204,6 @@ def compare_picture(inp: np.ndarray, bicubic: np.ndarray, model: np.ndarray, sca
     b = bicubic[by * s : (by + c) * s, bx * s : (bx + c) * s]
     m = model[by * s : (by + c) * s, bx * s : (bx + c) * s]
     return side_by_side([a, b, m], [f"input (nearest x{s})", f"bicubic x{s}", f"model {model_name}"])
-
-
-@dataclass
-class RunContext:
-    """What every row of a run shares."""
-
-    run_id: str
-    started_at: object  # datetime
-    out_dir: str
-    scale: int
-    weights_name: str
-    weights_sha256: str
-    device: str
-    precision: str
-    config_hash: str
-    output_format: str = "png"
-    compare_crop: int = 256
-    png_compress_level: int = 1
-    records_dir: str = ""  # where earlier runs' rows are (documents finished by a rerun look up their pages)
 
 
 def new_run_id() -> str:

@@ -4,7 +4,7 @@ Pillow's PNG encoder picks a row filter adaptively (about 13 ms of one core for 
 before any compression). Scanned and upscaled text pages are mostly flat paper, which zlib's
 run-length strategy (``Z_RLE``) packs well without filtering: no row filter plus ``Z_RLE`` at level 1
 deflated a 2x page of 1000x768 in 10 ms with zlib and 4 ms with zlib-ng, against 27 ms for Pillow's
-encoder at level 1, and 9% smaller (344 KB against 380 KB; README, Performance). The pixels are
+encoder at level 1, and 9% smaller (344 KB against 380 KB; docs/performance.md). The pixels are
 the same: any PNG reader decodes them back exactly (tests/test_png.py).
 """
 

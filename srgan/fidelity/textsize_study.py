@@ -1,9 +1,9 @@
-"""Does text-size normalisation help, and which policy? ``python -m srgan.textsize_study``.
+"""Does text-size normalisation help, and which policy? ``python -m srgan.fidelity.textsize_study``.
 
 For every page and every ratio r (default 0.5, 0.75, 1, 1.5, 2), the page is resampled so that
-its text, once the evaluation has shrunk it by ``scale`` (bicubic, as in :mod:`srgan.evaluate`),
+its text, once the evaluation has shrunk it by ``scale`` (bicubic, as in :mod:`srgan.fidelity.evaluate`),
 is r x the weights' trained text height. Each resampled page then goes through
-:func:`srgan.evaluate.evaluate_images` (original -> bicubic LR -> model vs bicubic) once per
+:func:`srgan.fidelity.evaluate.evaluate_images` (original -> bicubic LR -> model vs bicubic) once per
 normalisation policy. Pages with ground-truth text (a ``.txt`` beside them) are also read by
 Debian's ``tesseract``: the character error rate (CER) of the model's and of bicubic's output.
 
@@ -46,10 +46,10 @@ import numpy as np
 from PIL import Image
 
 from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config
-from srgan.evaluate import evaluate_images, load_originals, make_lr
+from srgan.fidelity.evaluate import evaluate_images, load_originals, make_lr
+from srgan.fidelity.ocr import cer, have_tesseract, ocr_text
+from srgan.imaging.textsize import estimate_text_height, normalisation_factor, resize, text_line_boxes
 from srgan.models import Generator
-from srgan.ocr import cer, have_tesseract, ocr_text
-from srgan.textsize import estimate_text_height, normalisation_factor, resize, text_line_boxes
 from srgan.weights import WeightsError, decision_range, load_generator
 
 log = logging.getLogger(__name__)
@@ -244,14 +244,14 @@ def run_study(files: Sequence[Path], net_g: Generator, text_height: float, scale
 def _device_name(cfg: PipelineConfig) -> str:
     import torch
 
-    from srgan.engine import pick_device
+    from srgan.inference.engine import pick_device
 
     device = pick_device(cfg.engine.device)
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m srgan.textsize_study", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m srgan.fidelity.textsize_study", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default="auto", help="name in the weights folder, a .pt path, or auto")
     p.add_argument("--weights-dir", help="weights folder (default: upscale.weights_dir)")
     p.add_argument("--scale", type=int, default=2)

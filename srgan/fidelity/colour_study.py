@@ -1,4 +1,4 @@
-"""``python -m srgan.colour_study``: does the colour path keep the model's gain and the page's colours?
+"""``python -m srgan.fidelity.colour_study``: does the colour path keep the model's gain and the page's colours?
 
 Each original page (synthetic colour pages from ``srgan.sample.colour_page`` and real colour scans)
 is bicubic-downscaled by the scale (the evaluation's degradation, on RGB) and upscaled three ways:
@@ -27,14 +27,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan.colour import CHROMA_THRESHOLD, chroma_error, has_colour, merge_luma, split_luma, to_ycbcr, upscale_chroma
 from srgan.config import PipelineConfig, load_config
-from srgan.engine import Engine
-from srgan.evaluate import make_lr
-from srgan.metrics import psnr
+from srgan.fidelity.evaluate import make_lr
+from srgan.imaging.colour import (
+    CHROMA_THRESHOLD,
+    chroma_error,
+    has_colour,
+    merge_luma,
+    split_luma,
+    to_ycbcr,
+    upscale_chroma,
+)
+from srgan.imaging.metrics import psnr
+from srgan.imaging.textsize import resize_to
+from srgan.inference.engine import Engine
+from srgan.pipeline.stages import upscale_images
 from srgan.readers import discover, read_pages
-from srgan.stages import upscale_images
-from srgan.textsize import resize_to
 from srgan.weights import load_generator
 
 log = logging.getLogger(__name__)
@@ -134,7 +142,7 @@ def page_line(set_name: str, r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m srgan.colour_study", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m srgan.fidelity.colour_study", description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="srgan_x2")
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--pages", type=int, default=4, help="synthetic colour pages")

@@ -31,8 +31,8 @@ from PIL import Image
 from srgan.atomic import atomic_target
 
 if TYPE_CHECKING:
+    from srgan.pipeline.work import PageWork, RunContext
     from srgan.readers import DocumentRef
-    from srgan.stages import PageWork, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,8 @@ def earlier_pages(ctx: RunContext, doc: DocumentRef, indexes: list[int]) -> dict
     runs with the same weights and configuration finished (the latest ok row of each)."""
     import pyarrow.dataset as ds
 
+    from srgan.pipeline.records import SCHEMA
     from srgan.readers import printable
-    from srgan.records import SCHEMA
 
     records = Path(ctx.records_dir)
     if not records.is_dir() or not any(records.glob("*.parquet")):

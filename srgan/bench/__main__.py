@@ -1,0 +1,5 @@
+import sys
+
+from srgan.bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from srgan.fidelity.cli import main
+
+sys.exit(main())

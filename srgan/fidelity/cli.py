@@ -1,0 +1,127 @@
+"""OCR fidelity: does the model change what a page says? ``python -m srgan.fidelity``.
+
+Measures the given weights on pages with ground-truth text at native size (rule ``cer`` of the gate,
+:mod:`srgan.fidelity.gate`) and, unless ``--gate-only``, sweeps the LR x-height and decides the
+validated range (:mod:`srgan.fidelity.sweep`), optionally writing it into each weights manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from srgan.atomic import atomic_write_bytes
+from srgan.config import ConfigError, load_config
+from srgan.fidelity.gate import (
+    OcrCache,
+    OcrPage,
+    fidelity_gate,
+    format_native_summary,
+    load_ocr_pages,
+    measure_pages,
+    native_summary,
+)
+from srgan.fidelity.sweep import MAX_MEGAPIXELS, RANGE_RULE, SIZES, decide_range, rescore, write_range, xheight_sweep
+from srgan.weights import WeightsError, load_generator
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m srgan.fidelity", description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", nargs="+", required=True, help="names in the weights folder or .pt paths")
+    p.add_argument("--weights-dir", help="weights folder (default: upscale.weights_dir)")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--pages", nargs="+", help="folders or files; pages with a sibling .txt are used")
+    p.add_argument("--sizes", nargs="+", type=float, default=list(SIZES), help="LR x-heights of the sweep, px")
+    p.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS)
+    p.add_argument("--gate-only", action="store_true", help="native size only: the gate's CER table, no sweep")
+    p.add_argument("--write-manifest", action="store_true", help="write the validated range into each manifest")
+    p.add_argument("--out", help="folder for fidelity_<weights>.json")
+    p.add_argument("--rescore", action="store_true",
+                   help="no measuring: decide the range again from the rows of the fidelity_<weights>.json in --out "
+                        "(after a change of the range rule); with --pages, estimate the rows' x-heights again")
+    p.add_argument("--config", help="pipeline.yaml (default: the project's)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+        wdir = args.weights_dir or cfg.upscale.weights_dir
+        loaded = [load_generator(w, wdir, args.scale) for w in args.weights]
+    except (ConfigError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    groups: dict[str, set[str]] = {}  # page names per --pages input, for the per-folder means
+    pages: list[OcrPage] = []
+    for src in args.pages or []:
+        found = load_ocr_pages([src], cfg)
+        groups[src] = {p.name for p in found}
+        pages += found
+    if args.rescore:
+        return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest, pages)
+    if not pages:
+        where = " ".join(args.pages or ["(no --pages given)"])
+        print(f"error: no page with ground-truth text (.txt beside it) under {where}", file=sys.stderr)
+        return 2
+    cache = OcrCache()  # baselines are read once for all weights of this scale
+    for net_g, manifest in loaded:
+        t0 = time.perf_counter()
+        name = Path(manifest["path"]).stem
+        native = measure_pages(net_g, manifest.get("text_height"), pages, cfg, cache)
+        gate = fidelity_gate(native, None, None)
+        result: dict = {"weights": name, "sha256": manifest.get("sha256"), "scale": args.scale,
+                        "native": native, "cer_rule": {"passed": not gate.failures, "failures": gate.failures}}
+        verdict = "passed" if not gate.failures else "failed: " + "; ".join(f["detail"] for f in gate.failures)
+        print(f"{name} x{args.scale} at native size, rule cer: {verdict}")
+        for r in native:
+            print(f"  {r['page']}: CER original {r['cer_original']:.3f} bicubic {r['cer_bicubic']:.3f} "
+                  f"Lanczos {r['cer_lanczos']:.3f} model {r['cer_model']:.3f}; PSNR model {r['psnr']:.2f} "
+                  f"Lanczos {r['psnr_lanczos']:.2f} bicubic {r['psnr_bicubic']:.2f}")
+        summaries = {src: native_summary([r for r in native if r["page"] in names]) for src, names in groups.items()}
+        summaries["all"] = native_summary(native)
+        result["native_summary"] = summaries
+        for label, summary in summaries.items():
+            print(format_native_summary(label, summary))
+        if not args.gate_only:
+            rows, skipped = xheight_sweep(net_g, manifest.get("text_height"), pages, cfg, args.sizes,
+                                          args.max_megapixels, cache)
+            decided = decide_range(rows, cfg.upscale, manifest.get("text_height"))
+            rng, estimated = decided.rng, decided.estimated
+            evidence = {
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+                "rule": RANGE_RULE,
+                "pages": [p.name for p in pages], "sizes": list(args.sizes), "per_size": decided.sizes,
+                "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1),
+            }
+            result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence, rows=rows,
+                          default_output=decided.default_output)
+            if args.write_manifest:
+                write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
+                print(f"wrote validated_xheight_px {rng} (estimates {estimated}) into "
+                      f"{Path(manifest['path']).with_suffix('.json')}")
+        if args.out:
+            out = Path(args.out)
+            atomic_write_bytes(out / f"fidelity_{name}.json", json.dumps(result, indent=1).encode())
+    return 0

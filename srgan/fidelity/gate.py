@@ -1,0 +1,185 @@
+"""OCR fidelity per page and the promotion gate of training.
+
+Pages with ground-truth text (a ``<stem>.txt`` beside the image) are shrunk by the scale (bicubic, as
+in :mod:`srgan.fidelity.evaluate`) and upscaled by the model, by bicubic and by Lanczos; tesseract reads
+the original and the three upscales, and each reading's character error rate (CER) against the ground
+truth is recorded beside the PSNRs (:func:`measure_page`).
+
+:func:`fidelity_gate` is the promotion rule of training. Weights are promoted only when on every
+evaluation page ``CER model <= min(CER bicubic, CER Lanczos) + 0.005`` (rule ``cer``) and their mean
+PSNR gain over bicubic beats the current weights' on the same pages (rule ``psnr``). The result names
+each failed rule and page.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from srgan.config import PipelineConfig
+from srgan.fidelity.evaluate import load_ground_truth, load_originals, make_lr
+from srgan.fidelity.ocr import cer, ocr_text
+from srgan.imaging.metrics import bicubic_upscale, lanczos_upscale, psnr
+from srgan.inference.engine import Engine
+from srgan.models import Generator
+from srgan.pipeline.stages import upscale_images
+
+log = logging.getLogger(__name__)
+
+CER_MARGIN = 0.005  # the model may read this much worse than the better baseline (tesseract's jitter)
+NATIVE_DPI = 300  # the evaluation scans' resolution: the nominal dpi given to tesseract, times the resampling
+
+
+@dataclass
+class OcrPage:
+    """An evaluation page: its name, the (H, W) uint8 original and its ground-truth text."""
+
+    name: str
+    image: np.ndarray
+    truth: str
+
+
+def load_ocr_pages(inputs: Sequence[str], cfg: PipelineConfig) -> list[OcrPage]:
+    """The pages under inputs that have ground-truth text (a sibling ``<stem>.txt``)."""
+    if not inputs:
+        return []
+    texts = load_ground_truth(list(inputs), cfg)
+    return [OcrPage(name, image, texts[name]) for name, image in load_originals(list(inputs), cfg) if name in texts]
+
+
+class OcrCache:
+    """CERs of readings that do not depend on the weights (original, bicubic, Lanczos), by key."""
+
+    def __init__(self) -> None:
+        self._cer: dict[tuple, float] = {}
+
+    def get(self, key: tuple, image: np.ndarray, truth: str, dpi: int) -> float:
+        if key not in self._cer:
+            self._cer[key] = cer(ocr_text(image, dpi), truth)
+        return self._cer[key]
+
+
+def measure_page(engine: Engine, text_height: float | None, page: OcrPage, cfg: PipelineConfig,
+                 dpi: int = NATIVE_DPI, cache: OcrCache | None = None, tag: str = "") -> dict:
+    """One page at the engine's scale: PSNR and CER of the model, bicubic and Lanczos; CER of the original.
+
+    The model path is the upscale path itself (``upscale_images``, normalisation as configured), with no
+    out-of-range fallback: this measures the model.
+    """
+    cache = cache or OcrCache()
+    scale = engine.scale
+    hr, lr = make_lr(page.image, scale)
+    size = (hr.shape[1], hr.shape[0])
+    ((sr, estimate, factor),) = upscale_images(engine, [lr], text_height, cfg.upscale)
+    bic, lan = bicubic_upscale(lr, size), lanczos_upscale(lr, size)
+    key = (page.name, tag, scale)
+    row = {
+        "page": page.name, "scale": scale, "width": size[0], "height": size[1],
+        "lr_xheight_px": estimate.px, "normalise_factor": factor,
+        "psnr": psnr(sr, hr), "psnr_bicubic": psnr(bic, hr), "psnr_lanczos": psnr(lan, hr),
+        "cer_original": cache.get((page.name, tag, "original"), hr, page.truth, dpi),
+        "cer_bicubic": cache.get((*key, "bicubic"), bic, page.truth, dpi),
+        "cer_lanczos": cache.get((*key, "lanczos"), lan, page.truth, dpi),
+        "cer_model": cer(ocr_text(sr, dpi), page.truth),
+    }
+    log.info("fidelity %s%s x%d: CER original %.3f bicubic %.3f lanczos %.3f model %.3f; PSNR model %.2f "
+             "lanczos %.2f bicubic %.2f", page.name, f" {tag}" if tag else "", scale, row["cer_original"],
+             row["cer_bicubic"], row["cer_lanczos"], row["cer_model"], row["psnr"], row["psnr_lanczos"],
+             row["psnr_bicubic"])
+    return row
+
+
+def measure_pages(net_g: Generator, text_height: float | None, pages: Sequence[OcrPage], cfg: PipelineConfig,
+                  cache: OcrCache | None = None) -> list[dict]:
+    """measure_page for every page at native size (the training gate's evaluation)."""
+    engine = Engine(net_g, cfg.engine, cfg.tiling)
+    return [measure_page(engine, text_height, p, cfg, cache=cache) for p in pages]
+
+
+# ------------------------------------------------------------------------------------------- the gate
+
+
+@dataclass
+class GateResult:
+    """The promotion decision: passed, and each failure as {rule, page, detail}."""
+
+    passed: bool
+    failures: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+
+    def reason(self) -> str:
+        if self.passed:
+            return "fidelity gate passed" + (f" ({'; '.join(self.notes)})" if self.notes else "")
+        return "fidelity gate failed: " + "; ".join(
+            f"rule {f['rule']}" + (f" on {f['page']}" if f.get("page") else "") + f": {f['detail']}"
+            for f in self.failures)
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "failures": self.failures, "notes": self.notes, "reason": self.reason(),
+                "cer_margin": CER_MARGIN, "pages": self.rows}
+
+
+def cer_failures(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
+    """Rule ``cer``: pages where the model reads worse than min(bicubic, Lanczos) + margin."""
+    out = []
+    for r in rows:
+        limit = min(r["cer_bicubic"], r["cer_lanczos"]) + margin
+        if not r["cer_model"] <= limit:
+            out.append({"rule": "cer", "page": r["page"], "scale": r["scale"],
+                        "detail": f"CER model {r['cer_model']:.3f} > min(bicubic {r['cer_bicubic']:.3f}, "
+                                  f"Lanczos {r['cer_lanczos']:.3f}) + {margin} at {r['scale']}x"})
+    return out
+
+
+def fidelity_gate(rows: Sequence[dict], new_gain_db: float | None, current_gain_db: float | None,
+                  margin: float = CER_MARGIN) -> GateResult:
+    """Rules ``cer`` (every page) and ``psnr`` (new mean gain over bicubic > the current weights').
+
+    current_gain_db None: no current weights, the psnr rule holds. rows empty: the cer rule cannot be
+    checked (noted, not failed: there was no page with ground truth).
+    """
+    failures = cer_failures(rows, margin)
+    notes = [] if rows else ["rule cer not checked: no evaluation page has ground-truth text"]
+    if current_gain_db is not None:
+        if new_gain_db is None or not math.isfinite(new_gain_db) or not new_gain_db > current_gain_db:
+            failures.append({"rule": "psnr", "page": None,
+                             "detail": f"mean gain {_db(new_gain_db)} <= current weights' {_db(current_gain_db)}"})
+    else:
+        notes.append("rule psnr: no current weights to beat")
+    return GateResult(passed=not failures, failures=failures, notes=notes, rows=list(rows))
+
+
+def _db(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:+.2f} dB"
+
+
+def native_summary(rows: Sequence[dict]) -> dict:
+    """Means of native-size rows: PSNR of the model, Lanczos and bicubic, the model's gains over both, the
+    four CERs, and the pages where the model reads worse than the better baseline (rule ``cer``)."""
+    def mean(key: str) -> float:
+        return round(float(np.mean([r[key] for r in rows])), 4)
+
+    out = {"pages": len(rows)}
+    if rows:
+        out.update({k: mean(k) for k in ("psnr", "psnr_lanczos", "psnr_bicubic", "cer_original", "cer_bicubic",
+                                         "cer_lanczos", "cer_model")})
+        out.update(gain_over_bicubic_db=round(out["psnr"] - out["psnr_bicubic"], 2),
+                   gain_over_lanczos_db=round(out["psnr"] - out["psnr_lanczos"], 2),
+                   cer_failures=[f["page"] for f in cer_failures(rows)])
+    return out
+
+
+def format_native_summary(label: str, summary: dict) -> str:
+    if not summary["pages"]:
+        return f"  {label}: no page"
+    return (f"  {label} ({summary['pages']} pages): PSNR model {summary['psnr']:.2f} dB, Lanczos "
+            f"{summary['psnr_lanczos']:.2f}, bicubic {summary['psnr_bicubic']:.2f} (gain "
+            f"{summary['gain_over_bicubic_db']:+.2f} over bicubic, {summary['gain_over_lanczos_db']:+.2f} over "
+            f"Lanczos); CER original {summary['cer_original']:.3f} bicubic {summary['cer_bicubic']:.3f} Lanczos "
+            f"{summary['cer_lanczos']:.3f} model {summary['cer_model']:.3f}; rule cer failed on "
+            f"{len(summary['cer_failures'])}")

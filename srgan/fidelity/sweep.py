@@ -1,0 +1,247 @@
+"""The x-height sweep and the validated text range of a model.
+
+:func:`xheight_sweep` resamples the evaluation pages so that the LR x-height spans ``sizes`` px and
+measures each point (:func:`srgan.fidelity.gate.measure_page`); :func:`validated_range` is the longest
+run of consecutive measured sizes at which, on every page measured, the model is at least as good as
+Lanczos by PSNR, and by CER reads no worse (+0.005) than Lanczos or the original page itself, whichever
+reads worse: a model that reads as the original does has changed nothing, even where tesseract happens
+to read a Lanczos upscale better than the original (docs/fidelity.md).
+``python -m srgan.fidelity`` writes it into the weights manifest (``validated_xheight_px`` and
+``validated_range_evidence``) with :func:`estimate_range`, the same range in the estimator's units
+(``validated_estimate_px``), which upscale runs compare each page's estimate with
+(``weights.decision_range``, ``upscale.out_of_range``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srgan.atomic import atomic_write_bytes
+from srgan.config import PipelineConfig, UpscaleConfig
+from srgan.fidelity.evaluate import make_lr
+from srgan.fidelity.gate import CER_MARGIN, NATIVE_DPI, OcrCache, OcrPage, measure_page
+from srgan.imaging.textsize import estimate_text_height, resize
+from srgan.inference.engine import Engine
+from srgan.models import Generator
+from srgan.pipeline.stages import range_decision
+
+log = logging.getLogger(__name__)
+
+SIZES = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 28.0)  # LR x-heights of the sweep, px
+MAX_MEGAPIXELS = 10.0  # sweep points whose resampled original is larger are skipped (CPU time)
+
+
+def xheight_sweep(net_g: Generator, text_height: float | None, pages: Sequence[OcrPage], cfg: PipelineConfig,
+                  sizes: Sequence[float] = SIZES, max_megapixels: float = MAX_MEGAPIXELS,
+                  cache: OcrCache | None = None) -> tuple[list[dict], list[dict]]:
+    """(rows, skipped): each page resampled so that its LR x-height is each size, then measure_page.
+
+    A page is resampled (bicubic, as if scanned at another resolution; see textsize_study) by
+    size x scale / its estimated x-height. Points whose resampled page exceeds max_megapixels are
+    skipped and listed.
+    """
+    engine = Engine(net_g, cfg.engine, cfg.tiling)
+    scale = engine.scale
+    cache = cache or OcrCache()
+    rows, skipped = [], []
+    for page in pages:
+        est = estimate_text_height(page.image)
+        if est.px is None:
+            log.warning("fidelity: %s skipped: %s", page.name, est.reason)
+            continue
+        for size in sizes:
+            factor = size * scale / est.px
+            megapixels = page.image.size * factor**2 / 1e6
+            if megapixels > max_megapixels:
+                skipped.append({"page": page.name, "size": size, "megapixels": round(megapixels, 1)})
+                continue
+            image = resize(page.image, factor, Image.Resampling.BICUBIC)
+            if min(image.shape) < 8 * scale:
+                skipped.append({"page": page.name, "size": size, "megapixels": round(megapixels, 3)})
+                continue
+            dpi = max(30, round(NATIVE_DPI * factor))
+            row = measure_page(engine, text_height, OcrPage(page.name, image, page.truth), cfg, dpi, cache,
+                               tag=f"{factor:.6f}")
+            rows.append({**row, "size": size, "resample": factor})
+    return rows, skipped
+
+
+RANGE_RULE = ("every page at the size: PSNR model >= PSNR Lanczos and CER model <= max(CER Lanczos, "
+              f"CER original) + {CER_MARGIN}; range = longest run of consecutive passing sizes")
+
+
+def point_ok(row: dict, margin: float = CER_MARGIN) -> bool:
+    """The model at least as good as Lanczos on this page and size by PSNR, and by CER no worse (+margin)
+    than Lanczos or the original, whichever reads worse (reading as the original does changes nothing)."""
+    cer_limit = max(row["cer_lanczos"], row["cer_original"]) + margin
+    return row["psnr"] >= row["psnr_lanczos"] and row["cer_model"] <= cer_limit
+
+
+def per_size(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
+    """Per measured size: pages, whether every page passes, and the worst margins."""
+    out = []
+    for size in sorted({r["size"] for r in rows}):
+        at = [r for r in rows if r["size"] == size]
+        out.append({
+            "size": size, "pages": [r["page"] for r in at], "ok": all(point_ok(r, margin) for r in at),
+            "min_psnr_minus_lanczos": min(r["psnr"] - r["psnr_lanczos"] for r in at),
+            "max_cer_minus_lanczos": max(r["cer_model"] - r["cer_lanczos"] for r in at),
+            "mean_psnr": float(np.mean([r["psnr"] for r in at])),
+            "mean_psnr_lanczos": float(np.mean([r["psnr_lanczos"] for r in at])),
+            "mean_psnr_bicubic": float(np.mean([r["psnr_bicubic"] for r in at])),
+            "mean_cer_model": float(np.mean([r["cer_model"] for r in at])),
+            "mean_cer_lanczos": float(np.mean([r["cer_lanczos"] for r in at])),
+            "mean_cer_bicubic": float(np.mean([r["cer_bicubic"] for r in at])),
+            "mean_cer_original": float(np.mean([r["cer_original"] for r in at])),
+        })
+    return out
+
+
+def validated_range(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[float] | None:
+    """[lo, hi] px: the longest run of consecutive measured sizes that all pass (ties: the smaller sizes)."""
+    best: list[float] | None = None
+    run: list[float] = []
+    for s in per_size(rows, margin):
+        run = [*run, s["size"]] if s["ok"] else []
+        if run and (best is None or len(run) > len(best)):
+            best = list(run)
+    return [best[0], best[-1]] if best else None
+
+
+def estimate_range(rows: Sequence[dict], rng: Sequence[float] | None) -> list[float] | None:
+    """The validated range in the estimator's units, which is what a run compares: [the lowest estimate
+    of a page at the range's lowest size, the highest estimate at its highest size], never narrower than
+    ``rng`` itself. The estimator reads 1-3% above the true size, so without this a page at the top size
+    of the range (measured and passed) would be sent to Lanczos; ``x normalise_factor`` as the run does."""
+    if not rng:
+        return None
+    lo, hi = rng
+
+    def estimates(size: float) -> list[float]:
+        return [r["lr_xheight_px"] * (r.get("normalise_factor") or 1.0) for r in rows
+                if r["size"] == size and r.get("lr_xheight_px")]
+
+    return [math.floor(min([lo, *estimates(lo)]) * 100) / 100, math.ceil(max([hi, *estimates(hi)]) * 100) / 100]
+
+
+def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: UpscaleConfig,
+                         text_height: float | None, margin: float = CER_MARGIN) -> list[dict]:
+    """Per size: the default output against bicubic, each page decided as the pipeline decides it.
+
+    The decision rests on the page's estimated x-height (``lr_xheight_px``; None: no estimate), not on
+    the sweep's true size: ``stages.range_decision`` with the configured ``upscale.out_of_range`` and
+    ``upscale.no_estimate``. ``output`` is ``model``, ``lanczos`` or ``mixed`` (``pages_model`` of them
+    by the model)."""
+    out = []
+    for s in sorted({r["size"] for r in rows}):
+        at = [r for r in rows if r["size"] == s]
+        kinds = [range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg)[1] for r in at]
+        p = [r["psnr"] if k == "model" else r["psnr_lanczos"] for r, k in zip(at, kinds, strict=True)]
+        c = [r["cer_model"] if k == "model" else r["cer_lanczos"] for r, k in zip(at, kinds, strict=True)]
+        n_model = kinds.count("model")
+        out.append({"size": s, "ratio": s / text_height if text_height else None,
+                    "output": "model" if n_model == len(at) else "lanczos" if n_model == 0 else "mixed",
+                    "pages": len(at), "pages_model": n_model,
+                    "psnr": float(np.mean(p)), "psnr_bicubic": float(np.mean([r["psnr_bicubic"] for r in at])),
+                    "cer": float(np.mean(c)), "cer_bicubic": float(np.mean([r["cer_bicubic"] for r in at])),
+                    "no_worse_than_bicubic": all(
+                        pp >= r["psnr_bicubic"] and cc <= r["cer_bicubic"] + margin
+                        for pp, cc, r in zip(p, c, at, strict=True))})
+    return out
+
+
+@dataclass
+class RangeDecision:
+    """What a sweep's rows decide: per-size figures, the validated range (true sizes and as the estimator
+    reads them) and the default-output table."""
+
+    sizes: list[dict]
+    rng: list[float] | None
+    estimated: list[float] | None
+    default_output: list[dict]
+
+
+def decide_range(rows: Sequence[dict], ucfg: UpscaleConfig, text_height: float | None) -> RangeDecision:
+    """per_size, validated_range, estimate_range and default_output_table of the rows; prints the sweep."""
+    sizes, rng = per_size(rows), validated_range(rows)
+    estimated = estimate_range(rows, rng)
+    print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
+    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height))
+
+
+def format_sweep(sizes: Sequence[dict], rng: list[float] | None) -> str:
+    head = ("| LR x-height px | pages | PSNR model | Lanczos | bicubic | CER original | bicubic | Lanczos | model "
+            "| model >= Lanczos |")
+    lines = [head, "|" + "---|" * 10]
+    for s in sizes:
+        lines.append(f"| {s['size']:g} | {len(s['pages'])} | {s['mean_psnr']:.2f} | {s['mean_psnr_lanczos']:.2f} | "
+                     f"{s['mean_psnr_bicubic']:.2f} | {s['mean_cer_original']:.3f} | {s['mean_cer_bicubic']:.3f} | "
+                     f"{s['mean_cer_lanczos']:.3f} | {s['mean_cer_model']:.3f} | {'yes' if s['ok'] else 'no'} |")
+    lines.append(f"validated range: {rng if rng else 'none'} px")
+    return "\n".join(lines)
+
+
+def write_range(manifest_path: Path, rng: list[float] | None, evidence: dict,
+                estimated: list[float] | None = None) -> None:
+    """Put validated_xheight_px (true sizes), validated_estimate_px (the same range as the estimator reads
+    it: what runs compare) and the evidence into a weights manifest (atomic; sha256 untouched)."""
+    data = json.loads(manifest_path.read_text())
+    data["validated_xheight_px"] = rng
+    data["validated_estimate_px"] = estimated
+    data["validated_range_evidence"] = evidence
+    atomic_write_bytes(manifest_path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def reestimate(rows: Sequence[dict], pages: Sequence[OcrPage]) -> int:
+    """Estimate each sweep row's LR x-height again with the current estimator (``lr_xheight_px``, in place):
+    the row's page resampled as the sweep did and bicubic-downscaled by its scale. Returns the rows changed."""
+    by_name = {p.name: p.image for p in pages}
+    changed = 0
+    for row in rows:
+        if row["page"] not in by_name:
+            continue
+        image = resize(by_name[row["page"]], row["resample"], Image.Resampling.BICUBIC)
+        px = estimate_text_height(make_lr(image, row["scale"])[1]).px
+        changed += px != row.get("lr_xheight_px")
+        row["lr_xheight_px"] = px
+    return changed
+
+
+def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineConfig, write_manifest: bool,
+            pages: Sequence[OcrPage] = ()) -> int:
+    """Decide each weights' range again from the rows its earlier sweep stored (no model, no tesseract).
+
+    With pages (the sweep's), the rows' x-height estimates are first made again by the current estimator,
+    so that the default-output table decides each page as the pipeline now would."""
+    for _, manifest in loaded:
+        name = Path(manifest["path"]).stem
+        src = out / f"fidelity_{name}.json"
+        if not src.is_file():
+            print(f"error: {src} not found: run the sweep first", file=sys.stderr)
+            return 2
+        result = json.loads(src.read_text())
+        rows = result["rows"]
+        if pages:
+            print(f"{name}: {reestimate(rows, pages)} of {len(rows)} x-height estimates changed")
+        decided = decide_range(rows, cfg.upscale, manifest.get("text_height"))
+        rng, estimated = decided.rng, decided.estimated
+        evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=decided.sizes,
+                        rescored=datetime.now(UTC).isoformat(timespec="seconds"),
+                        range_before_rescoring=result.get("validated_xheight_px"))
+        result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence,
+                      default_output=decided.default_output)
+        atomic_write_bytes(src, json.dumps(result, indent=1).encode())
+        if write_manifest:
+            write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
+        print(f"{name}: validated_xheight_px {result['evidence']['range_before_rescoring']} -> {rng}")
+    return 0
