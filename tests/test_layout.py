@@ -119,3 +119,13 @@ def test_arrows_run_one_way_between_concerns():
 def test_top_level_of_srgan_is_small():
     modules = [p.name for p in SRGAN.glob("*.py")]
     assert len(modules) <= TOP_LEVEL_LIMIT, modules
+
+
+def test_paths_computed_from_module_files_point_where_they_did_before_the_move():
+    from srgan.bench import scale
+    from srgan.config import DEFAULT_CONFIG_PATH
+    from srgan.fidelity import textsize_study
+    from srgan.weights import PROJECT_ROOT
+
+    assert scale.PROJECT == REPO and PROJECT_ROOT == REPO and DEFAULT_CONFIG_PATH == REPO / "pipeline.yaml"
+    assert textsize_study.DEFAULT_PAGES == REPO.parent / "shared" / "data" / "scans"

@@ -43,7 +43,7 @@ from srgan.models import Generator
 from srgan.pipeline.records import read_records
 from srgan.weights import save_weights
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 

@@ -54,7 +54,7 @@ from srgan.weights import WeightsError, decision_range, load_generator
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "scans"
+DEFAULT_PAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "scans"
 RATIOS = (0.5, 0.75, 1.0, 1.5, 2.0)
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".pdf"}
 
