@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO   := demo-out
 
-.PHONY: install system demo test bench deploy clean server server-stop
+.PHONY: install system demo test bench deploy clean server server-stop worker control-worker
 
 install: system $(STAMP)
 
@@ -54,6 +54,15 @@ bench: install
 # server at PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after `prefect server start`).
 deploy: install
 	$(BIN)/srgan deploy
+
+# Workers on the pool `srgan` (PREFECT_API_URL set; docs/running.md): a unit worker takes one run at a
+# time (one per GPU with CUDA_VISIBLE_DEVICES=N, or several on a CPU machine); a control worker runs the
+# parents of sharded and nightly runs, which only wait on their units.
+worker: install
+	$(BIN)/srgan worker
+
+control-worker: install
+	$(BIN)/srgan worker --control
 
 # The Prefect server on Debian's PostgreSQL, in the background (scripts/server.sh): `make server PORT=4391`.
 PORT ?= 4200

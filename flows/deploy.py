@@ -12,8 +12,15 @@ Against the server at ``PREFECT_API_URL``, idempotently:
    (``flow.heartbeat_seconds``) in their environment, and the automation ``CRASH_AUTOMATION``
    marks a flow run Crashed when no heartbeat (nor a final state) came for
    ``flow.crashed_after_seconds`` (docs/v3/advanced/detect-zombie-flows; PrefectHQ/prefect#16746:
-   without it a run whose worker was killed stays Running for ever). A Crashed run gives its
-   deployment concurrency slot back.
+   without it a run whose worker was killed stays Running for ever). It arms on the run's Pending
+   and Running states as well as on each heartbeat, so a run killed before its first heartbeat (a
+   machine that dies while loading the model) is noticed too. A Crashed run gives its deployment
+   concurrency slot back.
+5. recovery without a person: the automation ``RESCHEDULE_AUTOMATION`` puts every Crashed or Failed
+   run of a deployment tagged ``srgan`` back to Scheduled, so another worker runs it again (same flow
+   run, same parameters; finished pages are skipped, srgan/pipeline/resume.py). The flows bound it
+   (flows/recovery.py): past ``flow.max_attempts`` a run ends Failed under the state name ``GaveUp``,
+   which the automation does not match.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ def ensure_work_pool(name: str, pool_type: str = POOL_TYPE) -> bool:
 
 HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 CRASH_AUTOMATION = "srgan: crash flow runs without heartbeat"
+RESCHEDULE_AUTOMATION = "srgan: reschedule crashed runs"
+DEPLOYMENT_TAG = "srgan"  # every deployment of prefect.yaml carries it; the reschedule automation matches it
 
 
 def ensure_heartbeat_env(pool_name: str, heartbeat_seconds: int) -> None:
@@ -110,9 +119,12 @@ def ensure_crash_automation(silent_after_s: int, name: str = CRASH_AUTOMATION) -
         name=name,
         description="Marks a flow run Crashed when its heartbeats stop (its worker or machine died).",
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
+            # armed by Pending and Running too: a run killed before its first heartbeat is also noticed
+            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Pending", "prefect.flow-run.Running"},
             expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
-                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed", "prefect.flow-run.Cancelling",
+                    "prefect.flow-run.Scheduled", "prefect.flow-run.AwaitingRetry", "prefect.flow-run.Paused",
+                    "prefect.flow-run.Rescheduled", "prefect.flow-run.GaveUp", "prefect.flow-run.Incomplete"},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
@@ -123,6 +135,40 @@ def ensure_crash_automation(silent_after_s: int, name: str = CRASH_AUTOMATION) -
                                     message=f"no heartbeat for {silent_after_s} s: its worker or machine died")],
     ).create()
     log.info("automation %r: runs silent for %d s are marked Crashed", name, silent_after_s)
+
+
+def ensure_reschedule_automation(name: str = RESCHEDULE_AUTOMATION, tag: str = DEPLOYMENT_TAG) -> None:
+    """The automation that puts a Crashed or Failed run of a deployment tagged `tag` back to Scheduled
+    (replaced if it exists).
+
+    Leaving Crashed or Failed for Scheduled is an ordinary transition for deployment runs (no force).
+    The flows bound the attempts themselves (flow.max_attempts against the run count): a run out of
+    attempts ends Failed under the state name GaveUp, whose event this automation does not match."""
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    with get_client(sync_client=True) as client:
+        for old in client.read_automations_by_name(name):
+            client.delete_automation(old.id)
+    Automation(
+        name=name,
+        description="Runs a crashed deployment run again on whichever worker of the pool is free.",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Crashed", "prefect.flow-run.Failed"},  # state names, not GaveUp
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            match_related=ResourceSpecification({"prefect.resource.role": "tag",
+                                                 "prefect.resource.id": [f"prefect.tag.{tag}"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Reactive,
+            threshold=1,
+        ),
+        actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="Rescheduled",
+                                    message="crashed or failed: scheduled again by srgan's automation")],
+    ).create()
+    log.info("automation %r: crashed or failed runs tagged %s are scheduled again", name, tag)
 
 
 def ensure_concurrency_limit(name: str, limit: int = 1) -> None:
@@ -174,6 +220,7 @@ def deploy(config_path: str | None = None, prefect_file: Path = PREFECT_FILE, ti
         ensure_work_pool(pool)
         ensure_heartbeat_env(pool, cfg.flow.heartbeat_seconds)
     ensure_crash_automation(cfg.flow.crashed_after_seconds)
+    ensure_reschedule_automation()
     if cfg.flow.gpu_concurrency_limit:
         ensure_concurrency_limit(cfg.flow.gpu_concurrency_limit, 1)
     env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_CLI_WRAP_LINES": "false", "PREFECT_CLI_COLORS": "false"}

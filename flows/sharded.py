@@ -1,9 +1,19 @@
-"""Prefect flow ``upscale_sharded``: one folder split across workers on several machines.
+"""Prefect flow ``upscale_sharded``: one night's documents split into units that every worker shares.
 
-The documents are split into ``shards`` by a hash of their output name (``flows.upscale.shard_of``);
-each shard is a run of the ``upscale/upscale-folder`` deployment with ``shard_index`` and
-``shard_count``, so any worker of the pool may take it, and all shards write into the one records
-dataset under the same ``output_dir``. A failed shard is rerun alone with the same parameters.
+The documents are split into ``shards`` units by a hash of their output name
+(``flows.upscale.shard_of``); each unit is a run of the ``upscale/upscale-folder`` deployment with
+``shard_index`` and ``shard_count``. Unit workers take one run at a time (``srgan worker``: ``--limit
+1`` on the pool's ``default`` queue), so the units spread over every worker of the pool as each frees
+up; this parent run waits on the ``control`` queue and takes no unit worker's slot. ``shards: 0``
+makes ``flow.units_per_worker`` units per online unit worker.
+
+Recovery is Prefect's (flows/deploy.py, flows/recovery.py): a unit whose run crashed (its worker or
+machine died) or failed is scheduled again by ``srgan deploy``'s automation, at most
+``flow.max_attempts`` times, and redoes only the pages not yet in the records. The parent counts a
+unit as settled when it completed, gave up, or stayed Crashed/Failed longer than ``settle_s`` (no
+automation). If the parent itself dies, the same automation runs it again: it finds its units by
+their idempotency keys (its own flow run id) instead of starting new ones, and waits on.
+The run's table artifact names every unit, its attempts and its final state.
 """
 
 from __future__ import annotations
@@ -11,19 +21,70 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from uuid import UUID
 
+import prefect.runtime
 from prefect import flow, get_client, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    WorkerFilter,
+    WorkerFilterStatus,
+)
 from prefect.deployments import run_deployment
+from prefect.states import Failed
 
+from flows.recovery import GAVE_UP, gives_up_after_max_attempts
 from flows.upscale import discover_documents, shard_of
 from srgan.config import load_config, to_dict
 
 DEPLOYMENT = "upscale/upscale-folder"
+UNIT_QUEUE = "default"  # the pool's queue that unit workers serve (prefect.yaml)
+SETTLE_S = 90.0  # a Crashed/Failed unit not scheduled again within this long is taken as final
+
+
+@dataclass
+class Unit:
+    index: int
+    documents: int
+    flow_run_id: UUID | None = None
+    state: str = "SCHEDULED"  # state type, or the state name for GaveUp
+    attempts: int = 0
+    ended_at: float | None = None  # monotonic time it was first seen Crashed/Failed (None: not ended)
+    history: list[str] = field(default_factory=list)
+
+    def row(self) -> dict:
+        return {"unit": self.index, "documents": self.documents, "flow_run_id": str(self.flow_run_id),
+                "attempts": self.attempts, "state": self.state}
+
+
+CONTROL_PREFIX = "control-"  # `srgan worker --control` names its workers so; they run parents, not units
+
+
+def online_unit_workers(deployment: str) -> int:
+    """Online workers of the deployment's pool that take units (0 when the server cannot tell)."""
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_deployment_by_name(deployment).work_pool_name
+            workers = client.read_workers_for_work_pool(
+                pool, worker_filter=WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"])))
+        except Exception:  # noqa: BLE001 - no pool or no worker status: the caller falls back to one worker
+            return 0
+    return sum(not w.name.startswith(CONTROL_PREFIX) for w in workers)
+
+
+def unit_count(shards: int, documents: int, deployment: str, units_per_worker: int) -> int:
+    """shards when given; else units_per_worker per online unit worker (at least 1, at most one per document)."""
+    if shards > 0:
+        return shards
+    workers = max(1, online_unit_workers(deployment))
+    return max(1, min(documents, workers * units_per_worker))
 
 
 @flow(name="upscale-sharded")
+@gives_up_after_max_attempts("config_path")
 def upscale_sharded(
     input_path: str | list[str],
     output_dir: str,
@@ -33,52 +94,90 @@ def upscale_sharded(
     deployment: str = DEPLOYMENT,
     poll_s: float = 2.0,
     timeout_s: float | None = None,
+    settle_s: float = SETTLE_S,
 ) -> dict:
-    """Run every non-empty shard of the documents under input_path as a run of `deployment`."""
+    """Run every non-empty unit of the documents under input_path as a run of `deployment`; wait for all.
+
+    shards: the number of units; 0 = flow.units_per_worker per online worker of the pool."""
     logger = get_run_logger()
-    if shards < 1:
-        raise ValueError(f"shards: must be >= 1, got {shards}")
+    if shards < 0:
+        raise ValueError(f"shards: must be >= 0 (0 = one unit per online worker x flow.units_per_worker), got {shards}")
+    cfg = load_config(config_path)
     inputs = [input_path] if isinstance(input_path, str) else list(input_path)
-    docs = discover_documents(inputs, to_dict(load_config(config_path)))
-    sizes = Counter(shard_of(d, shards) for d in docs)
-    logger.info("%d documents in %d shards: %s", len(docs), shards,
-                ", ".join(f"{i}: {sizes.get(i, 0)}" for i in range(shards)))
+    docs = discover_documents(inputs, to_dict(cfg))
+    parent = prefect.runtime.flow_run.id
+    adopted = existing_units(parent) if parent else {}
+    count = next(iter(adopted.values()))[1] if adopted else unit_count(
+        shards, len(docs), deployment, cfg.flow.units_per_worker)
+    sizes = Counter(shard_of(d, count) for d in docs)
+    logger.info("%d documents in %d units%s: %s", len(docs), count, " (adopted after a restart)" if adopted else "",
+                ", ".join(f"{i}: {sizes.get(i, 0)}" for i in range(count)))
     base = {"input_path": input_path, "output_dir": output_dir, "scale": scale, "config_path": config_path}
-    launched: dict[int, UUID] = {}
-    for i in range(shards):
-        if not sizes.get(i):
+    units = {i: Unit(i, sizes[i]) for i in range(count) if sizes.get(i)}
+    for i, unit in units.items():
+        if i in adopted:
+            unit.flow_run_id = adopted[i][0]
             continue
-        run = run_deployment(deployment, parameters={**base, "shard_index": i, "shard_count": shards},
-                             flow_run_name=f"shard-{i}-of-{shards}", timeout=0, tags=["shard"])
-        launched[i] = run.id
-    states = wait_for_runs(launched, poll_s, timeout_s)
-    rows = [{"shard": i, "documents": sizes.get(i, 0), "flow_run_id": str(launched[i]), "state": states[i]}
-            for i in sorted(launched)]
-    create_table_artifact(rows, key="upscale-shards", description=f"{len(docs)} documents into {output_dir}")
+        run = run_deployment(deployment, parameters={**base, "shard_index": i, "shard_count": count},
+                             flow_run_name=f"unit-{i}-of-{count}", timeout=0, tags=["unit"],
+                             idempotency_key=f"{parent}:{i}-of-{count}" if parent else None)
+        unit.flow_run_id = run.id
+    wait_for_units(units, cfg.flow.max_attempts, poll_s, timeout_s, settle_s)
+    rows = [u.row() for u in sorted(units.values(), key=lambda u: u.index)]
+    create_table_artifact(rows, key="upscale-units",
+                          description=f"{len(docs)} documents in {count} units into {output_dir}")
     failed = [r for r in rows if r["state"] != "COMPLETED"]
-    for r in failed:
-        logger.error("shard %d ended %s; rerun it alone: prefect deployment run %s --params '%s'", r["shard"],
-                     r["state"], deployment, json.dumps({**base, "shard_index": r["shard"], "shard_count": shards}))
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(rows)} shards did not complete: "
-                           + ", ".join(f"{r['shard']} ({r['state']})" for r in failed))
-    return {"documents": len(docs), "shards": rows, "output_dir": output_dir}
+        for r in failed:
+            logger.error("unit %d ended %s after %d attempt(s): prefect deployment run %s --params '%s'", r["unit"],
+                         r["state"], r["attempts"], deployment,
+                         json.dumps({**base, "shard_index": r["unit"], "shard_count": count}))
+        # not "Failed": the automation reschedules Failed runs, and the units already had their attempts
+        return Failed(name="Incomplete", message=f"{len(failed)} of {len(rows)} units did not complete: "
+                      + ", ".join(f"{r['unit']} ({r['state']})" for r in failed))
+    return {"documents": len(docs), "units": rows, "output_dir": output_dir,
+            "unit_attempts": sum(r["attempts"] for r in rows)}
 
 
-def wait_for_runs(runs: dict[int, UUID], poll_s: float, timeout_s: float | None) -> dict[int, str]:
-    """Poll the flow runs until each is in a final state; their state types (TIMED_OUT when waited too long)."""
-    states: dict[int, str] = {}
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+def existing_units(parent: UUID) -> dict[int, tuple[UUID, int]]:
+    """Units this parent started in an earlier attempt: shard_index -> (flow run id, shard_count)."""
     with get_client(sync_client=True) as client:
-        while len(states) < len(runs):
-            for i, run_id in runs.items():
-                if i not in states and (state := client.read_flow_run(run_id).state) and state.is_final():
-                    states[i] = state.type.value
-            if len(states) < len(runs):
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
+    return {r.parameters["shard_index"]: (r.id, r.parameters["shard_count"]) for r in runs
+            if r.parameters.get("shard_index") is not None}
+
+
+def wait_for_units(units: dict[int, Unit], max_attempts: int, poll_s: float, timeout_s: float | None,
+                   settle_s: float) -> None:
+    """Poll the unit runs until each is settled (see the module docstring); TIMED_OUT past timeout_s."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    open_units = dict(units)
+    with get_client(sync_client=True) as client:
+        while open_units:
+            now = time.monotonic()
+            for i, unit in list(open_units.items()):
+                run = client.read_flow_run(unit.flow_run_id)
+                state = run.state
+                unit.attempts = max(unit.attempts, run.run_count)
+                if state is None or not state.is_final():
+                    unit.ended_at = None
+                    continue
+                if state.is_completed() or state.is_cancelled() or state.name == GAVE_UP:
+                    unit.state = GAVE_UP if state.name == GAVE_UP else state.type.value
+                    del open_units[i]
+                    continue
+                # Crashed or Failed: the automation schedules it again while attempts remain
+                unit.ended_at = unit.ended_at or now
+                if run.run_count >= max_attempts or now - unit.ended_at > settle_s:
+                    unit.state = state.type.value
+                    del open_units[i]
+            if open_units:
                 if deadline is not None and time.monotonic() > deadline:
-                    return {i: states.get(i, "TIMED_OUT") for i in runs}
+                    for unit in open_units.values():
+                        unit.state = "TIMED_OUT"
+                    return
                 time.sleep(poll_s)
-    return states
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.recovery import gives_up_after_max_attempts
 from srgan.config import config_from_dict, load_config, override, to_dict
 
 
@@ -28,6 +29,7 @@ def run_training(data: list[str], config: dict, resume: str | None, init_weights
 
 
 @flow(name="train")
+@gives_up_after_max_attempts("config_path")  # rescheduled after a crash or failure: bounded (flows/recovery.py)
 def train(data: list[str] | None = None, scale: int = 2, config_path: str | None = None,
           resume: str | None = None, init_weights: str | None = None, ocr_eval_data: list[str] | None = None) -> dict:
     """Train generator weights for one scale on data (plus synthetic pages).

@@ -30,6 +30,7 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows.recovery import attempt, gives_up_after_max_attempts
 from srgan.config import (
     FlowConfig,
     PipelineConfig,
@@ -49,6 +50,8 @@ from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line
 from srgan.readers.spool import spool_archives
+from srgan.storage.files import exists, join, scratch_root
+from srgan.storage.files import normalise as location
 from srgan.weights import decision_range, load_generator, read_manifest, resolve_weights
 
 
@@ -143,7 +146,7 @@ def write_pages(works: list[PageWork], ctx: RunContext, compare_first: int) -> l
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def record(rows: list[dict], records_dir: str, run_id: str) -> str | None:
     """Append the rows to the records dataset as one Parquet part file."""
-    part = write_part(rows, Path(records_dir), run_id)
+    part = write_part(rows, records_dir, run_id)
     return str(part) if part else None
 
 
@@ -189,7 +192,7 @@ def process_batches(stages: TaskRunner, doc_batches: list[list[DocumentRef]], ct
     def decode_next() -> None:
         if (chunk := next(todo, None)) is not None:
             decoded.append((chunk, stages.submit(decode_and_normalise, {
-                "docs": chunk, "work_dir": str(Path(ctx.out_dir) / ".work" / ctx.run_id),
+                "docs": chunk, "work_dir": str(scratch_root(ctx.out_dir) / ctx.run_id),
                 "text_height": text_height, "config": config, "validated_range": validated_range})))
 
     for _ in range(ahead):
@@ -212,17 +215,18 @@ def process_batches(stages: TaskRunner, doc_batches: list[list[DocumentRef]], ct
         yield chunk, written.result()
 
 
-def compare_pictures(rows: list[dict], out: Path, first: int) -> list[Path]:
+def compare_pictures(rows: list[dict], out: str, first: int) -> list[str]:
     """The side-by-side pictures a run wrote: one per page that succeeded among its first pages."""
+    pages = str(join(out, "pages")) + "/"
     paths = []
     for r in rows[:first]:
-        if r["status"] == "ok" and r.get("output_path"):
-            stem = Path(r["output_path"]).relative_to(out / "pages").with_suffix(".png")
-            paths.append(out / "compare" / stem)
-    return [p for p in paths if p.exists()]
+        if r["status"] == "ok" and r.get("output_path", "").startswith(pages):
+            stem = r["output_path"][len(pages):].rsplit(".", 1)[0] + ".png"
+            paths.append(str(join(out, "compare", stem)))
+    return [p for p in paths if exists(p)]
 
 
-def outputs_markdown(summary: dict, pictures: list[Path]) -> str:
+def outputs_markdown(summary: dict, pictures: list[str]) -> str:
     """Where a run's outputs are: records dataset, pages, side-by-side pictures (input | bicubic | model)."""
     gain = summary.get("mean_consistency_gain_db")
     lines = [
@@ -257,6 +261,12 @@ def resolve_config(config_path: str | None, scale: int | None, weights: str | No
     return cfg
 
 
+def flow_run_identity() -> tuple[str, int]:
+    """(flow run id, attempt) for leases on object storage: a later attempt takes its own dead one's lease."""
+    run_id = prefect.runtime.flow_run.id
+    return (str(run_id) if run_id else "", attempt())
+
+
 def flow_run_name() -> str:
     """How a refused run names the one holding the output folder: the flow run, or this process."""
     run_id = prefect.runtime.flow_run.id
@@ -264,7 +274,8 @@ def flow_run_name() -> str:
 
 
 @flow(name="upscale", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
-@holds_output_folder("output_dir", flow_run_name)  # one run per output folder (shards: per shard): pipeline/outlock.py
+@gives_up_after_max_attempts("config_path")  # rescheduled after a crash: bounded (flows/recovery.py)
+@holds_output_folder("output_dir", flow_run_name, flow_run_identity)  # one run per output (shards: per shard)
 def upscale(
     input_path: str | list[str],
     output_dir: str,
@@ -283,15 +294,15 @@ def upscale(
     cfg = resolve_config(config_path, scale, weights, normalise)
     config = to_dict(cfg)
     inputs = [input_path] if isinstance(input_path, str) else list(input_path)
-    out = Path(output_dir).resolve()
+    out = location(output_dir)  # a local folder or a URL (s3://bucket/prefix): srgan/storage/files.py
     started = time.perf_counter()
     pt = resolve_weights(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)
     manifest = read_manifest(pt)
     engine = cached_engine(str(pt), manifest.get("sha256", ""), json.dumps(config, sort_keys=True))
     ctx = make_run_context(cfg, out, engine.info, pt.stem, manifest.get("sha256", ""))
     run_id = ctx.run_id
-    work_dir = out / ".work" / run_id
-    records_dir = out / cfg.records.dir
+    work_dir = scratch_root(out) / run_id  # local scratch, also for an output on object storage
+    records_dir = str(join(out, cfg.records.dir))
     docs = select_shard(discover_documents(inputs, config), shard_index, shard_count)
     docs = pending_documents(docs, out, records_dir, run_id, ctx.weights_sha256, ctx.config_hash)  # rerun-skip
     per_task = cfg.flow.per_task(len(docs))  # flow.pages_per_task, or auto from the run's size
@@ -302,7 +313,7 @@ def upscale(
     logger.info("run %s: %d documents under %s in tasks of %d, weights %s on %s/%s", run_id, len(docs),
                 ", ".join(inputs), per_task, pt.name, ctx.device, ctx.precision)
     progress_id = create_progress_artifact(0.0, key="upscale-progress", description=f"run {run_id}")
-    progress = Progress(out / ".work" / f"{run_id}.progress.json", len(docs))
+    progress = Progress(scratch_root(out) / f"{run_id}.progress.json", len(docs))
 
     if guards_gpu(cfg.flow.gpu_concurrency_limit, ctx.device) and not prefect.runtime.deployment.id:
         from flows.deploy import create_limit_if_missing  # one-off runs make it; deployment runs need srgan deploy
@@ -314,7 +325,7 @@ def upscale(
         doc_batches = batches(docs, per_task)
         task_runs += 4 * len(doc_batches)  # decode, infer, write, record per batch
         for chunk, batch_rows in process_batches(stages, doc_batches, ctx, str(pt),
-                                                 manifest.get("text_height"), config, str(records_dir),
+                                                 manifest.get("text_height"), config, records_dir,
                                                  cfg.upscale.compare_pages, ahead=max(2, cfg.flow.max_workers),
                                                  validated_range=decision_range(manifest)):
             first_rows = batch_rows if first_rows is None else first_rows
@@ -329,13 +340,13 @@ def upscale(
     shutil.rmtree(work_dir, ignore_errors=True)
     progress.path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
-        (out / ".work").rmdir()  # only when no other run is using it
+        scratch_root(out).rmdir()  # only when no other run is using it
     summary = tally.summary(time.perf_counter() - started)
-    summary.update(run_id=run_id, output_dir=str(out), records_dir=str(records_dir),
-                   pages_dir=str(out / "pages"), compare_dir=str(out / "compare"), weights=pt.name,
+    summary.update(run_id=run_id, output_dir=out, records_dir=records_dir,
+                   pages_dir=str(join(out, "pages")), compare_dir=str(join(out, "compare")), weights=pt.name,
                    pages_per_task=per_task, task_runs=task_runs)
     if cfg.upscale.output_format == "document":
-        summary.update(documents_dir=str(out / "documents"))
+        summary.update(documents_dir=str(join(out, "documents")))
     if shard_count:
         summary.update(shard_index=shard_index, shard_count=shard_count)
     create_table_artifact([{k: v for k, v in summary.items() if not isinstance(v, (list, dict))}],

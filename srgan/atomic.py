@@ -1,25 +1,60 @@
-"""Atomic file writes: a temp file in the destination's folder, then one rename.
+"""Atomic writes: a reader sees a whole file or object, or none.
 
-Readers never see a half-written page, record part, manifest or checkpoint; a writer killed midway
-leaves at most a hidden ``.NAME.*.tmp`` file that nothing reads.
+- Local paths: a temp file in the destination's folder, then one rename. A writer killed midway
+  leaves at most a hidden ``.NAME.*.tmp`` file that nothing reads.
+- URLs (object storage through fsspec, ``srgan.storage.files``): the whole object in one PUT
+  (``pipe_file``; larger temp files through ``put_file``, whose multipart upload also appears only
+  once complete). A store that does not answer for a while (a restart, a network blip) is retried
+  for up to ``RETRY_FOR_S`` seconds before the write fails.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from srgan.storage.files import Location, filesystem, is_url
+
+log = logging.getLogger(__name__)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; outputs are ordinary files for their readers
+RETRY_FOR_S = 60.0
+
+
+def retrying(what: str, call: Callable[[], object], retry_for_s: float = RETRY_FOR_S) -> object:
+    """call(), again after 1, 2, 4... s while it raises OSError (network, 5xx), for up to retry_for_s."""
+    deadline, delay = time.monotonic() + retry_for_s, 1.0
+    while True:
+        try:
+            return call()
+        except (FileNotFoundError, PermissionError, FileExistsError):
+            raise  # answers, not outages
+        except OSError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: %s; retrying in %.0f s", what, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 @contextlib.contextmanager
-def atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on a clean exit it replaces ``path``, otherwise it is removed."""
+def atomic_target(path: Location) -> Iterator[Path]:
+    """Yield a local temp path; on a clean exit it becomes ``path`` (rename, or one upload for a URL),
+    otherwise it is removed."""
+    if is_url(path):
+        with tempfile.TemporaryDirectory(prefix="srgan-upload-") as tmp_dir:
+            tmp = Path(tmp_dir) / Path(str(path)).name
+            yield tmp
+            fs, key = filesystem(str(path))
+            retrying(f"upload {path}", lambda: fs.put_file(str(tmp), key))
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -34,7 +69,11 @@ def atomic_target(path: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path through a temp file in the same folder and a rename."""
+def atomic_write_bytes(path: Location, data: bytes) -> None:
+    """Write data to path whole: temp file and rename, or one PUT of the object."""
+    if is_url(path):
+        fs, key = filesystem(str(path))
+        retrying(f"write {path}", lambda: fs.pipe_file(key, data))
+        return
     with atomic_target(path) as tmp:
         tmp.write_bytes(data)

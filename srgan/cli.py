@@ -19,6 +19,7 @@ from pathlib import Path
 from srgan.atomic import atomic_write_bytes
 from srgan.config import ConfigError, PipelineConfig, load_config, override
 from srgan.pipeline.outlock import OutputBusyError, ensure_free
+from srgan.storage.files import exists, normalise, scratch_root
 from srgan.weights import WeightsError, load_generator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAGES_FAILED = 0, 1, 2, 3
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-weights", help="start from these weights (name in weights/ or a .pt path)")
     tr.add_argument("--flow", action="store_true", help="run as the Prefect flow 'train'")
 
+    wk = sub.add_parser("worker", help="start a Prefect worker on the pool (foreground; Ctrl-C stops it)")
+    wk.add_argument("--pool", default="srgan")
+    wk.add_argument("--control", action="store_true",
+                    help="serve the `control` queue (runs that wait on their units) instead of the units")
+    wk.add_argument("--limit", type=int, help="runs at a time (default: 1 for units, 8 for --control)")
+    wk.add_argument("--name", help="worker name (default: <host>-<pid>, control-<host>-<pid> with --control)")
+    wk.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+
     dp = sub.add_parser("deploy", help="create the work pool, GPU concurrency limit and deployments on PREFECT_API_URL")
     dp.add_argument("--config", help="pipeline.yaml naming the GPU concurrency limit (flow.gpu_concurrency_limit)")
     dp.add_argument("--prefect-file", help="deployments file (default: the project's prefect.yaml)")
@@ -87,7 +96,7 @@ def _config(path: str | None, **overrides: object) -> PipelineConfig:
     return cfg
 
 
-def _progress_thread(out: Path, stop: threading.Event) -> threading.Thread:
+def _progress_thread(out: str, stop: threading.Event) -> threading.Thread:
     """A tqdm bar fed by the flow's progress file (documents done / discovered)."""
 
     def run() -> None:
@@ -95,7 +104,7 @@ def _progress_thread(out: Path, stop: threading.Event) -> threading.Thread:
 
         bar = None
         while not stop.wait(0.5):
-            files = sorted((out / ".work").glob("*.progress.json"), key=lambda p: p.stat().st_mtime)
+            files = sorted(scratch_root(out).glob("*.progress.json"), key=lambda p: p.stat().st_mtime)
             if not files:
                 continue
             try:
@@ -134,19 +143,19 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     cfg = _config(args.config, upscale__scale=args.scale, upscale__weights=args.weights,
                   upscale__normalise=args.normalise)
     for inp in args.inputs:
-        if not Path(inp).exists():
+        if not exists(inp):
             raise UsageError(f"srgan upscale: input not found: {inp}")
     load_generator(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)  # one line, exit 2, if unfit
     quiet_run_logs(args.verbose)
     from flows.upscale import upscale  # lazy: the library side reaches into flows/ only here
     from srgan.pipeline.summary import format_summary
 
-    out = Path(args.out).resolve()
+    out = normalise(args.out)  # a local folder or a URL (s3://bucket/prefix)
     ensure_free(out)  # another run holds it: one line, exit 2, before any flow starts
     stop = threading.Event()
     bar = None if args.no_progress or not sys.stderr.isatty() else _progress_thread(out, stop)
     try:
-        summary = upscale(input_path=[str(Path(i).resolve()) for i in args.inputs], output_dir=str(out),
+        summary = upscale(input_path=[normalise(i) for i in args.inputs], output_dir=out,
                           scale=cfg.upscale.scale, config_path=args.config, weights=cfg.upscale.weights,
                           normalise=cfg.upscale.normalise)
     finally:
@@ -209,6 +218,27 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def worker_command(pool: str, control: bool, limit: int | None, name: str | None) -> list[str]:
+    """The `prefect worker start` command line of a unit worker (queue default, one run at a time, so
+    the units of a night spread over every worker) or a control worker (queue control)."""
+    import socket
+
+    queue, default_limit = ("control", 8) if control else ("default", 1)
+    name = name or f"{'control-' if control else ''}{socket.gethostname()}-{os.getpid()}"
+    return [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
+            "--work-queue", queue, "--limit", str(limit or default_limit), "--name", name]
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    cmd = worker_command(args.pool, args.control, args.limit, args.name)
+    if args.dry_run:
+        print(" ".join(cmd))
+        return EXIT_OK
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UsageError("srgan worker: PREFECT_API_URL is not set (make server prints it)")
+    os.execv(cmd[0], cmd)  # the worker replaces this process: signals and exit status are its own
+
+
 def legacy_main(argv: list[str]) -> int:
     """The original script's flags: --mode test|train --SR_factor N --checkpoint ... --save_folder ..."""
     p = _Parser(prog="srgan", description="original SRGAN script flags")
@@ -240,7 +270,7 @@ def legacy_main(argv: list[str]) -> int:
 
 def dispatch(args: argparse.Namespace) -> int:
     commands = {"upscale": cmd_upscale, "evaluate": cmd_evaluate, "make-sample": cmd_make_sample, "train": cmd_train,
-                "deploy": cmd_deploy}
+                "deploy": cmd_deploy, "worker": cmd_worker}
     return commands[args.command](args)
 
 

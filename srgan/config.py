@@ -94,7 +94,10 @@ class FlowConfig:
     max_workers: int = 2  # bound of the thread task runner
     max_batches: int = 500  # auto: at most this many batches (4 task runs each) in one flow run
     heartbeat_seconds: int = 60  # flow-run heartbeat of deployment runs (srgan deploy: work pool env); >= 30
-    crashed_after_seconds: int = 300  # a Running run silent this long is marked Crashed (srgan deploy's automation)
+    crashed_after_seconds: int = 120  # a Pending/Running run silent this long is marked Crashed (srgan deploy)
+    max_attempts: int = 3  # a deployment run (unit or night) is run at most this often: crashed runs are
+    #                        rescheduled (srgan deploy's automation), failed ones retried by Prefect
+    units_per_worker: int = 4  # upscale-sharded with shards 0: units = online unit workers x this
 
     def per_task(self, documents: int) -> int:
         """Documents per task for a run of `documents`: pages_per_task when set, else auto.
@@ -204,6 +207,8 @@ class PipelineConfig:
             ("flow.heartbeat_seconds", self.flow.heartbeat_seconds >= 30, "must be >= 30 (Prefect's minimum)"),
             ("flow.crashed_after_seconds", self.flow.crashed_after_seconds > self.flow.heartbeat_seconds,
              "must be more than flow.heartbeat_seconds"),
+            ("flow.max_attempts", self.flow.max_attempts >= 1, "must be >= 1"),
+            ("flow.units_per_worker", self.flow.units_per_worker >= 1, "must be >= 1"),
             ("training.crop", self.training.crop % self.training.scale == 0 and self.training.crop >= 16,
              "must be >= 16 and divisible by training.scale"),
             ("training.in_channels", self.training.in_channels in (1, 3), "must be 1 or 3"),

@@ -21,7 +21,10 @@ And once, whatever the models:
 - ``orchestration``: ``--orchestration-pages`` small pages with a tiny generator through the plain
   runner and through the flow (``srgan upscale``), one row (srgan/bench/orchestration.py);
 - ``scale``: ``--scale-pages`` small pages through the ``upscale-folder`` deployment on a real Prefect
-  server (``--scale-db`` postgresql or sqlite): ``srgan/bench/scale.py``.
+  server (``--scale-db`` postgresql or sqlite): ``srgan/bench/scale.py``;
+- ``scaleout``: one night of ``--scale-pages`` pages over ``--workers`` unit workers (one row per count and
+  ``--storage``: local folder or a local S3 server), then one row per ``--faults`` item (worker killed,
+  night started twice, store unreachable 10 s, Prefect server restarted): ``srgan/bench/scaleout.py``.
 Timings live here, never in pass/fail tests.
 """
 
@@ -165,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench/scale.py)")
     p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
     p.add_argument("--scale-timeout", type=float, default=6 * 3600, help="scale case: stop waiting after this many s")
+    p.add_argument("--workers", default="1,2,4", help="scaleout case: unit worker counts")
+    p.add_argument("--storage", default="local", help="scaleout case: local and/or s3 (comma-separated)")
+    p.add_argument("--faults", default="", help="scaleout case: kill,twice,store,server (comma-separated)")
+    p.add_argument("--scaleout-size", default="320x240", help="scaleout case: page WxH")
+    p.add_argument("--keep", help="scaleout case: keep its folders (servers' and workers' logs) here")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -188,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         scale_rows.append(bench_scale(a.scale_pages, a.scale_db, run_timeout_s=a.scale_timeout))
         print(json.dumps(scale_rows[0]), flush=True)
         cases.remove("scale")
+    if "scaleout" in cases:  # N workers on a real server, local or S3 storage: subprocesses and REST as above
+        from srgan.bench.scaleout import bench_scaleout
+
+        sw, sh = (int(v) for v in a.scaleout_size.lower().split("x"))
+        scale_rows += bench_scaleout([int(n) for n in a.workers.split(",")], a.storage.split(","), a.scale_pages,
+                                     (sw, sh), [f for f in a.faults.split(",") if f], Path(a.keep) if a.keep else None,
+                                     night_timeout_s=a.scale_timeout)
+        cases.remove("scaleout")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
                                    a.orchestration_pages)

@@ -17,18 +17,19 @@ pages writes the document. Rows of the run that writes a document carry its path
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from srgan.atomic import atomic_target
+from srgan.storage.files import Location, exists, is_url, join, read_bytes
 
 if TYPE_CHECKING:
     from srgan.pipeline.work import PageWork, RunContext
@@ -50,12 +51,12 @@ def page_format(output_format: str, page_count: int, kind: str, source_format: s
     return {"TIFF": ("tiff", "tif"), "JPEG": ("jpeg", "jpg")}.get(source_format.upper(), ("png", "png"))
 
 
-def document_path(out_dir: Path | str, doc: DocumentRef, page_count: int) -> Path | None:
+def document_path(out_dir: Location, doc: DocumentRef, page_count: int) -> Location | None:
     """Where a document's assembled output goes; None when its one page file is the document."""
     if doc.kind == "pdf":
-        return Path(out_dir) / "documents" / f"{doc.rel_path}.pdf"
+        return join(out_dir, "documents", f"{doc.rel_path}.pdf")
     if page_count > 1:
-        return Path(out_dir) / "documents" / f"{doc.rel_path}.tif"
+        return join(out_dir, "documents", f"{doc.rel_path}.tif")
     return None
 
 
@@ -92,7 +93,7 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
             raise ValueError(f"no ok row for page(s) {', '.join(str(i + 1) for i in still)}")
         ordered = [pages[i] for i in range(count)]
         for i, (path, _, _) in enumerate(ordered):
-            if not Path(path).is_file():
+            if not exists(path):
                 raise FileNotFoundError(f"page {i + 1}'s file {path} is missing")
         info = next((w.doc_info for w, _ in pairs if w.doc_info), None) or {}
         if doc.kind == "pdf":
@@ -116,19 +117,18 @@ def earlier_pages(ctx: RunContext, doc: DocumentRef, indexes: list[int]) -> dict
     runs with the same weights and configuration finished (the latest ok row of each)."""
     import pyarrow.dataset as ds
 
-    from srgan.pipeline.records import SCHEMA
+    from srgan.pipeline.records import records_dataset
     from srgan.readers import printable
 
-    records = Path(ctx.records_dir)
-    if not records.is_dir() or not any(records.glob("*.parquet")):
+    dataset = records_dataset(ctx.records_dir)  # from the store itself (local folder or object storage)
+    if dataset is None:
         return {}
     wanted = ((ds.field("status") == "ok") & (ds.field("source") == printable(doc.source))
               & (ds.field("member") == printable(doc.member)) & (ds.field("content_sha256") == doc.content_sha256)
               & (ds.field("weights_sha256") == ctx.weights_sha256) & (ds.field("config_hash") == ctx.config_hash)
               & ds.field("page_index").isin(indexes))
     cols = ["started_at", "page_index", "output_path", "page_width_pt", "page_height_pt", "output_dpi"]
-    table = ds.dataset(records, format="parquet", schema=SCHEMA, exclude_invalid_files=True).to_table(
-        columns=cols, filter=wanted)
+    table = dataset.to_table(columns=cols, filter=wanted)
     found: dict[int, tuple] = {}
     for r in sorted(table.to_pylist(), key=lambda r: r["started_at"]):  # the latest row wins
         size = (r["page_width_pt"], r["page_height_pt"]) if r["page_width_pt"] and r["page_height_pt"] else None
@@ -136,7 +136,7 @@ def earlier_pages(ctx: RunContext, doc: DocumentRef, indexes: list[int]) -> dict
     return found
 
 
-def write_pdf(target: Path, page_files: list[str], sizes_pt: list[tuple[float, float] | None],
+def write_pdf(target: Location, page_files: list[str], sizes_pt: list[tuple[float, float] | None],
               info: dict[str, str], producer: str = "srgan-docs") -> None:
     """One PDF page per PNG, each the given size in points (None: the image's own dpi), atomically.
 
@@ -162,12 +162,13 @@ def write_pdf(target: Path, page_files: list[str], sizes_pt: list[tuple[float, f
     if created is not None:
         meta["creationdate"] = created
     with atomic_target(target) as tmp, tmp.open("wb") as fh:
-        img2pdf.convert(page_files, layout_fun=layout, outputstream=fh, **meta)
+        img2pdf.convert([read_bytes(p) if is_url(p) else p for p in page_files], layout_fun=layout,
+                        outputstream=fh, **meta)
 
 
-def write_tiff(target: Path, page_files: list[str], dpi: float | None) -> None:
+def write_tiff(target: Location, page_files: list[str], dpi: float | None) -> None:
     """One multi-page TIFF (deflate) from the page files, in order, atomically."""
-    frames = [Image.open(p) for p in page_files]
+    frames = [Image.open(io.BytesIO(read_bytes(p)) if is_url(p) else p) for p in page_files]
     try:
         kwargs = {"dpi": (dpi, dpi)} if dpi else {}
         with atomic_target(target) as tmp:

@@ -12,7 +12,11 @@ and its own ``OUT/.lock.shard-<i>-of-<n>`` exclusively, so two runs of the same 
 folder run beside any shard, still exclude each other.
 
 flock works between processes of one machine and, on Linux, on NFS (emulated with NFS byte-range
-locks); on storage without working locks two machines writing into one folder are not guarded.
+locks). An output on object storage (an ``s3://`` URL) has no flock: there the same rules hold with
+leases that expire by themselves (``srgan.storage.lease``): ``OUT/.locks/all.json`` for a whole-
+folder run, ``OUT/.locks/shard-<i>-of-<n>.json`` for a shard; a run takes its own lease, then checks
+that no conflicting live lease exists (else it lets go and refuses), so of two conflicting runs at
+least one refuses and none ever writes beside the other.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from srgan.storage.files import Location, is_dir, is_url, join, list_names, normalise
+from srgan.storage.lease import Lease, LeaseBusyError, describe
 
 LOCK_NAME = ".lock"
 
@@ -64,12 +71,18 @@ def _write_holder(fd: int, holder: str) -> None:
 
 
 @contextlib.contextmanager
-def hold_output(out_dir: Path, holder: str, shard_index: int | None = None,
-                shard_count: int | None = None) -> Iterator[Path]:
+def hold_output(out_dir: Location, holder: str, shard_index: int | None = None,
+                shard_count: int | None = None, key: str = "", attempt: int = 1) -> Iterator[Location]:
     """Hold the output folder (or one shard of it) while the block runs; OutputBusyError if taken.
 
     holder: how the refusal names this run (e.g. 'srgan run 20261202T... ' or 'flow run tidy-cat (id)').
+    key, attempt: the Prefect flow run and its attempt; on object storage a later attempt of the same run
+    takes its dead earlier attempt's lease at once (srgan.storage.lease).
     """
+    if is_url(out_dir):
+        with _hold_leases(normalise(out_dir), holder, shard_index, shard_count, key, attempt) as mine:
+            yield mine
+        return
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = out_dir / LOCK_NAME
@@ -97,17 +110,55 @@ def hold_output(out_dir: Path, holder: str, shard_index: int | None = None,
             os.close(fd)  # closing the descriptor releases the lock
 
 
-def ensure_free(out_dir: Path) -> None:
+def ensure_free(out_dir: Location) -> None:
     """OutputBusyError now if another run holds the folder (a check before starting; the run itself
     takes the lock, so a run that starts in between is still refused then)."""
-    if Path(out_dir).is_dir():
+    if is_url(out_dir):
+        locks = join(normalise(out_dir), LOCKS_DIR)
+        for name in list_names(locks, ".json"):
+            held = Lease(str(join(locks, name)), "a check").live()
+            if held is not None:
+                raise OutputBusyError(f"output {out_dir} is in use by {describe(held)}; "
+                                      f"wait for it to finish or choose another --out")
+        return
+    if is_dir(out_dir):
         with hold_output(out_dir, "a check"):
             pass
 
 
-def holds_output_folder(out_arg: str, holder: Callable[[], str]) -> Callable:
+LOCKS_DIR = ".locks"
+
+
+@contextlib.contextmanager
+def _hold_leases(out: str, holder: str, shard_index: int | None, shard_count: int | None, key: str,
+                 attempt: int) -> Iterator[str]:
+    """hold_output on object storage: this run's lease, then no conflicting live lease (see the module)."""
+    locks = join(out, LOCKS_DIR)
+    sharded = shard_count is not None
+    name = f"shard-{shard_index}-of-{shard_count}.json" if sharded else "all.json"
+    mine = Lease(str(join(locks, name)), holder, key, attempt)
+    what = f"shard {shard_index} of {shard_count} of output {out}" if sharded else f"output {out}"
+    try:
+        mine.acquire()
+    except LeaseBusyError as exc:
+        raise OutputBusyError(f"{what} is in use by {describe(exc.holder)}; wait for it to finish or choose "
+                              "another --out") from None
+    try:
+        others = ["all.json"] if sharded else [n for n in list_names(locks, ".json") if n.startswith("shard-")]
+        for other in others:
+            held = Lease(str(join(locks, other)), holder).live()
+            if held is not None:
+                raise OutputBusyError(f"{what} cannot be taken: {out} is in use by {describe(held)}")
+        yield str(join(locks, name))
+    finally:
+        mine.release()
+
+
+def holds_output_folder(out_arg: str, holder: Callable[[], str],
+                        identity: Callable[[], tuple[str, int]] | None = None) -> Callable:
     """Decorator: the function runs holding the folder named by its argument `out_arg` (and the shard
-    of its `shard_index`/`shard_count` arguments, when it has them); `holder()` describes the run."""
+    of its `shard_index`/`shard_count` arguments, when it has them); `holder()` describes the run,
+    `identity()` gives its (run key, attempt) for leases on object storage."""
 
     def wrap(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
@@ -117,8 +168,9 @@ def holds_output_folder(out_arg: str, holder: Callable[[], str]) -> Callable:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             given = bound.arguments
-            with hold_output(Path(given[out_arg]).resolve(), holder(), given.get("shard_index"),
-                             given.get("shard_count")):
+            run_key, attempt = identity() if identity else ("", 1)
+            with hold_output(normalise(given[out_arg]), holder(), given.get("shard_index"),
+                             given.get("shard_count"), run_key, attempt):
                 return fn(*args, **kwargs)
 
         return run_holding

@@ -1,12 +1,15 @@
 """Per-page records: one Parquet row per page, written as part files of a dataset.
 
-Part files are written atomically (temp file + rename) under ``OUT/records/`` and read back as one
-table with ``pyarrow.dataset``. The schema is fixed here and documented in docs/formats.md.
+Part files are written whole (``srgan.atomic``: temp file + rename, or one PUT on object storage)
+under ``OUT/records/`` and read back as one table with ``pyarrow.dataset`` (through fsspec for a
+URL). A part's name follows from the pages it holds and the weights and config that made them, so a
+rerun that writes the same pages again (a rescheduled unit) replaces its part instead of adding a
+second copy. The schema is fixed here and documented in docs/formats.md.
 """
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from srgan.atomic import atomic_target
+from srgan.storage.files import Location, filesystem, is_url, join, list_names
 
 SCHEMA = pa.schema(
     [
@@ -70,24 +74,46 @@ SCHEMA = pa.schema(
 COLUMNS = SCHEMA.names
 
 
-def write_part(rows: list[dict], records_dir: Path, run_id: str) -> Path | None:
-    """Write rows as one Parquet part file (atomic); returns its path, or None for no rows."""
+_PART_KEY = ("source", "container", "member", "page_index", "content_sha256", "weights_sha256", "config_hash")
+
+
+def part_name(rows: list[dict]) -> str:
+    """part-<hash of the rows' pages, weights and config>.parquet: the same pages, the same name."""
+    keys = sorted("|".join(str(r.get(c)) for c in _PART_KEY) for r in rows)
+    return f"part-{hashlib.sha256(chr(10).join(keys).encode()).hexdigest()[:24]}.parquet"
+
+
+def write_part(rows: list[dict], records_dir: Location, run_id: str) -> Location | None:
+    """Write rows as one Parquet part file (whole or absent); returns its location, or None for no rows.
+
+    run_id is in every row already; the part's name comes from its pages (see part_name)."""
     if not rows:
         return None
-    records_dir.mkdir(parents=True, exist_ok=True)
     unknown = set().union(*rows) - set(COLUMNS)
     if unknown:
         raise ValueError(f"records: unknown columns {sorted(unknown)}")
     table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=SCHEMA)
-    final = records_dir / f"part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
+    final = join(records_dir, part_name(rows))
     with atomic_target(final) as tmp:
         pq.write_table(table, tmp)
     return final
 
 
-def read_records(records_dir: Path) -> pa.Table:
+def records_dataset(records_dir: Location) -> ds.Dataset | None:
+    """The part files under records_dir as a pyarrow dataset (None when there is none yet)."""
+    parts = [n for n in list_names(records_dir, ".parquet") if not n.startswith(".")]
+    if not parts:
+        return None
+    if is_url(records_dir):
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        fs, path = filesystem(str(records_dir))
+        return ds.dataset([f"{path.rstrip('/')}/{n}" for n in parts], format="parquet", schema=SCHEMA,
+                          filesystem=PyFileSystem(FSSpecHandler(fs)), exclude_invalid_files=True)
+    return ds.dataset(Path(records_dir), format="parquet", schema=SCHEMA, exclude_invalid_files=True)
+
+
+def read_records(records_dir: Location) -> pa.Table:
     """All part files under records_dir as one table (empty table with the schema if none)."""
-    records_dir = Path(records_dir)
-    if not records_dir.exists() or not any(records_dir.glob("*.parquet")):
-        return SCHEMA.empty_table()
-    return ds.dataset(records_dir, format="parquet", schema=SCHEMA, exclude_invalid_files=True).to_table()
+    dataset = records_dataset(records_dir)
+    return SCHEMA.empty_table() if dataset is None else dataset.to_table()

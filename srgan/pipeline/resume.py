@@ -34,9 +34,10 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 
-from srgan.pipeline.records import SCHEMA
+from srgan.pipeline.records import records_dataset
 from srgan.readers import DocumentRef, printable
 from srgan.readers.refs import container_path
+from srgan.storage.files import Location, is_url, scratch_root
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,11 @@ def _legacy_key(doc: DocumentRef) -> str:
 
 def done_pages(records_dir: Path, weights_sha256: str, config_hash: str) -> dict[str, tuple[int, frozenset[int]]]:
     """{document key: (page_count, page indexes with an ok row)} for runs with these weights and config."""
-    records_dir = Path(records_dir)
-    if not records_dir.is_dir() or not any(records_dir.glob("*.parquet")):
+    dataset = records_dataset(records_dir)  # read from the store itself: local folder or object storage
+    if dataset is None:
         return {}
     wanted = ((ds.field("status") == "ok") & (ds.field("weights_sha256") == weights_sha256)
               & (ds.field("config_hash") == config_hash) & ds.field("content_sha256").is_valid())
-    dataset = ds.dataset(records_dir, format="parquet", schema=SCHEMA, exclude_invalid_files=True)
     cols = dataset.to_table(columns=_KEY_COLUMNS, filter=wanted).to_pydict()
     found: dict[str, tuple[int, set[int]]] = {}
     for source, container, member, sha, index, count in zip(*(cols[c] for c in _KEY_COLUMNS), strict=True):
@@ -94,11 +94,12 @@ def skip_done(docs: Iterable[DocumentRef], done: dict[str, tuple[int, frozenset[
     return todo
 
 
-def pending_documents(docs: Sequence[DocumentRef], out_dir: Path, records_dir: Path, run_id: str,
+def pending_documents(docs: Sequence[DocumentRef], out_dir: Location, records_dir: Location, run_id: str,
                       weights_sha256: str, config_hash: str) -> list[DocumentRef]:
-    """The run's documents less what earlier runs finished; claims OUT/.work/<run_id>, clears stale leftovers."""
-    claim_work_dir(Path(out_dir), run_id)
-    clean_stale(Path(out_dir), run_id, Path(records_dir))
+    """The run's documents less what earlier runs finished; claims its scratch folder (OUT/.work/<run_id>,
+    storage.files.scratch_root), clears stale leftovers."""
+    claim_work_dir(out_dir, run_id)
+    clean_stale(out_dir, run_id, records_dir)
     todo = skip_done(docs, done_pages(records_dir, weights_sha256, config_hash))
     skipped = len(docs) - len(todo)
     partial = sum(1 for d in todo if d.skip_pages)
@@ -130,9 +131,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def claim_work_dir(out_dir: Path, run_id: str) -> Path:
-    """Create OUT/.work/<run_id>/ with owner.json naming this process."""
-    work = out_dir / ".work" / run_id
+def claim_work_dir(out_dir: Location, run_id: str) -> Path:
+    """Create the run's scratch folder (OUT/.work/<run_id>/ for a local output) with owner.json naming
+    this process."""
+    work = scratch_root(out_dir) / run_id
     work.mkdir(parents=True, exist_ok=True)
     owner = {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_ticks(os.getpid())}
     (work / _OWNER).write_text(json.dumps(owner))
@@ -157,9 +159,10 @@ def _owner_alive(work: Path) -> bool:
     return owner.get("start") is None or _start_ticks(pid) == owner.get("start")
 
 
-def clean_stale(out_dir: Path, run_id: str, records_dir: Path) -> list[Path]:
-    """Remove scratch folders of dead runs, and the .tmp files of interrupted writes when no other run is live."""
-    work_root = out_dir / ".work"
+def clean_stale(out_dir: Location, run_id: str, records_dir: Location) -> list[Path]:
+    """Remove scratch folders of dead runs, and the .tmp files of interrupted writes when no other run is live
+    (a local output's: on object storage an interrupted PUT leaves nothing)."""
+    work_root = scratch_root(out_dir)
     removed: list[Path] = []
     others_live = False
     for work in sorted(work_root.iterdir()) if work_root.is_dir() else []:
@@ -173,8 +176,9 @@ def clean_stale(out_dir: Path, run_id: str, records_dir: Path) -> list[Path]:
         for leftover in work_root.glob(f"{work.name}.progress.*"):
             leftover.unlink(missing_ok=True)
             removed.append(leftover)
-    if not others_live:
-        for folder in (out_dir / "pages", out_dir / "compare", records_dir):
+    if not others_live and not is_url(out_dir):
+        out_dir = Path(out_dir)
+        for folder in (out_dir / "pages", out_dir / "compare", Path(records_dir)):
             for tmp in folder.rglob(".*.tmp") if folder.is_dir() else []:
                 with contextlib.suppress(OSError):
                     tmp.unlink()

@@ -28,6 +28,7 @@ from srgan.pipeline.stages import cleanup, finish_page, infer_pages, make_run_co
 from srgan.pipeline.summary import RunTally
 from srgan.pipeline.work import PageWork
 from srgan.readers import DocumentRef, discover, read_pages
+from srgan.storage.files import Location, is_url, join, normalise, scratch_root
 
 _DONE = object()
 PLAIN_BATCH_PAGES = 8  # pages fed to the model at once when flow.pages_per_task is auto (0)
@@ -81,7 +82,7 @@ def _prepared(inputs: Sequence[str], cfg: PipelineConfig, work_dir: Path, text_h
 
 
 @holds_output_folder("out_dir", lambda: f"srgan plain run (pid {os.getpid()})")
-def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engine: Engine,
+def run_pipeline(inputs: Sequence[str], out_dir: Location, cfg: PipelineConfig, engine: Engine,
                  weights_name: str, weights_sha256: str, text_height: float | None,
                  validated_range: Sequence[float] | None = None) -> dict:
     """discover -> decode -> normalise -> tiles -> infer -> reassemble -> metrics -> write (-> document) -> records.
@@ -89,11 +90,11 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     validated_range: ``weights.decision_range`` of the manifest (pages outside it: upscale.out_of_range;
     pages without a text-height estimate: upscale.no_estimate).
     """
-    out_dir = Path(out_dir)
+    out_dir = normalise(out_dir) if is_url(out_dir) else Path(out_dir)  # a local folder or a URL
     ctx = make_run_context(cfg, out_dir, engine.info, weights_name, weights_sha256)
     run_id = ctx.run_id
-    work_dir = out_dir / ".work" / run_id
-    records_dir = out_dir / cfg.records.dir
+    work_dir = scratch_root(out_dir) / run_id
+    records_dir = join(out_dir, cfg.records.dir)
     started = time.perf_counter()
     tally = RunTally()  # counts and sums only: memory stays flat however many pages the run has
     pending_rows: list[dict] = []
@@ -142,7 +143,7 @@ def run_pipeline(inputs: Sequence[str], out_dir: Path, cfg: PipelineConfig, engi
     tally.add(pending_rows)
     shutil.rmtree(work_dir, ignore_errors=True)
     summary = tally.summary(time.perf_counter() - started)
-    summary.update(run_id=run_id, records_dir=str(records_dir), pages_dir=str(out_dir / "pages"))
+    summary.update(run_id=run_id, records_dir=str(records_dir), pages_dir=str(join(out_dir, "pages")))
     if cfg.upscale.output_format == "document":
-        summary.update(documents_dir=str(out_dir / "documents"))
+        summary.update(documents_dir=str(join(out_dir, "documents")))
     return summary

@@ -29,6 +29,7 @@ from srgan.pipeline.png import encode_grey_png
 from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import Page, printable
 from srgan.readers.refs import container_path
+from srgan.storage.files import Location, join
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo, weights_name: str,
+def make_run_context(cfg: PipelineConfig, out_dir: Location, engine_info: EngineInfo, weights_name: str,
                      weights_sha256: str) -> RunContext:
     """The one place a run's shared row fields are gathered (plain runner and Prefect flow alike)."""
     return RunContext(run_id=new_run_id(), started_at=datetime.now(UTC), out_dir=str(out_dir),
@@ -219,7 +220,7 @@ def make_run_context(cfg: PipelineConfig, out_dir: Path, engine_info: EngineInfo
                       device=engine_info.device, precision=engine_info.precision,
                       config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,
                       compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level,
-                      records_dir=str(Path(out_dir) / cfg.records.dir))
+                      records_dir=str(join(out_dir, cfg.records.dir)))
 
 
 def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
@@ -246,7 +247,7 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
         chroma = work.load("chroma") if work.color == "rgb" else None
         page = out if chroma is None else recombine(out, chroma)  # model's Y + Lanczos-upscaled chroma
         fmt, ext = page_format(ctx.output_format, work.page_count, work.doc.kind, work.source_format)
-        out_path = Path(ctx.out_dir) / "pages" / f"{work.stem}.{ext}"
+        out_path = join(ctx.out_dir, "pages", f"{work.stem}.{ext}")  # a local path or a URL
         out_dpi = work.dpi * s if work.dpi else None
         atomic_write_bytes(out_path, encode_image(page, fmt, out_dpi, ctx.png_compress_level))
         if compare:
@@ -256,7 +257,7 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
                 inp_rgb = merge_luma(inp, chroma)
                 bic_rgb = np.asarray(Image.fromarray(inp_rgb).resize(size, Image.Resampling.BICUBIC))
                 pic = compare_picture(inp_rgb, bic_rgb, page, s, ctx.compare_crop, ctx.weights_name, luma=inp)
-            atomic_write_bytes(Path(ctx.out_dir) / "compare" / f"{work.stem}.png", encode_image(pic, "png", None))
+            atomic_write_bytes(join(ctx.out_dir, "compare", f"{work.stem}.png"), encode_image(pic, "png", None))
         t3 = clock()
         row.update(
             output_path=str(out_path),

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..config import LimitsConfig, PdfConfig
+from ..storage.files import Location, is_url, read_bytes, size
 from .decode import read_image
 from .pdf import read_pdf
 from .refs import DocumentRef, Page, error_page, one_line, where
@@ -52,7 +53,7 @@ def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: Limi
         return
     produced = 0
     try:
-        src: Path | bytes = data if data is not None else plain_file(doc)
+        src: Path | bytes = data if data is not None else _local_or_bytes(plain_file(doc), limits)
         if doc.kind == "pdf":
             pages = read_pdf(doc, src, pdf, limits, color)
         elif doc.kind == "image":
@@ -66,6 +67,17 @@ def _read_doc(doc: DocumentRef, data: bytes | None, pdf: PdfConfig, limits: Limi
     except Exception as exc:  # noqa: BLE001 - one bad document must not stop the run
         yield error_page(doc, f"cannot read {doc.kind}: {one_line(exc)} ({where(doc, produced)})", produced,
                          produced + 1)
+
+
+def _local_or_bytes(loc: Location, limits: LimitsConfig) -> Path | bytes:
+    """A local file as its path (the decoders read it themselves); an object in a store as its bytes,
+    fetched in one GET once its size is known to be within limits.max_member_bytes."""
+    if not is_url(loc):
+        return Path(loc)
+    length = size(loc)
+    if length > limits.max_member_bytes:
+        raise ValueError(f"object too large: {length} bytes > limits.max_member_bytes={limits.max_member_bytes}")
+    return read_bytes(loc)
 
 
 def _read_archive_run(docs: list[DocumentRef], pdf: PdfConfig, limits: LimitsConfig,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import stat
 import tarfile
 import zipfile
@@ -21,6 +20,8 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from ..config import LimitsConfig
+from ..storage.files import Location, exists, is_dir, is_url, join, open_read, read_bytes, size, walk_files
+from ..storage.files import name as loc_name
 from .labels import LabelIndex, label_file_split
 from .refs import DocumentRef, one_line, printable
 
@@ -82,15 +83,21 @@ def stem_path(name: str) -> str:
     return "/".join(parts)
 
 
-def plain_file(doc: DocumentRef) -> Path:
-    """Where a plain (non-archive) document lives on disk."""
+def plain_file(doc: DocumentRef) -> Location:
+    """Where a plain (non-archive) document lives: a local path, or its URL on object storage."""
+    if is_url(doc.source):  # a file input names its member; a folder input is joined with it (no HEAD request)
+        single = doc.source.rstrip("/").endswith("/" + doc.member) or doc.source == doc.member
+        return doc.source if single else join(doc.source, doc.member)
     source = Path(doc.source)
     return source / doc.member if source.is_dir() else source
 
 
-def not_regular(path: Path) -> str | None:
-    """Why path must not be opened (a fifo would block the run, a device never ends), or None."""
-    mode = path.stat().st_mode  # follows symlinks: a link to a regular file is read
+def not_regular(path: Location) -> str | None:
+    """Why path must not be opened (a fifo would block the run, a device never ends), or None.
+    Objects in a store are always regular."""
+    if is_url(path):
+        return None
+    mode = Path(path).stat().st_mode  # follows symlinks: a link to a regular file is read
     if stat.S_ISREG(mode):
         return None
     kind = "fifo" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
@@ -98,10 +105,10 @@ def not_regular(path: Path) -> str | None:
     return f"not a regular file ({kind})"
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Location) -> str:
     """sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_read(path) as fh:
         while block := fh.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
@@ -125,7 +132,7 @@ def discover(inputs: Sequence[str | Path], limits: LimitsConfig) -> Iterator[Doc
     """
     taken: set[str] = set()
     for item in inputs:
-        for ref in _discover_one(Path(item), str(item), limits):
+        for ref in _discover_one(item if is_url(item) else Path(item), str(item), limits):
             yield _unique(ref, taken)
 
 
@@ -146,13 +153,13 @@ def _error(source: str, container: str, member: str, rel: str, reason: str) -> D
                        kind="error", error=one_line(reason))
 
 
-def _discover_one(path: Path, source: str, limits: LimitsConfig) -> Iterator[DocumentRef]:
-    name = path.name or source
+def _discover_one(path: Location, source: str, limits: LimitsConfig) -> Iterator[DocumentRef]:
+    name = loc_name(path) or source
     try:
-        if path.is_dir():
+        if is_dir(path):
             yield from _walk_folder(path, source, limits)
             return
-        if not path.exists():
+        if not exists(path):
             yield _error(source, "", name, stem_path(name), f"input not found: {source}")
             return
         stem = archive_stem(name)
@@ -172,19 +179,14 @@ def _discover_one(path: Path, source: str, limits: LimitsConfig) -> Iterator[Doc
         yield _error(source, "", name, stem_path(name), f"cannot read input {source}: {one_line(exc)}")
 
 
-def _walk_folder(root: Path, source: str, limits: LimitsConfig) -> Iterator[DocumentRef]:
-    files: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        files.extend(name if rel_dir == "." else f"{rel_dir}/{name}" for name in filenames)
-    files.sort()
+def _walk_folder(root: Location, source: str, limits: LimitsConfig) -> Iterator[DocumentRef]:
+    files = walk_files(root)
     labels = LabelIndex()
     for rel in files:
         split = label_file_split(rel)
         if split:
             try:
-                labels.add_file((root / rel).read_text(errors="replace"), f"{source}/{rel}", split)
+                labels.add_file(read_bytes(join(root, rel)).decode(errors="replace"), f"{source}/{rel}", split)
             except OSError as exc:
                 logger.warning("%s/%s: cannot read label file: %s", source, rel, one_line(exc))
     for rel in files:
@@ -192,30 +194,30 @@ def _walk_folder(root: Path, source: str, limits: LimitsConfig) -> Iterator[Docu
         stem = archive_stem(rel)
         if kind:
             try:
-                ref = _plain_ref(root / rel, source, rel, kind)
+                ref = _plain_ref(join(root, rel), source, rel, kind)
             except OSError as exc:
                 yield _error(source, "", rel, stem_path(rel), f"cannot read {source}/{rel}: {one_line(exc)}")
                 continue
             yield ref if ref.kind == "error" else _with_label(ref, labels, rel)
         elif stem is not None:
             try:
-                reason = not_regular(root / rel)
+                reason = not_regular(join(root, rel))
             except OSError as exc:
                 reason = one_line(exc)
             if reason:
-                yield _error(source, str(root / rel), "", f"{safe_path(stem)}/_archive_error",
+                yield _error(source, str(join(root, rel)), "", f"{safe_path(stem)}/_archive_error",
                              f"cannot read archive {source}/{rel}: {reason}")
                 continue
-            yield from list_archive(root / rel, source, safe_path(stem), limits, labels)
+            yield from list_archive(join(root, rel), source, safe_path(stem), limits, labels)
 
 
-def _plain_ref(path: Path, source: str, member: str, kind: str) -> DocumentRef:
-    """A ref for a page file on disk, its bytes hashed; an error ref when it is not a regular file."""
+def _plain_ref(path: Location, source: str, member: str, kind: str) -> DocumentRef:
+    """A ref for a page file, its bytes hashed; an error ref when it is not a regular file."""
     reason = not_regular(path)
     if reason:
         return _error(source, "", member, stem_path(member), f"{reason}: {path}")
     return DocumentRef(source=source, container="", member=member, rel_path=stem_path(member), kind=kind,
-                       size_bytes=path.stat().st_size, content_sha256=sha256_file(path))
+                       size_bytes=size(path), content_sha256=sha256_file(path))
 
 
 def _with_label(ref: DocumentRef, labels: LabelIndex, path: str) -> DocumentRef:
@@ -223,13 +225,13 @@ def _with_label(ref: DocumentRef, labels: LabelIndex, path: str) -> DocumentRef:
     return replace(ref, label=found[0], split=found[1]) if found else ref
 
 
-def list_archive(path: Path, source: str, prefix: str, limits: LimitsConfig,
+def list_archive(path: Location, source: str, prefix: str, limits: LimitsConfig,
                  outer: LabelIndex | None) -> Iterator[DocumentRef]:
     """Refs for the page members of one archive, labelled from label files inside it (or outer)."""
     refs: list[DocumentRef] = []
     labels = LabelIndex()
     failure = None
-    lister = _list_zip if path.name.lower().endswith(".zip") else _list_tar
+    lister = _list_zip if loc_name(path).lower().endswith(".zip") else _list_tar
     try:
         for ref, member_path, text in lister(path, source, prefix, limits):
             if text is not None:
@@ -285,10 +287,10 @@ def _label_text(read, name: str, size: int, limits: LimitsConfig) -> str | None:
     return read().decode("utf-8", errors="replace")
 
 
-def _list_tar(path: Path, source: str, prefix: str, limits: LimitsConfig):
+def _list_tar(path: Location, source: str, prefix: str, limits: LimitsConfig):
     """One streaming pass: yields (ref, member name, None) or (None, member name, label text)."""
     container = str(path)
-    with path.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
+    with open_read(path) as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
         for member in tar:
             if member.isdir():
                 continue
@@ -320,9 +322,9 @@ def _zip_bad_type(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _list_zip(path: Path, source: str, prefix: str, limits: LimitsConfig):
+def _list_zip(path: Location, source: str, prefix: str, limits: LimitsConfig):
     container = str(path)
-    with zipfile.ZipFile(path) as archive:
+    with open_read(path) as fh, zipfile.ZipFile(fh) as archive:
         for info in archive.infolist():
             if info.is_dir():
                 continue
@@ -362,32 +364,33 @@ def _read_zip(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: LimitsCon
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz: what tarfile's r|* reads
 
 
-def is_plain_tar(path: str | Path) -> bool:
+def is_plain_tar(path: Location) -> bool:
     """True for an uncompressed tar file (its members can be read by offset), from its first bytes."""
-    path = Path(path)
-    if path.name.lower().endswith(".zip") or not_regular(path):
+    path = path if is_url(path) else Path(path)
+    if loc_name(path).lower().endswith(".zip") or not_regular(path):
         return False
-    with path.open("rb") as fh:
+    with open_read(path) as fh:
         head = fh.read(6)
     return bool(head) and not head.startswith(COMPRESSED_MAGIC)
 
 
-def read_members_at(tar_path: str | Path, members: Sequence[tuple[str, int, int]],
+def read_members_at(tar_path: Location, members: Sequence[tuple[str, int, int]],
                     limits: LimitsConfig) -> Iterator[tuple[str, bytes | Exception]]:
     """Read (name, data offset, size) members of an uncompressed tar by seeking: no pass over the rest.
 
     The offsets and sizes come from discovery, and the reader checks each member's sha256 against
     discovery's, so a tar rewritten since is caught.
     """
-    with Path(tar_path).open("rb") as fh:
-        for name, offset, size in members:
-            if size > limits.max_member_bytes:
-                yield name, ValueError(f"member too large: {size} bytes > "
-                                       f"limits.max_member_bytes={limits.max_member_bytes}")
+    with open_read(tar_path) as fh:  # on object storage: ranged reads (read ahead in blocks)
+        for member, offset, length in members:
+            if length > limits.max_member_bytes:
+                yield member, ValueError(f"member too large: {length} bytes > "
+                                         f"limits.max_member_bytes={limits.max_member_bytes}")
                 continue
             fh.seek(offset)
-            data = fh.read(size)
-            yield name, data if len(data) == size else OSError(f"archive ends inside member {printable(name)}")
+            data = fh.read(length)
+            yield member, data if len(data) == length else OSError(
+                f"archive ends inside member {printable(member)}")
 
 
 def read_members(container: str, names: Sequence[str],
@@ -399,14 +402,14 @@ def read_members(container: str, names: Sequence[str],
     """
     wanted = Counter(names)
     left = sum(wanted.values())
-    path = Path(container)
+    path = container if is_url(container) else Path(container)
     if left == 0:
         return
     reason = not_regular(path)  # replaced by a fifo since discovery: opening it would block
     if reason:
         raise OSError(reason)
-    if path.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as archive:
+    if loc_name(path).lower().endswith(".zip"):
+        with open_read(path) as fh, zipfile.ZipFile(fh) as archive:
             infos: dict[str, list[zipfile.ZipInfo]] = {}
             for info in archive.infolist():
                 infos.setdefault(info.filename, []).append(info)
@@ -418,7 +421,7 @@ def read_members(container: str, names: Sequence[str],
                 except Exception as exc:  # noqa: BLE001
                     yield name, exc
         return
-    with path.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
+    with open_read(path) as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
         for member in tar:
             if left == 0:
                 break

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ..storage.files import Location, is_url, open_read
 from .refs import DocumentRef, one_line
 from .sources import is_plain_tar
 
@@ -28,26 +29,29 @@ logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
-def _open_decompressed(path: Path):
-    with path.open("rb") as fh:
+def _open_decompressed(path: Location):
+    """The decompressed stream of a .tar.gz/.tbz/.txz, read in one pass (from object storage too)."""
+    with open_read(path) as fh:
         head = fh.read(6)
+    raw = open_read(path)
     if head.startswith(b"\x1f\x8b"):
-        return gzip.open(path, "rb")
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     if head.startswith(b"BZh"):
-        return bz2.open(path, "rb")
+        return bz2.BZ2File(raw, "rb")
     if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.open(path, "rb")
+        return lzma.LZMAFile(raw, "rb")
+    raw.close()
     raise ValueError(f"not a gzip, bzip2 or xz file: {path}")
 
 
-def spool_archive(container: str | Path, dest_dir: Path, upto: int) -> Path:
+def spool_archive(container: Location, dest_dir: Path, upto: int) -> Path:
     """Decompress the first ``upto`` bytes of a compressed tar into ``dest_dir`` (temp file + rename).
 
     Returns the spooled file's path. Raises OSError/ValueError/EOFError on a damaged archive.
     """
-    container = Path(container)
+    key = str(container) if is_url(container) else str(Path(container).resolve())
     dest_dir.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(str(container.resolve()).encode()).hexdigest()[:16] + ".tar"
+    name = hashlib.sha256(key.encode()).hexdigest()[:16] + ".tar"
     dest = dest_dir / name
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=dest_dir)
     os.close(fd)
