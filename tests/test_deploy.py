@@ -184,17 +184,26 @@ def deployed(server: Server) -> list[str]:
     return [ln.removeprefix("deployment: ") for ln in out.stdout.splitlines() if ln.startswith("deployment: ")]
 
 
+def start_worker(server: Server, name: str, control: bool = False) -> Proc:
+    """`srgan worker` (a unit worker: one run at a time; or --control), with a home of its own."""
+    home = server.home / "workers" / name
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**server.env, "PREFECT_HOME": str(home)}
+    args = ["--name", name, *(["--control"] if control else [])]
+    return Proc.start([sys.executable, "-m", "srgan.cli", "worker", *args], env, server.home / f"{name}.log")
+
+
 @pytest.fixture(scope="module")
 def workers(server: Server, deployed) -> Iterator[list[Proc]]:
-    """Two process workers on the pool, as on two machines."""
-    procs = [Proc.start([sys.executable, "-m", "prefect", "worker", "start", "--pool", "srgan", "--type", "process",
-                         "--name", f"worker-{i}"], server.env, server.home / f"worker-{i}.log") for i in (1, 2)]
+    """Two unit workers on the pool, as on two machines, and a control worker for the nights' parents."""
+    procs = [start_worker(server, f"worker-{i}") for i in (1, 2)]
+    control = start_worker(server, "control-1", control=True)
     try:
         yield procs
     finally:
         with contextlib.suppress(Exception):
             _kill_leftover_flow_runs()
-        for p in procs:
+        for p in [*procs, control]:
             p.stop()
 
 
@@ -257,8 +266,8 @@ def artifacts_of(run_id: UUID) -> dict[str, object]:
 def test_deploy_creates_pool_limit_and_deployments(server, deployed):
     from prefect import get_client
 
-    assert sorted(deployed) == sorted(["upscale/upscale-folder", "upscale/nightly-upscale", "train/train-weights",
-                                       "upscale-sharded/upscale-sharded"])
+    assert sorted(deployed) == sorted(["upscale/upscale-folder", "upscale-sharded/nightly-upscale",
+                                       "train/train-weights", "upscale-sharded/upscale-sharded"])
     with get_client(sync_client=True) as client:
         assert client.read_work_pool("srgan").type == "process"
         gcl = client.read_global_concurrency_limit_by_name("srgan-gpu")
@@ -268,7 +277,9 @@ def test_deploy_creates_pool_limit_and_deployments(server, deployed):
             assert dep.work_pool_name == "srgan"
             (step,) = dep.pull_steps
             assert step["prefect.deployments.steps.set_working_directory"]["directory"] == str(REPO)
-        nightly = client.read_deployment_by_name("upscale/nightly-upscale")
+        nightly = client.read_deployment_by_name("upscale-sharded/nightly-upscale")
+        assert nightly.work_queue_name == "control" and nightly.parameters["shards"] == 0  # units over the pool
+        assert client.read_deployment_by_name("upscale/upscale-folder").work_queue_name == "default"
         (sched,) = nightly.schedules
         assert sched.schedule.cron == "0 2 * * *" and sched.schedule.timezone == "Europe/London" and sched.active
         assert nightly.parameters["input_path"] == "inbox"
@@ -279,6 +290,9 @@ def test_deploy_creates_pool_limit_and_deployments(server, deployed):
         assert pool_env["default"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == str(HEARTBEAT_S)
         (crash,) = client.read_automations_by_name("srgan: crash flow runs without heartbeat")
         assert crash.trigger.within.total_seconds() == CRASHED_AFTER_S and crash.enabled
+        assert {"prefect.flow-run.Pending", "prefect.flow-run.Running"} <= crash.trigger.after  # before a heartbeat
+        (again_,) = client.read_automations_by_name("srgan: reschedule crashed runs")
+        assert again_.trigger.expect == {"prefect.flow-run.Crashed", "prefect.flow-run.Failed"} and again_.enabled
     again = subprocess.run([sys.executable, "-m", "flows.deploy", str(server.home / "deploy-pipeline.yaml")],
                            env=server.env, cwd=REPO, capture_output=True,
                            text=True, timeout=300)
@@ -310,38 +324,57 @@ def test_upscale_folder_run_records_artifacts_then_nightly_adds_nothing(workers,
 
     # the nightly deployment over the same inbox and output: nothing new, so no new ok rows (pages
     # that failed, here the empty file, are tried again on every run: srgan/pipeline/resume.py)
-    run_deployment_and_wait("upscale/nightly-upscale", params, workers)
+    nightly = {k: v for k, v in params.items() if k != "scale"}
+    run_deployment_and_wait("upscale-sharded/nightly-upscale", nightly, workers)
     first_runs = {r["run_id"] for r in rows}
     new = [r for r in read_records(out / "records").to_pylist() if r["run_id"] not in first_runs]
     assert all(r["status"] == "error" and r["member"] == "empty.png" for r in new), new
 
 
-def test_sharded_run_on_two_workers(workers, weights_dir, tmp_path):
+def submitted_by(workers: list[Proc]) -> dict[str, str]:
+    """{flow run id: worker name} from the workers' logs ("Worker 'w' submitting flow run 'id'")."""
+    import re
+
+    found = {}
+    for w in workers:
+        for m in re.finditer(r"Worker '([^']+)' submitting flow run '([0-9a-f-]+)'", w.log.read_text(errors="replace")):
+            found[m.group(2)] = m.group(1)
+    return found
+
+
+def test_sharded_night_spreads_its_units_over_both_workers(workers, weights_dir, tmp_path):
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     from flows.upscale import discover_documents, shard_of
     from srgan.config import load_config, to_dict
 
-    inputs = make_inputs(tmp_path / "in", [f"doc{i}.png" for i in range(6)] + ["c.pdf"])
+    inputs = make_inputs(tmp_path / "in", [f"doc{i}.png" for i in range(12)] + ["c.pdf"])
     cfg = write_config(tmp_path, weights_dir)
     out = tmp_path / "out"
     docs = discover_documents.fn([str(inputs)], to_dict(load_config(cfg)))
-    expected = {shard_of(d, 2) for d in docs}
-    assert expected == {0, 1}  # the names above fall into both shards
-    params = {"input_path": str(inputs), "output_dir": str(out), "shards": 2, "config_path": str(cfg)}
+    assert {shard_of(d, 4) for d in docs} == {0, 1, 2, 3}  # the names above fall into every unit
+    params = {"input_path": str(inputs), "output_dir": str(out), "shards": 4, "config_path": str(cfg)}
     parent = run_deployment_and_wait("upscale-sharded/upscale-sharded", params, workers)
 
     with get_client(sync_client=True) as client:
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
-    shards = sorted(r.parameters["shard_index"] for r in children)
-    assert shards == [0, 1] and all(r.state.is_completed() for r in children)  # each shard run once
-    assert all(r.parameters["shard_count"] == 2 for r in children)
+    assert sorted(r.parameters["shard_index"] for r in children) == [0, 1, 2, 3]  # each unit run once
+    assert all(r.state.is_completed() and r.parameters["shard_count"] == 4 for r in children)
+    by = submitted_by(workers)
+    ran = {by[str(r.id)] for r in children}
+    assert ran == {"worker-1", "worker-2"}, by  # one run at a time each: the units spread over both
+    assert str(parent) not in {k for k, v in by.items() if v.startswith("worker-")}  # the parent is the control's
     rows = read_records(out / "records").to_pylist()
     keys = [(r["member"], r["page_index"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 8  # 6 pictures + 2 PDF pages, each once, one dataset
-    assert len({r["run_id"] for r in rows}) == 2
+    assert len(keys) == len(set(keys)) == 14  # 12 pictures + 2 PDF pages, each once, one dataset
+    assert len({r["run_id"] for r in rows}) == 4
+    arts = artifacts_of(parent)
+    table = arts["upscale-units"].data
+    table = json.loads(table) if isinstance(table, str) else table
+    assert sorted(r["unit"] for r in table) == [0, 1, 2, 3]
+    assert all(r["state"] == "COMPLETED" and r["attempts"] == 1 for r in table)
 
 
 def test_dask_option_runs_cpu_stages_on_a_local_cluster(workers, weights_dir, tmp_path):
@@ -481,76 +514,91 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def test_overlap_refused_then_worker_killed_run_crashes_and_the_next_run_finishes(
+def _units(client, parent_id: UUID) -> list:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+
+
+def test_unit_killed_in_its_first_second_is_crashed_run_again_and_the_night_completes(
         server, workers, weights_dir, tmp_path):
-    """nightly run A mid-run: a second run on its folder is refused (exit 2, naming A); SIGKILL of A's
-    worker and flow-run process: A becomes Crashed (heartbeat automation), its deployment slot comes back,
-    and the next nightly run does the rest: every page once, no partial files."""
+    """A night of 2 units on the 2 unit workers. One unit's worker and flow-run process are SIGKILLed
+    as soon as the unit runs (before any heartbeat): the automation armed on Running marks it Crashed,
+    the reschedule automation runs it again, and the night completes with no person: every page once,
+    no partial files. Meanwhile a one-off run on the same folder is refused, naming the unit holding it."""
     from prefect import get_client
 
-    names = [f"p{i:02d}.png" for i in range(40)]
+    names = [f"p{i:02d}.png" for i in range(80)]
     inputs, cfg, out, params = _one_task_per_page_run(tmp_path, weights_dir, names)
+    night = {"input_path": str(inputs), "output_dir": str(out), "config_path": str(cfg), "shards": 2}
     with get_client(sync_client=True) as client:
-        dep = client.read_deployment_by_name("upscale/nightly-upscale")
-        run = client.create_flow_run_from_deployment(dep.id, parameters=params)
-        _wait_running_with_records(client, run.id, out / "records")
-
-        second = subprocess.run([sys.executable, "-m", "srgan.cli", "upscale", str(inputs), "--out", str(out),
-                                 "--config", str(cfg), "--no-progress"], env=server.env, cwd=REPO,
-                                capture_output=True, text=True, timeout=120)
-        assert second.returncode == 2, second.stdout + second.stderr
-        (line,) = second.stderr.strip().splitlines()
-        run = client.read_flow_run(run.id)
-        assert f"is in use by flow run {run.name} ({run.id})" in line, line
-
-        flow_pid = _pid_of(run)
+        dep = client.read_deployment_by_name("upscale-sharded/nightly-upscale")
+        parent = client.create_flow_run_from_deployment(dep.id, parameters=night)
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not (running := [u for u in _units(client, parent.id) if u.state.is_running() and u.infrastructure_pid]):
+            assert time.monotonic() < deadline, "no unit started"
+            time.sleep(0.1)
+        victim = running[0]
+        flow_pid = _pid_of(victim)
         holder = next(w for w in workers if w.popen.pid == _parent(flow_pid))
         os.killpg(holder.popen.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(flow_pid, signal.SIGKILL)
         holder.popen.wait(10)
         killed_at = time.monotonic()
-        assert client.read_flow_run(run.id).state.is_running()  # nothing else tells the server
-        workers[workers.index(holder)] = Proc.start(holder.popen.args, server.env, holder.log.with_suffix(".2.log"))
+        workers[workers.index(holder)] = start_worker(server, f"{Path(holder.log).stem}-2")
 
-        state = _final_state(client, run.id, HEARTBEAT_S + CRASHED_AFTER_S + 60)
-        assert state.is_crashed(), state
-        assert "no heartbeat" in state.message
-        print(f"crashed {time.monotonic() - killed_at:.0f} s after the kill")
-        assert _deployment_slots(client, "upscale/nightly-upscale") == 0
-        done_before = {(r["member"], r["page_index"]) for r in read_records(out / "records").to_pylist()}
-        assert 0 < len(done_before) < len(names)
+        second = subprocess.run([sys.executable, "-m", "srgan.cli", "upscale", str(inputs), "--out", str(out),
+                                 "--config", str(cfg), "--no-progress"], env=server.env, cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stdout + second.stderr
+        (line,) = second.stderr.strip().splitlines()
+        assert "is in use by flow run unit-" in line, line
 
-        rerun = client.create_flow_run_from_deployment(dep.id, parameters=params)
-        wait_completed(client, rerun.id, workers)  # not cancelled: the slot was given back
+        deadline = time.monotonic() + HEARTBEAT_S + CRASHED_AFTER_S + 60
+        while client.read_flow_run(victim.id).run_count < 2 or not client.read_flow_run(victim.id).state.is_running():
+            state = client.read_flow_run(victim.id).state
+            if state.is_completed():
+                break
+            assert time.monotonic() < deadline, f"unit not run again: {state.type.value} {state.message}"
+            time.sleep(1)
+        print(f"unit running again {time.monotonic() - killed_at:.0f} s after the kill")
+        history = [s.name for s in client.read_flow_run_states(victim.id)]
+        assert "Crashed" in history and "Rescheduled" in history, history
+        final = _final_state(client, parent.id, RUN_TIMEOUT_S + 60)
+        assert final.is_completed(), (final.type.value, final.message)
+        units = _units(client, parent.id)
+        assert sorted(u.parameters["shard_index"] for u in units) == [0, 1] and all(u.state.is_completed()
+                                                                                    for u in units)
+        assert client.read_flow_run(victim.id).run_count == 2
+        assert _deployment_slots(client, "upscale-sharded/nightly-upscale") == 0
     _each_page_once(out, {(n, 0) for n in names})
 
 
-def test_server_restart_mid_run_then_rerun_completes_every_page_once(server, workers, weights_dir, tmp_path):
-    """The server stops (SIGTERM) while a nightly run is going and comes back on the same database:
-    the run ends in a final state (Completed, or Failed/Crashed), a rerun completes, every page once,
-    and the deployment's concurrency slot is not left taken (leases on disk: filesystem lease storage)."""
+def test_server_restart_mid_night_and_the_night_completes_every_page_once(server, workers, weights_dir, tmp_path):
+    """The server stops (SIGTERM) while a night runs and comes back on the same database: the night
+    ends Completed with no person (units that failed or crashed meanwhile are run again by the
+    automation), every page once, and the deployment's concurrency slot is free again."""
     from prefect import get_client
 
     names = [f"q{i:02d}.png" for i in range(30)]
     inputs, cfg, out, params = _one_task_per_page_run(tmp_path, weights_dir, names)
+    night = {"input_path": str(inputs), "output_dir": str(out), "config_path": str(cfg), "shards": 2}
     with get_client(sync_client=True) as client:
-        dep = client.read_deployment_by_name("upscale/nightly-upscale")
-        run = client.create_flow_run_from_deployment(dep.id, parameters=params)
-        _wait_running_with_records(client, run.id, out / "records")
-    assert list((server.home / "concurrency_leases").glob("*.json")), "the run's slot lease is not on disk"
+        dep = client.read_deployment_by_name("upscale-sharded/nightly-upscale")
+        parent = client.create_flow_run_from_deployment(dep.id, parameters=night)
+        _wait_running_with_records(client, parent.id, out / "records")
+    assert list((server.home / "concurrency_leases").glob("*.json")), "the night's slot lease is not on disk"
     server.stop()
     time.sleep(5)
     server.start()
     with get_client(sync_client=True) as client:
-        state = _final_state(client, run.id, HEARTBEAT_S + CRASHED_AFTER_S + 90)
-        assert state.is_final(), f"run still {state.type.value} after the restart"
-        print(f"run after the server restart: {state.type.value} {state.message}")
+        state = _final_state(client, parent.id, 3 * (HEARTBEAT_S + CRASHED_AFTER_S) + RUN_TIMEOUT_S)
+        print(f"night after the server restart: {state.type.value} {state.message}")
+        assert state.is_completed(), (state.type.value, state.message)
         deadline = time.monotonic() + 60
-        while _deployment_slots(client, "upscale/nightly-upscale") and time.monotonic() < deadline:
+        while _deployment_slots(client, "upscale-sharded/nightly-upscale") and time.monotonic() < deadline:
             time.sleep(1)
-        assert _deployment_slots(client, "upscale/nightly-upscale") == 0  # the ended run's slot is free
-        rerun = client.create_flow_run_from_deployment(dep.id, parameters=params)
-        wait_completed(client, rerun.id, workers)
-        assert _deployment_slots(client, "upscale/nightly-upscale") == 0
+        assert _deployment_slots(client, "upscale-sharded/nightly-upscale") == 0
     _each_page_once(out, {(n, 0) for n in names})

@@ -16,8 +16,10 @@ One row per night (``upscale-sharded/upscale-sharded`` with ``shards: 0``, or ``
 Faults (each on a fresh output; the row says whether every page was done exactly once and the night
 ended Completed with no person): ``kill`` (one unit worker and its flow-run process SIGKILLed while a
 unit runs: ``kill_to_rerun_s`` is the time until that unit runs again on another worker),
-``twice`` (the nightly deployment started twice at once), ``store`` (the S3 server stopped for 10 s
-mid-night; s3 only), ``server`` (the Prefect server restarted mid-night).
+``parent`` (the control worker running the night's parent and the parent's process SIGKILLed; a
+second control worker takes the rescheduled parent, which adopts its units), ``twice`` (the nightly
+deployment started twice at once), ``store`` (the S3 server stopped for 10 s mid-night; s3 only),
+``server`` (the Prefect server restarted mid-night).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,12 +39,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srgan.bench.scale import FINAL, PROJECT, _api, _as_postgres, _free_port, _start, _stop, write_pages
+from srgan.bench.scale import PROJECT, _api, _as_postgres, _free_port, _start, _stop, write_pages
 from srgan.models import Generator
 from srgan.pipeline.records import read_records
+from srgan.storage.files import _filesystem
 from srgan.weights import save_weights
 
-FAULTS = ("kill", "twice", "store", "server")
+FAULTS = ("kill", "parent", "twice", "store", "server")
 BUCKET = "srgan-bench"
 
 
@@ -94,6 +98,7 @@ class Cluster:
     root: Path
     config: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    pin: bool = True  # each unit worker on one core of its own (taskset), as machines of one core each
     url: str = ""
     env: dict[str, str] = field(default_factory=dict)
     server: subprocess.Popen | None = None
@@ -121,7 +126,8 @@ class Cluster:
         if deployed.returncode:
             raise RuntimeError(f"srgan deploy failed: {deployed.stderr.strip().splitlines()[-1:]}")
         self.control = self._worker("control", ["--control"])
-        self.workers = [self._worker(f"unit-{i}", []) for i in range(n_workers)]
+        cores = os.cpu_count() or 1
+        self.workers = [self._worker(f"unit-{i}", [], i % cores if self.pin else None) for i in range(n_workers)]
         self.wait_workers_online(n_workers + 1)
 
     def start_server(self) -> None:
@@ -137,13 +143,15 @@ class Cluster:
                 raise RuntimeError(f"prefect server did not start (logs in {self.root})")
             time.sleep(1)
 
-    def _worker(self, name: str, args: list[str]) -> subprocess.Popen:
-        """A worker with a home and scratch folder of its own, as on its own machine."""
+    def _worker(self, name: str, args: list[str], core: int | None = None) -> subprocess.Popen:
+        """A worker with a home and scratch folder of its own, as on its own machine (and, with core,
+        on one CPU core of its own: its flow runs inherit the affinity)."""
         home = self.root / "workers" / name
         (home / "tmp").mkdir(parents=True, exist_ok=True)
         env = {**self.env, "PREFECT_HOME": str(home / "prefect"), "TMPDIR": str(home / "tmp"), "HOME": str(home)}
         prefix = "control-" if args else ""
-        return _start([sys.executable, "-m", "srgan.cli", "worker", "--name", f"{prefix}{name}", *args], env,
+        pin = ["taskset", "-c", str(core)] if core is not None else []
+        return _start([*pin, sys.executable, "-m", "srgan.cli", "worker", "--name", f"{prefix}{name}", *args], env,
                       home / "worker.log")
 
     def wait_workers_online(self, n: int, timeout_s: float = 120) -> None:
@@ -176,13 +184,22 @@ def units_of(url: str, parent_id: str) -> list[dict]:
     return _api(url, "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [parent_id]}}})
 
 
-def wait_final(url: str, run_id: str, timeout_s: float, tick=None) -> dict:
-    deadline = time.monotonic() + timeout_s
+def wait_final(url: str, run_id: str, timeout_s: float, tick=None, settle_s: float = 150) -> dict:
+    """The run once it is settled: Completed, Cancelled, given up (GaveUp, Incomplete), or Crashed/Failed
+    and not scheduled again within settle_s (the automation runs crashed and failed runs again)."""
+    deadline, ended, run = time.monotonic() + timeout_s, None, {}
     while True:
         with contextlib.suppress(OSError):  # the server may be restarting
             run = flow_run(url, run_id)
-            if run["state"] and run["state"]["type"] in FINAL:
+            state = run["state"] or {}
+            if state.get("type") in ("COMPLETED", "CANCELLED") or state.get("name") in ("GaveUp", "Incomplete"):
                 return run
+            if state.get("type") in ("CRASHED", "FAILED"):
+                ended = ended or time.monotonic()
+                if time.monotonic() - ended > settle_s:
+                    return run
+            else:
+                ended = None
         if time.monotonic() > deadline:
             return run
         if tick:
@@ -194,37 +211,38 @@ def task_run_count(url: str, run_ids: list[str]) -> int:
     return _api(url, "/task_runs/count", {"flow_runs": {"id": {"any_": run_ids}}}) if run_ids else 0
 
 
-def record_rows(out: str, storage_options: dict | None) -> list[dict]:
+def record_rows(out: str) -> list[dict]:
     with contextlib.suppress(FileNotFoundError):
         return read_records(out + "/records").to_pylist()
     return []
 
 
-def night_row(cluster: Cluster, parent: dict, out: str, pages: int, started: float, storage_options: dict | None
-              ) -> dict:
+def night_row(cluster: Cluster, parent: dict, out: str, pages: int, started: float) -> dict:
     seconds = time.monotonic() - started
-    rows = record_rows(out, storage_options)
+    rows = record_rows(out)
     ok = Counter((r["source"], r["member"], r["page_index"]) for r in rows if r["status"] == "ok")
     units = units_of(cluster.url, parent["id"])
     return {"pages": pages, "ok_rows": sum(ok.values()), "pages_done": len(ok),
             "pages_twice": sum(1 for c in ok.values() if c > 1), "seconds": round(seconds, 1),
             "pages_per_s": round(len(ok) / seconds, 2) if seconds else None,
             "units": len(units), "unit_attempts": sum(u["run_count"] for u in units),
-            "units_by_worker": dict(Counter(unit_worker(cluster, u) for u in units)),
+            "unit_runs_by_worker": unit_runs_by_worker(cluster, {u["id"] for u in units}),
             "task_runs": task_run_count(cluster.url, [u["id"] for u in units] + [parent["id"]]),
             "night_state": parent["state"]["type"] if parent["state"] else None,
             "night_state_name": parent["state"]["name"] if parent["state"] else None}
 
 
-def unit_worker(cluster: Cluster, unit: dict) -> str:
-    """Which worker ran the unit (last): the worker process that is the parent of its flow-run process."""
-    pid = (unit.get("infrastructure_pid") or "").rsplit(":", 1)[-1]
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        for i, w in enumerate(cluster.workers):
-            if w.pid == ppid:
-                return f"unit-{i}"
-    return "gone"
+_SUBMITTED = re.compile(r"Worker '([^']+)' submitting flow run '([0-9a-f-]+)'")
+
+
+def unit_runs_by_worker(cluster: Cluster, unit_ids: set[str]) -> dict[str, int]:
+    """How many unit runs (attempts included) each worker started, from the workers' own logs."""
+    counts: Counter = Counter()
+    for log in sorted((cluster.root / "workers").glob("*/worker.log")):
+        for name, run_id in _SUBMITTED.findall(log.read_text(errors="replace")):
+            if run_id in unit_ids:
+                counts[name] += 1
+    return dict(sorted(counts.items()))
 
 
 def make_inputs(root: Path, pages: int, size: tuple[int, int], s3: S3Server | None) -> str:
@@ -240,31 +258,36 @@ def make_inputs(root: Path, pages: int, size: tuple[int, int], s3: S3Server | No
 
 def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tuple[int, int] = (320, 240),
                    faults: list[str] | tuple[str, ...] = (), keep: Path | None = None,
-                   night_timeout_s: float = 3600) -> list[dict]:
-    """One row per (storage, workers) night, then one per fault (at the largest worker count)."""
+                   night_timeout_s: float = 3600, pin: bool = True) -> list[dict]:
+    """One row per (storage, workers) night, then one per fault (at the largest worker count).
+
+    pin: each unit worker on one core (taskset) with one torch thread, as machines of one core each;
+    without it the workers share every core of this machine."""
     root = Path(keep or tempfile.mkdtemp(prefix="srgan-scaleout-"))
     root.mkdir(parents=True, exist_ok=True)
     wdir = root / "weights"
     save_weights(Generator(scale=2, num_feat=8, num_block=2).eval(), wdir, "srgan_x2",
                  {"text_height": 9.0, "trained_on": "bench scaleout: untrained tiny generator"})
     config = root / "pipeline.yaml"  # the shipped flow defaults (heartbeat, crash window, attempts)
-    config.write_text(f"upscale:\n  weights_dir: {wdir}\n  compare_pages: 0\n")
+    config.write_text(f"upscale:\n  weights_dir: {wdir}\n  compare_pages: 0\n"
+                      + ("engine:\n  threads: 1\n" if pin else ""))
     rows: list[dict] = []
     try:
         for storage in storages:
             s3 = S3Server(root) if storage == "s3" else None
             if s3:
                 s3.start()
+                os.environ.update(s3.env)  # this process reads the records from the store too
+                _filesystem.cache_clear()
             try:
                 inputs = make_inputs(root / storage, pages, size, s3)
-                opts = None
                 out_base = f"s3://{BUCKET}" if s3 else str(root / storage)
                 one = None
                 for n in sorted(workers):
                     row = run_night(root / storage / f"w{n}", config, n, inputs, f"{out_base}/out-w{n}", pages,
-                                    s3, None, night_timeout_s, opts)
+                                    s3, None, night_timeout_s, pin)
                     one = row["pages_per_s"] if n == 1 else one
-                    row.update(storage=storage, workers=n, speedup_vs_one=round(row["pages_per_s"] / one, 2)
+                    row.update(storage=storage, workers=n, pinned=pin, speedup_vs_one=round(row["pages_per_s"] / one, 2)
                                if one and row["pages_per_s"] else None)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
@@ -273,8 +296,8 @@ def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tu
                         continue
                     n = max(workers)
                     row = run_night(root / storage / f"fault-{fault}", config, n, inputs, f"{out_base}/out-{fault}",
-                                    pages, s3, fault, night_timeout_s, opts)
-                    row.update(storage=storage, workers=n)
+                                    pages, s3, fault, night_timeout_s, pin)
+                    row.update(storage=storage, workers=n, pinned=pin)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
             finally:
@@ -287,9 +310,9 @@ def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tu
 
 
 def run_night(root: Path, config: Path, n: int, inputs: str, out: str, pages: int, s3: S3Server | None,
-              fault: str | None, timeout_s: float, storage_options: dict | None) -> dict:
+              fault: str | None, timeout_s: float, pin: bool) -> dict:
     root.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(root, config, extra_env=s3.env if s3 else {})
+    cluster = Cluster(root, config, extra_env=s3.env if s3 else {}, pin=pin)
     try:
         cluster.start(n)
         params = {"input_path": inputs, "output_dir": out, "shards": 0, "config_path": str(config)}
@@ -305,8 +328,7 @@ def run_night(root: Path, config: Path, n: int, inputs: str, out: str, pages: in
             parent_id = start_night(cluster, "upscale-sharded/upscale-sharded", params)
             tick = fault_tick(cluster, parent_id, fault, s3, extra)
             parent = wait_final(cluster.url, parent_id, timeout_s, tick)
-        row = {"case": "scaleout", "fault": fault, **night_row(cluster, parent, out, pages, started,
-                                                             storage_options), **extra}
+        row = {"case": "scaleout", "fault": fault, **night_row(cluster, parent, out, pages, started), **extra}
         row["every_page_once"] = row["pages_done"] == pages and row["pages_twice"] == 0
         return row
     finally:
@@ -340,6 +362,17 @@ def fault_tick(cluster: Cluster, parent_id: str, fault: str | None, s3: S3Server
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 status.update(unit=unit["id"], killed_at=time.monotonic(), runs=unit["run_count"])
+            elif fault == "parent":  # the machine running the night's parent dies; another control worker is up
+                time.sleep(3)
+                night = flow_run(cluster.url, parent_id)
+                pid = int(night["infrastructure_pid"].rsplit(":", 1)[-1])
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(cluster.control.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                cluster.control = cluster._worker("control-2", ["--control"])
+                status.update(killed_at=time.monotonic())
+                extra["parent_killed"] = True
             elif fault == "store":
                 s3.pause(10)
                 extra["store_paused_s"] = 10
