@@ -1,27 +1,33 @@
 """Prefect flow ``upscale_sharded``: one night's documents split into units that every worker shares.
 
-The documents are split into ``shards`` units by a hash of their output name
-(``flows.upscale.shard_of``); each unit is a run of the ``upscale/upscale-folder`` deployment with
-``shard_index`` and ``shard_count``. Unit workers take one run at a time (``srgan worker``: ``--limit
-1`` on the pool's ``default`` queue), so the units spread over every worker of the pool as each frees
-up; this parent run waits on the ``control`` queue and takes no unit worker's slot. ``shards: 0``
-makes ``flow.units_per_worker`` units per online unit worker.
+The documents are discovered (and hashed) once, here, and split into ``shards`` units by a hash of
+their output name (``flows.upscale.shard_of``); each unit is a run of the ``upscale/upscale-folder``
+deployment with ``shard_index`` and ``shard_count`` and ``documents``, its list written to
+``OUT/.units/<parent run id>/`` (removed once every unit has settled), so no unit discovers again.
+Unit workers take one run at a time (``srgan worker``: ``--limit 1`` on the pool's ``default`` queue),
+so the units spread over every worker of the pool as each frees up; this parent run waits on the
+``control`` queue and takes no unit worker's slot. ``shards: 0`` makes ``flow.units_per_worker`` units
+per online unit worker.
 
 Recovery is Prefect's (flows/deploy.py, flows/recovery.py): a unit whose run crashed (its worker or
 machine died) or failed is scheduled again by ``srgan deploy``'s automation, at most
-``flow.max_attempts`` times, and redoes only the pages not yet in the records. The parent counts a
-unit as settled when it completed, gave up, or stayed Crashed/Failed longer than ``settle_s`` (no
-automation). If the parent itself dies, the same automation runs it again: it finds its units by
+``flow.max_attempts`` times, and redoes only the pages not yet in the records; a unit the automation
+has not scheduled again within ``RESUBMIT_S`` (its event lost in a server restart) is scheduled again by
+this parent. The parent counts a unit as settled when it completed, gave up, or stayed Crashed/Failed
+longer than ``settle_s``. If the parent itself dies, the same automation runs it again: it finds its units by
 their idempotency keys (its own flow run id) instead of starting new ones, and waits on.
 The run's table artifact names every unit, its attempts and its final state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from uuid import UUID
 
 import prefect.runtime
@@ -34,15 +40,20 @@ from prefect.client.schemas.filters import (
     WorkerFilterStatus,
 )
 from prefect.deployments import run_deployment
-from prefect.states import Failed
+from prefect.states import Failed, Scheduled
 
 from flows.recovery import GAVE_UP, gives_up_after_max_attempts
 from flows.upscale import discover_documents, shard_of
+from srgan.atomic import atomic_write_bytes
 from srgan.config import load_config, to_dict
+from srgan.readers.refs import refs_to_json
+from srgan.storage.files import is_url, join, list_names, remove
+from srgan.storage.files import normalise as location
 
 DEPLOYMENT = "upscale/upscale-folder"
 UNIT_QUEUE = "default"  # the pool's queue that unit workers serve (prefect.yaml)
-SETTLE_S = 90.0  # a Crashed/Failed unit not scheduled again within this long is taken as final
+RESUBMIT_S = 30.0  # a Crashed/Failed unit the automation has not scheduled again by then: the parent does
+SETTLE_S = 300.0  # a Crashed/Failed unit still not running again after this long is taken as final
 
 
 @dataclass
@@ -114,15 +125,27 @@ def upscale_sharded(
                 ", ".join(f"{i}: {sizes.get(i, 0)}" for i in range(count)))
     base = {"input_path": input_path, "output_dir": output_dir, "scale": scale, "config_path": config_path}
     units = {i: Unit(i, sizes[i]) for i in range(count) if sizes.get(i)}
+    lists = join(location(output_dir), ".units", str(parent or uuid.uuid4()))
     for i, unit in units.items():
         if i in adopted:
             unit.flow_run_id = adopted[i][0]
             continue
-        run = run_deployment(deployment, parameters={**base, "shard_index": i, "shard_count": count},
+        # the unit's documents, discovered (and hashed) once here: the unit run reads them instead of
+        # streaming every archive of the night again
+        listing = str(join(lists, f"unit-{i}-of-{count}.json"))
+        atomic_write_bytes(listing, refs_to_json([d for d in docs if shard_of(d, count) == i]))
+        run = run_deployment(deployment, parameters={**base, "shard_index": i, "shard_count": count,
+                                                     "documents": listing},
                              flow_run_name=f"unit-{i}-of-{count}", timeout=0, tags=["unit"],
                              idempotency_key=f"{parent}:{i}-of-{count}" if parent else None)
         unit.flow_run_id = run.id
     wait_for_units(units, cfg.flow.max_attempts, poll_s, timeout_s, settle_s)
+    for name in list_names(lists, ".json"):  # every unit has settled: its list is no longer read
+        remove(join(lists, name))
+    if not is_url(lists):
+        with contextlib.suppress(OSError):
+            Path(lists).rmdir()
+            Path(lists).parent.rmdir()
     rows = [u.row() for u in sorted(units.values(), key=lambda u: u.index)]
     create_table_artifact(rows, key="upscale-units",
                           description=f"{len(docs)} documents in {count} units into {output_dir}")
@@ -167,11 +190,16 @@ def wait_for_units(units: dict[int, Unit], max_attempts: int, poll_s: float, tim
                     unit.state = GAVE_UP if state.name == GAVE_UP else state.type.value
                     del open_units[i]
                     continue
-                # Crashed or Failed: the automation schedules it again while attempts remain
+                # Crashed or Failed: the automation schedules it again while attempts remain; if it has
+                # not within RESUBMIT_S (its event lost, e.g. in a server restart), this parent does the same
                 unit.ended_at = unit.ended_at or now
                 if run.run_count >= max_attempts or now - unit.ended_at > settle_s:
                     unit.state = state.type.value
                     del open_units[i]
+                elif now - unit.ended_at > RESUBMIT_S:
+                    client.set_flow_run_state(run.id, Scheduled(
+                        name="Rescheduled", message="crashed or failed: scheduled again by the night's parent"))
+                    unit.ended_at = None
             if open_units:
                 if deadline is not None and time.monotonic() > deadline:
                     for unit in open_units.values():

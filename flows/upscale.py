@@ -48,9 +48,9 @@ from srgan.pipeline.stages import cleanup, finish_page, infer_pages, make_run_co
 from srgan.pipeline.summary import RunTally
 from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import DocumentRef, discover, read_pages
-from srgan.readers.refs import one_line
+from srgan.readers.refs import one_line, refs_from_json
 from srgan.readers.spool import spool_archives
-from srgan.storage.files import exists, join, scratch_root
+from srgan.storage.files import exists, join, read_bytes, scratch_root
 from srgan.storage.files import normalise as location
 from srgan.weights import decision_range, load_generator, read_manifest, resolve_weights
 
@@ -285,10 +285,13 @@ def upscale(
     normalise: bool | None = None,
     shard_index: int | None = None,
     shard_count: int | None = None,
+    documents: str | None = None,
 ) -> dict:
     """Upscale every page under input_path into output_dir; returns the run's summary.
 
     shard_index/shard_count: process only the documents of that shard (see flows/sharded.py).
+    documents: a unit's document list written by the night's parent (flows/sharded.py), read instead of
+    discovering input_path again (the parent discovered, and hashed, every document once).
     """
     logger = get_run_logger()
     cfg = resolve_config(config_path, scale, weights, normalise)
@@ -303,7 +306,8 @@ def upscale(
     run_id = ctx.run_id
     work_dir = scratch_root(out) / run_id  # local scratch, also for an output on object storage
     records_dir = str(join(out, cfg.records.dir))
-    docs = select_shard(discover_documents(inputs, config), shard_index, shard_count)
+    found = refs_from_json(read_bytes(documents)) if documents else discover_documents(inputs, config)
+    docs = select_shard(found, shard_index, shard_count)
     docs = pending_documents(docs, out, records_dir, run_id, ctx.weights_sha256, ctx.config_hash)  # rerun-skip
     per_task = cfg.flow.per_task(len(docs))  # flow.pages_per_task, or auto from the run's size
     task_runs = 1  # discover_documents

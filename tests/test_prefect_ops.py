@@ -69,9 +69,12 @@ def test_prefect_yaml_declares_the_deployments_of_the_flows():
     assert set(plan) == {"upscale-folder", "nightly-upscale", "train-weights", "upscale-sharded"}
     assert {d["work_pool"] for d in plan.values()} == {"srgan"}
     flows = {name: load_flow_from_entrypoint(d["entrypoint"]) for name, d in plan.items()}
-    assert flows["upscale-folder"].name == flows["nightly-upscale"].name == "upscale"
-    assert {"input_path", "output_dir", "scale", "config_path", "shard_index", "shard_count"} <= set(
+    assert flows["upscale-folder"].name == "upscale"
+    assert flows["nightly-upscale"].name == flows["upscale-sharded"].name == "upscale-sharded"  # units over the pool
+    assert {"input_path", "output_dir", "scale", "config_path", "shard_index", "shard_count", "documents"} <= set(
         inspect.signature(flows["upscale-folder"].fn).parameters)
+    assert {"input_path", "output_dir", "shards", "config_path"} <= set(  # the names users and schedules use
+        inspect.signature(flows["upscale-sharded"].fn).parameters)
     train_params = list(inspect.signature(flows["train-weights"].fn).parameters)
     assert train_params == ["data", "scale", "config_path", "resume", "init_weights", "ocr_eval_data"]
     assert flows["upscale-sharded"].name == "upscale-sharded"

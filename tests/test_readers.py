@@ -471,3 +471,20 @@ def test_member_changed_since_discovery_is_an_error_page(tmp_path: Path) -> None
     write_tar(archive, [("p.png", _png(gradient()[::-1].copy()))])
     (page,) = read_pages([doc], PDF72, LIMITS)
     assert page.image is None and "changed since discovery" in page.error
+
+
+def test_document_lists_round_trip_through_json(tmp_path):
+    """A night's unit list (flows/sharded.py) comes back as the same DocumentRefs, offsets and skips too."""
+    import dataclasses
+
+    from srgan.config import LimitsConfig
+    from srgan.readers import discover
+    from srgan.readers.refs import refs_from_json, refs_to_json
+
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "a.png")
+    with tarfile.open(tmp_path / "box.tar", "w") as tar:
+        tar.add(tmp_path / "a.png", arcname="in/b.png")
+    docs = list(discover([str(tmp_path)], LimitsConfig()))
+    docs[0] = dataclasses.replace(docs[0], skip_pages=(0, 2))
+    back = refs_from_json(refs_to_json(docs))
+    assert back == docs and any(d.offset > 0 for d in back) and back[0].skip_pages == (0, 2)

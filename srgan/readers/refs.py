@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -25,6 +27,15 @@ class DocumentRef:
     skip_pages: tuple[int, ...] = ()  # page indexes read_pages leaves out (done by an earlier run)
     offset: int = -1  # tar members: where the data starts in the uncompressed tar stream (-1 = unknown)
     spool: str = ""  # an uncompressed copy of a compressed tar container to read it from by offset
+
+
+def refs_to_json(docs: list[DocumentRef]) -> bytes:
+    """A list of documents as JSON (a night's unit: discovered once by the parent, read by the unit run)."""
+    return json.dumps([dataclasses.asdict(d) for d in docs]).encode()
+
+
+def refs_from_json(data: bytes) -> list[DocumentRef]:
+    return [DocumentRef(**{**d, "skip_pages": tuple(d.get("skip_pages") or ())}) for d in json.loads(data)]
 
 
 @dataclass
