@@ -21,7 +21,9 @@ And once, whatever the models:
 - ``orchestration``: ``--orchestration-pages`` small pages with a tiny generator through the plain
   runner and through the flow (``srgan upscale``), one row (srgan/bench/orchestration.py);
 - ``scale``: ``--scale-pages`` small pages through the ``upscale-folder`` deployment on a real Prefect
-  server (``--scale-db`` postgresql or sqlite): ``srgan/bench/scale.py``.
+  server (``--scale-db`` postgresql or sqlite): ``srgan/bench/scale.py``;
+- ``pdf_dpi``: the PDFs given by ``--pdfs`` through the plain runner (``output_format: document``) with
+  ``pdf.dpi`` native and ``--pdf-fixed-dpi`` (150), with the first of ``--models``: ``srgan/bench/pdfdpi.py``.
 Timings live here, never in pass/fail tests.
 """
 
@@ -165,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench/scale.py)")
     p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
     p.add_argument("--scale-timeout", type=float, default=6 * 3600, help="scale case: stop waiting after this many s")
+    p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
+    p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -188,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         scale_rows.append(bench_scale(a.scale_pages, a.scale_db, run_timeout_s=a.scale_timeout))
         print(json.dumps(scale_rows[0]), flush=True)
         cases.remove("scale")
+    if "pdf_dpi" in cases:
+        from srgan.bench.pdfdpi import bench_pdf_dpi
+
+        scale_rows += bench_pdf_dpi(cfg, models[0], wdir, [Path(x) for x in a.pdfs], a.device,
+                                    ("native", a.pdf_fixed_dpi))
+        cases.remove("pdf_dpi")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
                                    a.orchestration_pages)

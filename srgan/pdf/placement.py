@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 Matrix = tuple[float, float, float, float, float, float]  # PDF [a b c d e f]: (x y 1) -> (ax+cy+e, bx+dy+f)
 IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 MAX_FORM_DEPTH = 8  # form XObjects nested deeper than this are not looked into
+MAX_OPERATORS = 200_000  # operators walked per page (forms drawn many times count each time): a hostile page
+#                          of forms in forms stops here, marked truncated, instead of walking 40**6 draws
 _TEXT_SHOWING = {"Tj", "TJ", "'", '"'}
 
 
@@ -44,6 +46,9 @@ class PageLayout:
 
     draws: list[ImageDraw] = field(default_factory=list)
     text_ops: int = 0
+    operators: int = 0  # walked so far
+    truncated: bool = False  # the walk stopped at MAX_OPERATORS: draws and text_ops are incomplete
+    parsed: dict = field(default_factory=dict, repr=False)  # form objgen -> its instructions (parsed once)
 
     @property
     def has_text(self) -> bool:
@@ -83,6 +88,10 @@ def _walk(instructions: list, resources: pikepdf.Object | None, ctm: Matrix, lay
           seen: tuple[tuple[int, int], ...]) -> None:
     stack: list[Matrix] = []
     for operands, operator in _ops(instructions):
+        layout.operators += 1
+        if layout.operators > MAX_OPERATORS:
+            layout.truncated = True
+            return
         op = str(operator)
         if op == "q":
             stack.append(ctm)
@@ -120,12 +129,15 @@ def _draw(name: pikepdf.Object, resources: pikepdf.Object | None, ctm: Matrix, l
         layout.draws.append(ImageDraw(int(xobj.get("/Width", 0)), int(xobj.get("/Height", 0)), ctm,
                                       xobj.objgen if xobj.is_indirect else None,
                                       bool(xobj.get("/ImageMask", False))))
-    elif subtype == "/Form" and depth < MAX_FORM_DEPTH and xobj.objgen not in seen:
+    elif subtype == "/Form" and depth < MAX_FORM_DEPTH and xobj.objgen not in seen and not layout.truncated:
         matrix = _numbers(list(xobj.get("/Matrix", []))) or IDENTITY
-        try:
-            instructions = pikepdf.parse_content_stream(xobj)
-        except pikepdf.PdfError as exc:
-            log.debug("form XObject %s not read: %s", xobj.objgen, exc)
-            return
+        key = xobj.objgen if xobj.is_indirect else id(xobj)
+        if key not in layout.parsed:
+            try:
+                layout.parsed[key] = pikepdf.parse_content_stream(xobj)
+            except pikepdf.PdfError as exc:
+                log.debug("form XObject %s not read: %s", xobj.objgen, exc)
+                layout.parsed[key] = []
+        instructions = layout.parsed[key]
         _walk(instructions, xobj.get("/Resources", resources), multiply(matrix, ctm), layout, depth + 1,
               (*seen, xobj.objgen))

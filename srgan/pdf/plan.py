@@ -22,7 +22,7 @@ import numpy as np
 import pikepdf
 
 from srgan.config import PdfConfig
-from srgan.pdf.placement import ImageDraw, PageLayout, page_layout
+from srgan.pdf.placement import MAX_OPERATORS, ImageDraw, PageLayout, page_layout
 
 SCAN_COVER = 0.5  # the largest image covers at least this share of the page: a scan page, read at its ppi
 OTHERS_MAX = 0.1  # in place: the page's other images cover at most this share of it together
@@ -231,6 +231,9 @@ def plan_page(pdf: pikepdf.Pdf, page: pikepdf.Page, cfg: PdfConfig, max_pixels: 
         unread = None
     if not cfg.native:
         return PagePlan("rasterised", float(cfg.dpi), "forced", size, layout.has_text)
+    if layout.truncated:
+        unread = f"page content not read to its end: over {MAX_OPERATORS:,} operators"
+        return rendered(cfg.fallback_dpi, "fallback", size, layout.has_text, unread, max_pixels)
     scan = scan_image(layout, box, rotate)
     if scan is None or scan.cover < SCAN_COVER:
         note = unread or ("no images" if scan is None else f"largest image covers {scan.cover:.0%} of the page")
