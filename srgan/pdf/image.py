@@ -81,9 +81,20 @@ def read_pixels(png_path: str) -> tuple[Pixels, np.ndarray | None]:
     direct = from_png(data)
     if direct is not None:
         return direct, None
-    with Image.open(png_path) as im:
-        arr = np.asarray(im.convert("RGB" if im.mode not in ("L", "1", "I;16") else "L"))
+    arr = page_array(png_path)
     return from_array(arr), arr
+
+
+def page_array(png_path: str) -> np.ndarray:
+    """An output page file's pixels, (H, W) grey or (H, W, 3) RGB uint8.
+
+    Opened as a PNG directly, not through Image.open: the pages are this run's own outputs, scale^2 times
+    the input's pixels, and Image.open would refuse them as decompression bombs past twice
+    Image.MAX_IMAGE_PIXELS (which the readers set to limits.max_pixels)."""
+    from PIL import PngImagePlugin
+
+    with PngImagePlugin.PngImageFile(png_path) as im:
+        return np.asarray(im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB"))
 
 
 def _write(stream: pikepdf.Stream, pixels: Pixels) -> None:

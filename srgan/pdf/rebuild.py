@@ -20,13 +20,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pikepdf
 from pikepdf import Name
-from PIL import Image
 
 from srgan.atomic import atomic_target
-from srgan.pdf.image import from_array, picture_form, read_pixels, replace_image
+from srgan.pdf.image import from_array, page_array, picture_form, read_pixels, replace_image
 from srgan.pdf.placement import Matrix, page_layout
 from srgan.pdf.plan import Box, Orientation, colour_family, displayed_size, page_box, scan_image
 
@@ -89,8 +87,7 @@ def _replace(pdf: pikepdf.Pdf, objgen: tuple[int, int], orientation: Orientation
     pixels, decoded = read_pixels(page_file)
     if not orientation.upright:  # the page file is as displayed: back into the image's own grid
         if decoded is None:
-            with Image.open(page_file) as im:
-                decoded = np.asarray(im)
+            decoded = page_array(page_file)
         pixels = from_array(orientation.from_display(decoded))
     if pixels.width % width or pixels.height % height or pixels.width // width != pixels.height // height:
         raise ValueError(f"page {index + 1}: upscaled {pixels.width}x{pixels.height} is not a multiple of the "
