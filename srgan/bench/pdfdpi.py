@@ -1,7 +1,7 @@
 """The ``pdf_dpi`` case: what ``pdf.dpi: native`` costs against a fixed dpi, on real PDFs.
 
 Each PDF goes through the plain runner with ``output_format: document`` (the output PDF rebuilt) once
-per dpi setting, with the same engine; a row per PDF and setting gives its pages, the input
+per dpi setting, with the same engine (warmed up first); a row per PDF and setting gives its pages, the input
 megapixels the model saw, seconds, pages per second, and the sizes of the input and output PDFs.
 """
 
@@ -11,6 +11,8 @@ import dataclasses
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from srgan.bench.throughput import sync_device
 from srgan.config import PipelineConfig, override
@@ -25,6 +27,8 @@ def bench_pdf_dpi(cfg: PipelineConfig, model: str, weights_dir: Path, pdfs: list
     """One row per PDF and pdf.dpi setting (see the module docstring)."""
     net_g, manifest = load_generator(model, weights_dir)
     engine = Engine(net_g, dataclasses.replace(cfg.engine, device=device), cfg.tiling)
+    engine.upscale([np.full((256, 256), 255, np.uint8)])  # warm-up: the first call builds the kernels
+    sync_device(engine.device)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for pdf in pdfs:
