@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pikepdf
 
 from ..config import LimitsConfig, PdfConfig
@@ -77,7 +78,7 @@ def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfi
         return
     default = _parse_size(str(info.get("Page size", "")))
     metadata = {k: str(info[k]).strip() for k in INFO_KEYS if str(info.get(k, "")).strip()}
-    with _open(path) as structure:
+    with _Structure(path) as structure:
         for index in range(last):
             if index in doc.skip_pages:
                 continue
@@ -99,14 +100,14 @@ def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfi
                          f"({where(doc)})", last, count)
 
 
-class _open:
+class _Structure:
     """The document opened by pikepdf for the plans and the scan images (None when pikepdf cannot open it:
     its pages are then rendered, as a forced or fallback dpi says)."""
 
     def __init__(self, path: Path) -> None:
         self.path, self.pdf, self.why = path, None, None
 
-    def __enter__(self) -> _open:
+    def __enter__(self) -> _Structure:
         try:
             self.pdf = pikepdf.open(self.path)
         except Exception as exc:  # noqa: BLE001 - poppler may still render what pikepdf refuses
@@ -118,7 +119,7 @@ class _open:
             self.pdf.close()
 
 
-def _plan(structure: _open, index: int, pdf: PdfConfig, limits: LimitsConfig,
+def _plan(structure: _Structure, index: int, pdf: PdfConfig, limits: LimitsConfig,
           size_pt: tuple[float, float] | None) -> PagePlan:
     """plan_page, or when the page cannot be inspected, a rendering at the forced or fallback dpi."""
     why = structure.why
@@ -132,7 +133,7 @@ def _plan(structure: _open, index: int, pdf: PdfConfig, limits: LimitsConfig,
     return rendered(pdf.fallback_dpi, "fallback", size_pt or (0.0, 0.0), False, why, limits.max_pixels)
 
 
-def _scan(structure: _open, plan: PagePlan, color: str, limits: LimitsConfig):
+def _scan(structure: _Structure, plan: PagePlan, color: str, limits: LimitsConfig) -> np.ndarray:
     """The scan image's own pixels, turned as the page shows them; grey, or RGB with colour (color auto)."""
     from PIL import Image
 
@@ -143,7 +144,7 @@ def _scan(structure: _open, plan: PagePlan, color: str, limits: LimitsConfig):
     return plan.orientation.to_display(pixels)
 
 
-def _page(doc: DocumentRef, index: int, count: int, pixels, plan: PagePlan, metadata: dict) -> Page:
+def _page(doc: DocumentRef, index: int, count: int, pixels: np.ndarray, plan: PagePlan, metadata: dict) -> Page:
     return Page(doc=doc, page_index=index, page_count=count, image=pixels, dpi=plan.dpi, format="PDF",
                 size_pt=plan.size_pt, info=metadata, pdf_path=plan.path, dpi_reason=plan.dpi_reason,
                 pdf_note=plan.note, has_text=plan.has_text)
