@@ -74,7 +74,8 @@ def ocr_layer(page: pikepdf.Page, pixels: np.ndarray, ppi: float) -> None:
         png = Path(tmp) / "page.png"
         Image.fromarray(pixels).save(png, dpi=(ppi, ppi))
         subprocess.run(["tesseract", str(png), str(Path(tmp) / "text"), "-l", "eng", "-c", "textonly_pdf=1", "pdf"],
-                       check=True, capture_output=True, env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                       env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
         with pikepdf.open(Path(tmp) / "text.pdf") as layer:
             page.add_overlay(layer.pages[0])
 

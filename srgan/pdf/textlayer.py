@@ -30,7 +30,8 @@ def write_text_layer(page_file: str | Path, language: str = "eng", timeout_s: fl
     with tempfile.TemporaryDirectory(prefix="srgan-ocr-") as tmp:
         base = Path(tmp) / "page"
         done = subprocess.run(["tesseract", str(page_file), str(base), "-l", language, "-c", "textonly_pdf=1",
-                               "pdf"], capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
+                               "pdf"], capture_output=True, text=True, timeout=timeout_s, env=env, check=False,
+                              stdin=subprocess.DEVNULL)
         made = base.with_suffix(".pdf")
         if done.returncode != 0 or not made.is_file():
             lines = [line for line in (done.stderr or "").splitlines() if line.strip()]
