@@ -10,13 +10,16 @@ DEMO   := demo-out
 
 install: system $(STAMP)
 
-# Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks),
+# Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks and
+# upscale.ocr_layer), jbig2dec (JBIG2 scan images read in place by pikepdf), qpdf (the PDF tests' --check),
 # the type families of the synthetic training documents (srgan/training/fonts.py), and PostgreSQL (with
 # pg_trgm) for the Prefect server of `make server` and the deployment tests.
 system:
 	@missing=""; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr tesseract-ocr-eng"; \
+	command -v qpdf >/dev/null || missing="$$missing qpdf"; \
+	command -v jbig2dec >/dev/null || missing="$$missing jbig2dec"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	[ -d /usr/share/fonts/truetype/liberation ] || missing="$$missing fonts-liberation"; \
 	for pkg in fonts-urw-base35 fonts-texgyre fonts-ebgaramond fonts-linuxlibertine fonts-crosextra-caladea \

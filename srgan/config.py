@@ -7,7 +7,10 @@ Every unknown key and every bad value is refused with one line naming the key
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,8 @@ class UpscaleConfig:
     color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
     out_of_range: str = "lanczos"  # pages outside the weights' validated x-height range: lanczos | model | model_warn
     no_estimate: str = "lanczos"  # pages without a text-height estimate, when the weights have a range: lanczos | model
+    ocr_layer: str = "none"  # none | add: output PDFs get tesseract's hidden text layer on pages without text
+    ocr_language: str = "eng"  # tesseract language(s) of ocr_layer add, e.g. eng or eng+deu
 
 
 @dataclass
@@ -68,9 +73,15 @@ class EngineConfig:
 
 @dataclass
 class PdfConfig:
-    dpi: int = 150  # rendering resolution of PDF pages
+    dpi: int | str = "native"  # native: each page at its scan's own resolution (srgan/pdf/plan.py); or a number
+    fallback_dpi: int = 150  # native: pages without a scan image (born-digital) are rendered at this resolution
     max_pages: int = 500  # pages rendered per PDF at most; the rest become error rows
     render_timeout_s: int = 120  # per page
+
+    @property
+    def native(self) -> bool:
+        """Whether each page is read at its scan's own resolution (dpi: native) rather than one forced dpi."""
+        return self.dpi == "native"
 
 
 @dataclass
@@ -194,7 +205,12 @@ class PipelineConfig:
             ("engine.cpu_workers", self.engine.cpu_workers >= 0, "must be >= 0"),
             ("engine.compile_mode", self.engine.compile_mode in ("default", "reduce-overhead", "max-autotune"),
              "must be default, reduce-overhead or max-autotune"),
-            ("pdf.dpi", 10 <= self.pdf.dpi <= 1200, "must be in [10, 1200]"),
+            ("upscale.ocr_layer", self.upscale.ocr_layer in ("none", "add"), "must be none or add"),
+            ("upscale.ocr_language", bool(re.fullmatch(r"[A-Za-z_]+(\+[A-Za-z_]+)*", self.upscale.ocr_language)),
+             "must be tesseract language names joined by +, e.g. eng or eng+deu"),
+            ("pdf.dpi", self.pdf.native or (isinstance(self.pdf.dpi, int) and 10 <= self.pdf.dpi <= 1200),
+             "must be native or a number in [10, 1200]"),
+            ("pdf.fallback_dpi", 10 <= self.pdf.fallback_dpi <= 1200, "must be in [10, 1200]"),
             ("pdf.max_pages", self.pdf.max_pages >= 1, "must be >= 1"),
             ("pdf.render_timeout_s", self.pdf.render_timeout_s >= 1, "must be >= 1"),
             ("limits.max_pixels", self.limits.max_pixels >= 64 * 64, "must be >= 4096"),
@@ -242,7 +258,13 @@ def _get(obj: object, dotted: str) -> object:
 
 
 def _coerce(key: str, value: object, typ: type) -> object:
-    """Return value as typ, or raise ConfigError naming the key."""
+    """Return value as typ (the first member of a union that takes it), or raise ConfigError naming the key."""
+    if isinstance(typ, types.UnionType):
+        for member in typing.get_args(typ):
+            with contextlib.suppress(ConfigError):
+                return _coerce(key, value, member)
+        names = " or ".join(t.__name__ for t in typing.get_args(typ))
+        raise ConfigError(f"{key}: expected {names}, got {value!r}")
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -322,7 +344,8 @@ def output_config_hash(cfg: PipelineConfig) -> str:
     """Hash of the settings that shape output pages (upscale, tiling, engine, pdf): the rerun-skip key.
 
     Training, flow, records and limits settings do not change a page's pixels, so changing them does
-    not make a rerun redo finished pages.
+    not make a rerun redo finished pages; the one exception is ``limits.max_pixels`` under
+    ``pdf.dpi: native``, which caps the resolution a large PDF page is read at.
     """
     import hashlib
     import json
@@ -330,4 +353,6 @@ def output_config_hash(cfg: PipelineConfig) -> str:
     shaping = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("upscale", "tiling", "engine", "pdf")}
     for section, key in NOT_PIXEL_SHAPING:
         shaping[section].pop(key, None)
+    if cfg.pdf.native:  # the native resolution of a large page is capped by limits.max_pixels
+        shaping["limits"] = {"max_pixels": cfg.limits.max_pixels}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]

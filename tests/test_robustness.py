@@ -13,6 +13,8 @@ import os
 import tarfile
 import threading
 import time
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -280,7 +282,13 @@ def test_member_reading_stops_at_the_limit_not_the_header() -> None:
 
 
 def _wrong_value(typ: type) -> object:
+    if isinstance(typ, types.UnionType):  # pdf.dpi: int | str ("native" or a number): a list is neither
+        return [1, 2]
     return {bool: "maybe", int: "many", float: "lots", str: 12}[typ]
+
+
+def _type_name(typ: type) -> str:
+    return " or ".join(t.__name__ for t in typing.get_args(typ)) if isinstance(typ, types.UnionType) else typ.__name__
 
 
 def _every_key() -> list[tuple[str, str, type]]:
@@ -293,14 +301,14 @@ def _every_key() -> list[tuple[str, str, type]]:
     return keys
 
 
-@pytest.mark.parametrize("section,key,typ", _every_key(), ids=lambda v: v if isinstance(v, str) else v.__name__)
+@pytest.mark.parametrize("section,key,typ", _every_key(), ids=lambda v: v if isinstance(v, str) else _type_name(v))
 def test_every_config_key_with_a_wrong_type_is_refused(tmp_path: Path, capsys, section, key, typ) -> None:
     cfg = tmp_path / "p.yaml"
     value = _wrong_value(typ)
     cfg.write_text(f"{section}:\n  {key}: {value!r}\n" if isinstance(value, str) else f"{section}:\n  {key}: {value}\n")
     with pytest.raises(ConfigError) as exc:
         load_config(cfg)
-    assert str(exc.value).startswith(f"{section}.{key}: expected {typ.__name__}") and "\n" not in str(exc.value)
+    assert str(exc.value).startswith(f"{section}.{key}: expected {_type_name(typ)}") and "\n" not in str(exc.value)
     assert main(["upscale", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
     assert capsys.readouterr().err.strip() == str(exc.value)
     assert not (tmp_path / "o").exists()

@@ -25,6 +25,8 @@ And once, whatever the models:
 - ``scaleout``: one night of ``--scale-pages`` pages over ``--workers`` unit workers (one row per count and
   ``--storage``: local folder or a local S3 server), then one row per ``--faults`` item (worker killed,
   night started twice, store unreachable 10 s, Prefect server restarted): ``srgan/bench/scaleout.py``.
+- ``pdf_dpi``: the PDFs given by ``--pdfs`` through the plain runner (``output_format: document``) with
+  ``pdf.dpi`` native and ``--pdf-fixed-dpi`` (150), with the first of ``--models``: ``srgan/bench/pdfdpi.py``.
 Timings live here, never in pass/fail tests.
 """
 
@@ -175,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", help="scaleout case: keep its folders (servers' and workers' logs) here")
     p.add_argument("--no-pin", action="store_true",
                    help="scaleout case: workers share every core (default: one core each, as one-core machines)")
+    p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
+    p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -206,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                                      (sw, sh), [f for f in a.faults.split(",") if f], Path(a.keep) if a.keep else None,
                                      night_timeout_s=a.scale_timeout, pin=not a.no_pin)
         cases.remove("scaleout")
+    if "pdf_dpi" in cases:
+        from srgan.bench.pdfdpi import bench_pdf_dpi
+
+        scale_rows += bench_pdf_dpi(cfg, models[0], wdir, [Path(x) for x in a.pdfs], a.device,
+                                    ("native", a.pdf_fixed_dpi))
+        cases.remove("pdf_dpi")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
                                    a.orchestration_pages)

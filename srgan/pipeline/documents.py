@@ -1,9 +1,10 @@
 """Output documents (``upscale.output_format: document``): the upscaled pages put back together.
 
-- A PDF in gives one PDF out, ``OUT/documents/<name>.pdf``: the same pages in the same order, each
-  page the size in points the reader recorded (as displayed), its image the page's lossless PNG
-  (pdf.dpi x scale pixels per inch) embedded by img2pdf without re-encoding; the metadata
-  (title, author, subject, keywords, creator, creation date) is carried over.
+- A PDF in gives one PDF out, ``OUT/documents/<name>.pdf``: the input PDF itself with the upscaled
+  pixels (srgan.pdf.rebuild): a scan page's image replaced in place, a rendered page's picture painted
+  over it; text layers, annotations, links, outline, page labels and metadata stay. With
+  ``upscale.ocr_layer: add`` pages without text get tesseract's hidden text layer. A PDF that pikepdf
+  cannot open comes back as pictures only (img2pdf: page sizes in points and the metadata kept).
 - A multi-page TIFF gives one multi-page TIFF, ``OUT/documents/<name>.tif`` (deflate, lossless).
 - A single image is its own document: its page file in ``OUT/pages/`` in its own format family
   (TIFF -> TIFF, JPEG -> JPEG, PNG -> PNG).
@@ -17,19 +18,23 @@ pages writes the document. Rows of the run that writes a document carry its path
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from srgan.atomic import atomic_target
-from srgan.storage.files import Location, exists, is_url, join, read_bytes
+from srgan.pdf.rebuild import NotRebuildable, PageOut, rebuild_pdf
+from srgan.pdf.textlayer import text_pdf_path
+from srgan.storage.files import Location, exists, is_url, join, local_copy, read_bytes
 
 if TYPE_CHECKING:
     from srgan.pipeline.work import PageWork, RunContext
@@ -84,7 +89,8 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
             row["document_path"] = row["output_path"]
         return rows
     try:
-        pages = {w.page_index: (row["output_path"], w.page_size_pt, row["output_dpi"]) for w, row in pairs}
+        pages = {w.page_index: EarlierPage(row["output_path"], w.page_size_pt, row["output_dpi"], w.pdf_path,
+                                           row.get("text_layer")) for w, row in pairs}
         missing = sorted(set(range(count)) - pages.keys())
         if missing:
             pages.update(earlier_pages(ctx, doc, missing))
@@ -92,15 +98,15 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
         if still:
             raise ValueError(f"no ok row for page(s) {', '.join(str(i + 1) for i in still)}")
         ordered = [pages[i] for i in range(count)]
-        for i, (path, _, _) in enumerate(ordered):
-            if not exists(path):
-                raise FileNotFoundError(f"page {i + 1}'s file {path} is missing")
+        for i, page in enumerate(ordered):
+            for path in (page.path, page.text_pdf):
+                if path and not exists(path):
+                    raise FileNotFoundError(f"page {i + 1}'s file {path} is missing")
         info = next((w.doc_info for w, _ in pairs if w.doc_info), None) or {}
         if doc.kind == "pdf":
-            write_pdf(target, [p for p, _, _ in ordered], [s for _, s, _ in ordered], info,
-                      producer=f"srgan-docs x{ctx.scale} {ctx.weights_name} (img2pdf)")
+            assemble_pdf(target, doc, ordered, info, ctx)
         else:
-            write_tiff(target, [p for p, _, _ in ordered], ordered[0][2])
+            write_tiff(target, [p.path for p in ordered], ordered[0].dpi)
     except Exception as exc:  # noqa: BLE001 - the pages stay; the document is retried by a rerun
         last = rows[-1]
         last.update(status="error", error=f"document {target} not written: {type(exc).__name__}: {exc}"
@@ -112,9 +118,52 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
     return rows
 
 
-def earlier_pages(ctx: RunContext, doc: DocumentRef, indexes: list[int]) -> dict[int, tuple]:
-    """{page index: (output_path, page size in points, output dpi)} of a document's pages that earlier
-    runs with the same weights and configuration finished (the latest ok row of each)."""
+@dataclass(frozen=True)
+class EarlierPage:
+    """A finished page of a document: its file, size in points as displayed, dpi, how it was read, text layer."""
+
+    path: str
+    size_pt: tuple[float, float] | None
+    dpi: float | None
+    pdf_path: str | None = None  # in_place | rasterised (PDF pages)
+    text_layer: str | None = None  # kept | added | none (PDF pages)
+
+    @property
+    def text_pdf(self) -> str | None:
+        """The page's tesseract text layer, when one was added (beside the page file)."""
+        return str(text_pdf_path(self.path)) if self.text_layer == "added" else None
+
+
+def assemble_pdf(target: Location, doc: DocumentRef, pages: list[EarlierPage], info: dict[str, str],
+                 ctx: RunContext) -> None:
+    """The output PDF: the input rebuilt around the upscaled pages (srgan.pdf.rebuild); pictures only
+    (img2pdf) when pikepdf cannot open the input."""
+    from srgan.config import LimitsConfig
+    from srgan.readers import document_bytes
+
+    source = document_bytes(doc, LimitsConfig(max_member_bytes=ctx.max_member_bytes))
+    with contextlib.ExitStack() as stack:  # page files on object storage: local copies for pikepdf
+        local = {p: str(stack.enter_context(local_copy(p))) for page in pages for p in (page.path, page.text_pdf)
+                 if p}
+        outs = [PageOut(p.pdf_path or "rasterised", local[p.path], local.get(p.text_pdf) if p.text_pdf else None)
+                for p in pages]
+        _rebuild_or_pictures(source, outs, target, doc, pages, info, ctx)
+
+
+def _rebuild_or_pictures(source: bytes, outs: list[PageOut], target: Location, doc: DocumentRef,
+                         pages: list[EarlierPage], info: dict[str, str], ctx: RunContext) -> None:
+    try:
+        rebuild_pdf(source, outs, target, producer=f"srgan-docs x{ctx.scale} {ctx.weights_name} (pikepdf)")
+    except NotRebuildable as exc:
+        log.warning("%s: not opened by pikepdf (%s); its output PDF holds the upscaled pages as pictures only",
+                    doc.rel_path, exc)
+        write_pdf(target, [p.path for p in pages], [p.size_pt for p in pages], info,
+                  producer=f"srgan-docs x{ctx.scale} {ctx.weights_name} (img2pdf)")
+
+
+def earlier_pages(ctx: RunContext, doc: DocumentRef, indexes: list[int]) -> dict[int, EarlierPage]:
+    """{page index: EarlierPage} of a document's pages that earlier runs with the same weights and
+    configuration finished (the latest ok row of each)."""
     import pyarrow.dataset as ds
 
     from srgan.pipeline.records import records_dataset
@@ -127,12 +176,13 @@ def earlier_pages(ctx: RunContext, doc: DocumentRef, indexes: list[int]) -> dict
               & (ds.field("member") == printable(doc.member)) & (ds.field("content_sha256") == doc.content_sha256)
               & (ds.field("weights_sha256") == ctx.weights_sha256) & (ds.field("config_hash") == ctx.config_hash)
               & ds.field("page_index").isin(indexes))
-    cols = ["started_at", "page_index", "output_path", "page_width_pt", "page_height_pt", "output_dpi"]
+    cols = ["started_at", "page_index", "output_path", "page_width_pt", "page_height_pt", "output_dpi", "pdf_path",
+            "text_layer"]
     table = dataset.to_table(columns=cols, filter=wanted)
-    found: dict[int, tuple] = {}
+    found: dict[int, EarlierPage] = {}
     for r in sorted(table.to_pylist(), key=lambda r: r["started_at"]):  # the latest row wins
         size = (r["page_width_pt"], r["page_height_pt"]) if r["page_width_pt"] and r["page_height_pt"] else None
-        found[r["page_index"]] = (r["output_path"], size, r["output_dpi"])
+        found[r["page_index"]] = EarlierPage(r["output_path"], size, r["output_dpi"], r["pdf_path"], r["text_layer"])
     return found
 
 

@@ -68,6 +68,11 @@ SCHEMA = pa.schema(
         ("validated_xheight_hi", pa.float64()),
         ("method", pa.string()),  # model | lanczos (upscale.out_of_range, upscale.no_estimate)
         ("container", pa.string()),  # the archive or document file the page came from, relative to source
+        ("pdf_path", pa.string()),  # PDF pages: in_place (scan image's own pixels, replaced in place) | rasterised
+        ("pdf_dpi_reason", pa.string()),  # PDF pages: why input_dpi: native | fallback | forced | capped
+        ("pdf_path_note", pa.string()),  # PDF pages under pdf.dpi native: why the page was rasterised
+        ("text_layer", pa.string()),  # PDF pages of output documents: kept | added | none
+        ("seconds_ocr", pa.float64()),  # upscale.ocr_layer add: tesseract on the upscaled page
     ]
 )
 

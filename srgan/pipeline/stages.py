@@ -23,12 +23,13 @@ from srgan.imaging.colour import merge_luma, recombine, split_luma
 from srgan.imaging.metrics import bicubic_consistency_psnr, bicubic_upscale, consistency_psnr, lanczos_upscale
 from srgan.imaging.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
 from srgan.inference.engine import Engine, EngineInfo
+from srgan.pdf.textlayer import write_text_layer
 from srgan.pipeline.captions import side_by_side
 from srgan.pipeline.documents import page_format
 from srgan.pipeline.png import encode_grey_png
 from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import Page, printable
-from srgan.readers.refs import container_path
+from srgan.readers.refs import container_path, one_line, where
 from srgan.storage.files import Location, join
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,9 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     times the step (the bench passes a CPU clock to measure CPU, not wall time).
     """
     work = PageWork(doc=page.doc, page_index=page.page_index, page_count=page.page_count, error=page.error,
-                    source_format=page.format, page_size_pt=page.size_pt, doc_info=page.info)
+                    source_format=page.format, page_size_pt=page.size_pt, doc_info=page.info,
+                    pdf_path=page.pdf_path, dpi_reason=page.dpi_reason, pdf_note=page.pdf_note,
+                    has_text=page.has_text)
     work.seconds["decode"] = getattr(page, "seconds", 0.0) or 0.0
     if page.error or page.image is None:
         work.error = work.error or "page could not be decoded"
@@ -220,7 +223,8 @@ def make_run_context(cfg: PipelineConfig, out_dir: Location, engine_info: Engine
                       device=engine_info.device, precision=engine_info.precision,
                       config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,
                       compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level,
-                      records_dir=str(join(out_dir, cfg.records.dir)))
+                      records_dir=str(join(out_dir, cfg.records.dir)), ocr_layer=cfg.upscale.ocr_layer,
+                      ocr_language=cfg.upscale.ocr_language, max_member_bytes=cfg.limits.max_member_bytes)
 
 
 def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
@@ -259,6 +263,7 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
                 pic = compare_picture(inp_rgb, bic_rgb, page, s, ctx.compare_crop, ctx.weights_name, luma=inp)
             atomic_write_bytes(join(ctx.out_dir, "compare", f"{work.stem}.png"), encode_image(pic, "png", None))
         t3 = clock()
+        row.update(text_layer(work, ctx, out_path, clock))
         row.update(
             output_path=str(out_path),
             output_width=size[0],
@@ -268,9 +273,35 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
             seconds_write=(t1 - t0) + (t3 - t2),
             status="ok",
         )
+    except TextLayerError as exc:
+        row.update(status="error", error=str(exc))
+        log.warning("%s", exc)
     except Exception as exc:  # noqa: BLE001 - a page that cannot be written becomes an error row
         row.update(status="error", error=f"write failed: {type(exc).__name__}: {exc}".splitlines()[0])
     return row
+
+
+def text_layer(work: PageWork, ctx: RunContext, page_file: Path,
+               clock: Callable[[], float] = time.perf_counter) -> dict:
+    """The text_layer (and seconds_ocr) of a PDF page of an output document: ``kept`` (the page has
+    text: the output keeps it), ``added`` (upscale.ocr_layer add: tesseract's layer written beside the
+    page file, srgan.pdf.textlayer) or ``none``. Raises when tesseract fails, so the page is redone."""
+    if work.doc.kind != "pdf" or ctx.output_format != "document":
+        return {}
+    if work.has_text:
+        return {"text_layer": "kept"}
+    if ctx.ocr_layer != "add":
+        return {"text_layer": "none"}
+    t0 = clock()
+    try:
+        write_text_layer(page_file, ctx.ocr_language)
+    except Exception as exc:  # noqa: BLE001 - one line naming the page; the row becomes an error
+        raise TextLayerError(f"text layer not made ({where(work.doc, work.page_index)}): {one_line(exc)}") from None
+    return {"text_layer": "added", "seconds_ocr": clock() - t0}
+
+
+class TextLayerError(RuntimeError):
+    """tesseract could not make a page's text layer (upscale.ocr_layer add); the message is the row's error."""
 
 
 def base_row(work: PageWork, ctx: RunContext) -> dict:
@@ -308,6 +339,9 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
         "validated_xheight_lo": work.validated_range[0] if work.validated_range else None,
         "validated_xheight_hi": work.validated_range[1] if work.validated_range else None,
         "method": work.method,
+        "pdf_path": work.pdf_path,
+        "pdf_dpi_reason": work.dpi_reason,
+        "pdf_path_note": work.pdf_note,
     }
 
 

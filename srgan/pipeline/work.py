@@ -36,6 +36,10 @@ class PageWork:
     in_validated_range: bool | None = None  # x-height the model sees inside the weights' validated range
     validated_range: tuple[float, float] | None = None  # the range used (weights manifest)
     method: str = "model"  # model | lanczos (outside the range: upscale.out_of_range; no estimate: upscale.no_estimate)
+    pdf_path: str | None = None  # PDF pages: in_place (the scan image's own pixels) or rasterised (srgan.pdf.plan)
+    dpi_reason: str | None = None  # PDF pages: native | fallback | forced | capped
+    pdf_note: str | None = None  # PDF pages: why a page under pdf.dpi native was rasterised
+    has_text: bool | None = None  # PDF pages: the input page shows text (an OCR layer included)
     # in-process runs (srgan.pipeline.run) keep the pages here instead of in .npy files: "input", "norm", "sr",
     # "chroma". Prefect tasks never fill it, so only paths travel between them.
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -80,3 +84,6 @@ class RunContext:
     compare_crop: int = 256
     png_compress_level: int = 1
     records_dir: str = ""  # where earlier runs' rows are (documents finished by a rerun look up their pages)
+    ocr_layer: str = "none"  # upscale.ocr_layer: add = tesseract's text layer on PDF pages without text
+    ocr_language: str = "eng"
+    max_member_bytes: int = 512 * 1024 * 1024  # limits.max_member_bytes: a PDF re-read from its archive to rebuild it

@@ -1,4 +1,6 @@
-"""PDF pages rendered one at a time by poppler (through pdf2image), each checked against the limits."""
+"""PDF pages read one at a time, each checked against the limits: a scan page as its scan image's own
+pixels (pikepdf; ``pdf.dpi: native``), any other page rendered by poppler (through pdf2image) at the
+resolution srgan.pdf.plan decides (the scan's, ``pdf.fallback_dpi``, or a forced ``pdf.dpi``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pikepdf
+
 from ..config import LimitsConfig, PdfConfig
+from ..pdf.image import scan_pixels
+from ..pdf.plan import PagePlan, plan_page, rasterised_after_all, rendered
 from .decode import to_grey, to_pixels
 from .refs import DocumentRef, Page, error_page, one_line, where
 
@@ -50,7 +57,7 @@ def read_pdf(doc: DocumentRef, src: Path | bytes, pdf: PdfConfig, limits: Limits
 
 def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfig,
                color: str = "grey") -> Iterator[Page]:
-    from pdf2image import convert_from_path, pdfinfo_from_path
+    from pdf2image import pdfinfo_from_path
     from PIL import Image
 
     # pdf2image decodes poppler's output with Pillow: the same limit as image files (see decode.py)
@@ -71,37 +78,101 @@ def _read_path(doc: DocumentRef, path: Path, pdf: PdfConfig, limits: LimitsConfi
         return
     default = _parse_size(str(info.get("Page size", "")))
     metadata = {k: str(info[k]).strip() for k in INFO_KEYS if str(info.get(k, "")).strip()}
-    for index in range(last):
-        page_no = index + 1
-        if index in doc.skip_pages:
-            continue
-        size_pt = sizes.get(page_no, default)
-        if size_pt is not None:
-            width, height = (round(v * pdf.dpi / 72) for v in size_pt)
-            if width * height > limits.max_pixels:
-                yield error_page(doc, f"PDF page too large: {width}x{height} pixels at {pdf.dpi} dpi > "
-                                 f"limits.max_pixels={limits.max_pixels} ({where(doc, index)})", index, count)
+    with _Structure(path) as structure:
+        for index in range(last):
+            if index in doc.skip_pages:
                 continue
-        try:
-            images = convert_from_path(str(path), dpi=pdf.dpi, first_page=page_no, last_page=page_no,
-                                       grayscale=color != "auto", timeout=pdf.render_timeout_s)
-            if not images:
-                raise ValueError("poppler rendered nothing")
-            image = images[0]
-            if image.width * image.height > limits.max_pixels:
-                raise ValueError(f"rendered {image.width}x{image.height} > limits.max_pixels")
-            pixels = to_pixels(image, color) if color == "auto" else to_grey(image)
-        except Exception as exc:  # noqa: BLE001
-            reason = (f"render took longer than pdf.render_timeout_s={pdf.render_timeout_s}"
-                      if type(exc).__name__ == "PDFPopplerTimeoutError" else one_line(exc))
-            yield error_page(doc, f"cannot render PDF page: {reason} ({where(doc, index)})", index, count)
-            continue
-        yield Page(doc=doc, page_index=index, page_count=count, image=pixels, dpi=float(pdf.dpi), format="PDF",
-                   size_pt=size_pt, info=metadata)
+            plan = _plan(structure, index, pdf, limits, sizes.get(index + 1, default))
+            if plan.path == "in_place":
+                try:
+                    pixels = _scan(structure, plan, color, limits)
+                except Exception as exc:  # noqa: BLE001 - an image pikepdf cannot decode: poppler renders the page
+                    logger.debug("%s: scan image not decoded (%s); page rendered", where(doc, index), one_line(exc))
+                    plan = rasterised_after_all(plan, f"scan image not decoded: {one_line(exc, 120)}",
+                                                limits.max_pixels)
+                else:
+                    yield _page(doc, index, count, pixels, plan, metadata)
+                    continue
+            yield _rendered(doc, path, index, count, plan, metadata, pdf, limits, color)
     if count > last and last not in doc.skip_pages:
         pages = f"page {last + 1}" if count == last + 1 else f"pages {last + 1}-{count}"
         yield error_page(doc, f"PDF has {count} pages: {pages} beyond pdf.max_pages={pdf.max_pages} not rendered "
                          f"({where(doc)})", last, count)
+
+
+class _Structure:
+    """The document opened by pikepdf for the plans and the scan images (None when pikepdf cannot open it:
+    its pages are then rendered, as a forced or fallback dpi says)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.pdf, self.why = path, None, None
+
+    def __enter__(self) -> _Structure:
+        try:
+            self.pdf = pikepdf.open(self.path)
+        except Exception as exc:  # noqa: BLE001 - poppler may still render what pikepdf refuses
+            self.why = f"not read by pikepdf: {one_line(exc, 120)}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pdf is not None:
+            self.pdf.close()
+
+
+def _plan(structure: _Structure, index: int, pdf: PdfConfig, limits: LimitsConfig,
+          size_pt: tuple[float, float] | None) -> PagePlan:
+    """plan_page, or when the page cannot be inspected, a rendering at the forced or fallback dpi."""
+    why = structure.why
+    if structure.pdf is not None:
+        try:
+            return plan_page(structure.pdf, structure.pdf.pages[index], pdf, limits.max_pixels)
+        except Exception as exc:  # noqa: BLE001 - a page pikepdf cannot walk is rendered
+            why = f"page not inspected: {one_line(exc, 120)}"
+    if not pdf.native:
+        return PagePlan("rasterised", float(pdf.dpi), "forced", size_pt or (0.0, 0.0), False)
+    return rendered(pdf.fallback_dpi, "fallback", size_pt or (0.0, 0.0), False, why, limits.max_pixels)
+
+
+def _scan(structure: _Structure, plan: PagePlan, color: str, limits: LimitsConfig) -> np.ndarray:
+    """The scan image's own pixels, turned as the page shows them; grey, or RGB with colour (color auto)."""
+    from PIL import Image
+
+    assert structure.pdf is not None and plan.image is not None and plan.orientation is not None
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    image = scan_pixels(structure.pdf, plan.image)
+    pixels = to_pixels(image, color) if color == "auto" else to_grey(image)
+    return plan.orientation.to_display(pixels)
+
+
+def _page(doc: DocumentRef, index: int, count: int, pixels: np.ndarray, plan: PagePlan, metadata: dict) -> Page:
+    return Page(doc=doc, page_index=index, page_count=count, image=pixels, dpi=plan.dpi, format="PDF",
+                size_pt=plan.size_pt, info=metadata, pdf_path=plan.path, dpi_reason=plan.dpi_reason,
+                pdf_note=plan.note, has_text=plan.has_text)
+
+
+def _rendered(doc: DocumentRef, path: Path, index: int, count: int, plan: PagePlan, metadata: dict,
+              pdf: PdfConfig, limits: LimitsConfig, color: str) -> Page:
+    """The page rendered by poppler (its crop box, as viewers show it) at the plan's dpi."""
+    from pdf2image import convert_from_path
+
+    width, height = (round(v * plan.dpi / 72) for v in plan.size_pt)
+    if width * height > limits.max_pixels:
+        return error_page(doc, f"PDF page too large: {width}x{height} pixels at {plan.dpi:g} dpi > "
+                          f"limits.max_pixels={limits.max_pixels} ({where(doc, index)})", index, count)
+    try:
+        images = convert_from_path(str(path), dpi=plan.dpi, first_page=index + 1, last_page=index + 1,
+                                   grayscale=color != "auto", use_cropbox=True, timeout=pdf.render_timeout_s)
+        if not images:
+            raise ValueError("poppler rendered nothing")
+        image = images[0]
+        if image.width * image.height > limits.max_pixels:
+            raise ValueError(f"rendered {image.width}x{image.height} > limits.max_pixels")
+        pixels = to_pixels(image, color) if color == "auto" else to_grey(image)
+    except Exception as exc:  # noqa: BLE001
+        reason = (f"render took longer than pdf.render_timeout_s={pdf.render_timeout_s}"
+                  if type(exc).__name__ == "PDFPopplerTimeoutError" else one_line(exc))
+        return error_page(doc, f"cannot render PDF page: {reason} ({where(doc, index)})", index, count)
+    return _page(doc, index, count, pixels, plan, metadata)
 
 
 def _page_sizes(info: dict) -> dict[int, tuple[float, float]]:

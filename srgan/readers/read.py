@@ -14,7 +14,7 @@ from ..storage.files import Location, is_url, read_bytes, size
 from .decode import read_image
 from .pdf import read_pdf
 from .refs import DocumentRef, Page, error_page, one_line, where
-from .sources import is_plain_tar, plain_file, read_members, read_members_at
+from .sources import is_plain_tar, not_regular, plain_file, read_members, read_members_at
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +137,24 @@ def _members(docs: list[DocumentRef], limits: LimitsConfig) -> Iterator[tuple[st
             yield from read_members_at(seekable, [(d.member, d.offset, d.size_bytes) for d in wanted], limits)
             return
     yield from read_members(container, [d.member for d in wanted], limits)
+
+
+def document_bytes(doc: DocumentRef, limits: LimitsConfig) -> bytes:
+    """One document's bytes again (a plain file, or its member read from the archive or its spool), checked
+    against the sha256 that discovery recorded: what the output PDF is rebuilt from."""
+    if doc.container:
+        got: bytes | Exception | None = next((data for _, data in _members([doc], limits)), None)
+        if got is None:
+            raise FileNotFoundError(f"member not found in archive ({where(doc)})")
+        if isinstance(got, Exception):
+            raise got
+        data = got
+    else:
+        path = plain_file(doc)
+        reason = not_regular(path)
+        if reason:
+            raise OSError(f"{reason} ({where(doc)})")
+        data = read_bytes(path)  # a local file or an object in a store
+    if doc.content_sha256 and hashlib.sha256(data).hexdigest() != doc.content_sha256:
+        raise ValueError(f"changed since discovery ({where(doc)})")
+    return data

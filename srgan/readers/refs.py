@@ -47,11 +47,15 @@ class Page:
     page_index: int  # 0-based page within the document
     page_count: int  # pages in the document
     image: np.ndarray | None
-    dpi: float | None  # horizontal dpi from the file (PDF: the render dpi)
+    dpi: float | None  # horizontal dpi from the file (PDF: the raster's, across the displayed page)
     error: str | None = None
     format: str = ""  # the file's format: "PDF", "TIFF", "PNG", "JPEG"... (the output document's family)
     size_pt: tuple[float, float] | None = None  # PDF: the page's (width, height) in points, as displayed
     info: dict[str, str] | None = None  # PDF: the document's metadata (Title, Author...; raw PDF dates)
+    pdf_path: str | None = None  # PDF: in_place (the scan image's own pixels) or rasterised (srgan.pdf.plan)
+    dpi_reason: str | None = None  # PDF: why dpi: native | fallback | forced | capped
+    pdf_note: str | None = None  # PDF: why a page under pdf.dpi native was rasterised
+    has_text: bool | None = None  # PDF: the page shows text (an OCR layer included)
 
 
 def where(doc: DocumentRef, page_index: int | None = None) -> str:

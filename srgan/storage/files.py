@@ -13,6 +13,7 @@ sees it whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import posixpath
@@ -176,3 +177,27 @@ def scratch_root(out: Location) -> Path:
     import tempfile
 
     return Path(tempfile.gettempdir()) / "srgan-work" / hashlib.sha256(normalise(out).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def local_copy(loc: Location) -> Iterator[Path]:
+    """A local path to the file: itself for a local path; for a URL a temp copy (for tools that need a
+    file: tesseract, pikepdf), removed on exit."""
+    if not is_url(loc):
+        yield Path(loc)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="srgan-local-") as tmp:
+        path = Path(tmp) / name(loc)
+        path.write_bytes(read_bytes(loc))
+        yield path
+
+
+def with_suffix(loc: Location, suffix: str) -> Location:
+    """loc with its last suffix replaced (a URL stays a URL)."""
+    if is_url(loc):
+        head, _, last = str(loc).rpartition("/")
+        stem = last.rsplit(".", 1)[0] if "." in last else last
+        return f"{head}/{stem}{suffix}"
+    return Path(loc).with_suffix(suffix)
