@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class S3Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                _api(f"http://127.0.0.1:{self.port}", "/", timeout=2)
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2).close()
                 return
             time.sleep(0.5)
         raise RuntimeError(f"moto server did not start (see {self.root / 's3.log'})")
@@ -258,11 +259,12 @@ def make_inputs(root: Path, pages: int, size: tuple[int, int], s3: S3Server | No
 
 def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tuple[int, int] = (320, 240),
                    faults: list[str] | tuple[str, ...] = (), keep: Path | None = None,
-                   night_timeout_s: float = 3600, pin: bool = True) -> list[dict]:
+                   night_timeout_s: float = 3600, pin: bool = True, units_per_worker: int | None = None) -> list[dict]:
     """One row per (storage, workers) night, then one per fault (at the largest worker count).
 
     pin: each unit worker on one core (taskset) with one torch thread, as machines of one core each;
-    without it the workers share every core of this machine."""
+    without it the workers share every core of this machine. units_per_worker: flow.units_per_worker
+    of the night (None: the shipped default)."""
     root = Path(keep or tempfile.mkdtemp(prefix="srgan-scaleout-"))
     root.mkdir(parents=True, exist_ok=True)
     wdir = root / "weights"
@@ -270,7 +272,8 @@ def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tu
                  {"text_height": 9.0, "trained_on": "bench scaleout: untrained tiny generator"})
     config = root / "pipeline.yaml"  # the shipped flow defaults (heartbeat, crash window, attempts)
     config.write_text(f"upscale:\n  weights_dir: {wdir}\n  compare_pages: 0\n"
-                      + ("engine:\n  threads: 1\n" if pin else ""))
+                      + ("engine:\n  threads: 1\n" if pin else "")
+                      + (f"flow:\n  units_per_worker: {units_per_worker}\n" if units_per_worker else ""))
     rows: list[dict] = []
     try:
         for storage in storages:
@@ -287,7 +290,8 @@ def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tu
                     row = run_night(root / storage / f"w{n}", config, n, inputs, f"{out_base}/out-w{n}", pages,
                                     s3, None, night_timeout_s, pin)
                     one = row["pages_per_s"] if n == 1 else one
-                    row.update(storage=storage, workers=n, pinned=pin, speedup_vs_one=round(row["pages_per_s"] / one, 2)
+                    row.update(storage=storage, workers=n, pinned=pin, units_per_worker=units_per_worker or 4,
+                               page_size=f"{size[0]}x{size[1]}", speedup_vs_one=round(row["pages_per_s"] / one, 2)
                                if one and row["pages_per_s"] else None)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
