@@ -102,6 +102,13 @@ def ensure_heartbeat_env(pool_name: str, heartbeat_seconds: int) -> None:
     log.info("work pool %s: flow runs send a heartbeat every %d s", pool_name, heartbeat_seconds)
 
 
+def _delete_automations(name: str) -> None:
+    """Remove the automations of that name (each ensure_* function then creates its one afresh)."""
+    with get_client(sync_client=True) as client:
+        for old in client.read_automations_by_name(name):
+            client.delete_automation(old.id)
+
+
 def ensure_crash_automation(silent_after_s: int, name: str = CRASH_AUTOMATION) -> None:
     """The automation that marks a flow run Crashed after `silent_after_s` without heartbeat or end (replaced)."""
     from datetime import timedelta
@@ -112,9 +119,7 @@ def ensure_crash_automation(silent_after_s: int, name: str = CRASH_AUTOMATION) -
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    with get_client(sync_client=True) as client:
-        for old in client.read_automations_by_name(name):
-            client.delete_automation(old.id)
+    _delete_automations(name)
     Automation(
         name=name,
         description="Marks a flow run Crashed when its heartbeats stop (its worker or machine died).",
@@ -150,9 +155,7 @@ def ensure_reschedule_automation(name: str = RESCHEDULE_AUTOMATION, tag: str = D
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    with get_client(sync_client=True) as client:
-        for old in client.read_automations_by_name(name):
-            client.delete_automation(old.id)
+    _delete_automations(name)
     Automation(
         name=name,
         description="Runs a crashed deployment run again on whichever worker of the pool is free.",
