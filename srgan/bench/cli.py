@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scaleout-size", default="320x240", help="scaleout case: page WxH")
     p.add_argument("--keep", help="scaleout case: keep its folders (servers' and workers' logs) here")
     p.add_argument("--units-per-worker", type=int, help="scaleout case: flow.units_per_worker (default: shipped)")
+    p.add_argument("--scaleout-model", default="2x8", help="scaleout case: the untrained generator, BLOCKSxFEATURES")
     p.add_argument("--no-pin", action="store_true",
                    help="scaleout case: workers share every core (default: one core each, as one-core machines)")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
@@ -210,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         scale_rows += bench_scaleout([int(n) for n in a.workers.split(",")], a.storage.split(","), a.scale_pages,
                                      (sw, sh), [f for f in a.faults.split(",") if f], Path(a.keep) if a.keep else None,
                                      night_timeout_s=a.scale_timeout, pin=not a.no_pin,
-                                     units_per_worker=a.units_per_worker)
+                                     units_per_worker=a.units_per_worker,
+                                     model=tuple(int(v) for v in a.scaleout_model.split("x"))[::-1])
         cases.remove("scaleout")
     if "pdf_dpi" in cases:
         from srgan.bench.pdfdpi import bench_pdf_dpi

@@ -259,17 +259,18 @@ def make_inputs(root: Path, pages: int, size: tuple[int, int], s3: S3Server | No
 
 def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tuple[int, int] = (320, 240),
                    faults: list[str] | tuple[str, ...] = (), keep: Path | None = None,
-                   night_timeout_s: float = 3600, pin: bool = True, units_per_worker: int | None = None) -> list[dict]:
+                   night_timeout_s: float = 3600, pin: bool = True, units_per_worker: int | None = None,
+                   model: tuple[int, int] = (8, 2)) -> list[dict]:
     """One row per (storage, workers) night, then one per fault (at the largest worker count).
 
     pin: each unit worker on one core (taskset) with one torch thread, as machines of one core each;
     without it the workers share every core of this machine. units_per_worker: flow.units_per_worker
-    of the night (None: the shipped default)."""
+    of the night (None: the shipped default). model: (num_feat, num_block) of the untrained generator."""
     root = Path(keep or tempfile.mkdtemp(prefix="srgan-scaleout-"))
     root.mkdir(parents=True, exist_ok=True)
     wdir = root / "weights"
-    save_weights(Generator(scale=2, num_feat=8, num_block=2).eval(), wdir, "srgan_x2",
-                 {"text_height": 9.0, "trained_on": "bench scaleout: untrained tiny generator"})
+    save_weights(Generator(scale=2, num_feat=model[0], num_block=model[1]).eval(), wdir, "srgan_x2",
+                 {"text_height": 9.0, "trained_on": "bench scaleout: untrained generator"})
     config = root / "pipeline.yaml"  # the shipped flow defaults (heartbeat, crash window, attempts)
     config.write_text(f"upscale:\n  weights_dir: {wdir}\n  compare_pages: 0\n"
                       + ("engine:\n  threads: 1\n" if pin else "")
@@ -291,6 +292,7 @@ def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tu
                                     s3, None, night_timeout_s, pin)
                     one = row["pages_per_s"] if n == 1 else one
                     row.update(storage=storage, workers=n, pinned=pin, units_per_worker=units_per_worker or 4,
+                               model=f"{model[1]} x {model[0]}",
                                page_size=f"{size[0]}x{size[1]}", speedup_vs_one=round(row["pages_per_s"] / one, 2)
                                if one and row["pages_per_s"] else None)
                     rows.append(row)
