@@ -11,7 +11,7 @@ from PIL import Image
 
 from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config, override
 from srgan.fidelity.gate import fidelity_gate, format_native_summary, load_ocr_pages, measure_pages, native_summary
-from srgan.fidelity.ocr import have_tesseract
+from srgan.fidelity.ocr import have_engine, have_tesseract
 from srgan.fidelity.sweep import default_output_table, estimate_range, point_ok, validated_range, write_range
 from srgan.imaging.metrics import lanczos_upscale
 from srgan.inference.engine import Engine
@@ -61,13 +61,27 @@ def test_gate_refuses_a_generator_that_reads_worse_than_lanczos(tmp_path):
     cfg = _cpu(PipelineConfig())
     pages = load_ocr_pages([str(rendered_page(tmp_path / "eval"))], cfg)
     assert [p.name for p in pages] == ["fox"]
-    (row,) = measure_pages(garbling_generator(), None, pages, cfg)
+    engines = ("tesseract", "easyocr") if have_engine("easyocr") else ("tesseract",)
+    (row,) = measure_pages(garbling_generator(), None, pages, cfg, ocr_engines=engines)
     assert row["cer_original"] < 0.1 and min(row["cer_bicubic"], row["cer_lanczos"]) < 0.2  # readable baselines
-    assert row["cer_model"] > 0.5
+    assert row["cer_model"] > 0.5 and row["f1_model"] < 0.5
     gate = fidelity_gate([row], new_gain_db=3.0, current_gain_db=None)
     assert not gate.passed
-    assert [(f["rule"], f["page"]) for f in gate.failures] == [("cer", "fox")]
+    # both readers catch the garbled letters, each by its own rule
+    assert [(f["rule"], f["page"]) for f in gate.failures] == [("cer", "fox"), ("words_easyocr", "fox")][
+        : len(engines)]
     assert "rule cer on fox" in gate.reason()
+    if len(engines) == 2:
+        assert row["f1_lanczos_easyocr"] > 0.5 and row["f1_model_easyocr"] < 0.5
+        assert "rule words_easyocr on fox" in gate.reason()
+
+
+def test_gate_rule_on_the_neural_engine_uses_word_f1():
+    base = {"page": "p", "scale": 2, "cer_model": 0.0, "cer_bicubic": 0.0, "cer_lanczos": 0.0,
+            "ocr_engines": ["tesseract", "easyocr"], "f1_bicubic_easyocr": 0.80, "f1_lanczos_easyocr": 0.90}
+    assert fidelity_gate([{**base, "f1_model_easyocr": 0.896}], None, None).passed  # within the margin
+    failed = fidelity_gate([{**base, "f1_model_easyocr": 0.89}], None, None)
+    assert [f["rule"] for f in failed.failures] == ["words_easyocr"]
 
 
 def _row(page: str, model: float, bic: float, lan: float, **kw) -> dict:
@@ -417,4 +431,4 @@ def test_training_gate_refuses_without_tesseract(tmp_path, monkeypatch):
     monkeypatch.setattr(srgan.fidelity.ocr, "have_tesseract", lambda: False)
     cfg = _cpu(PipelineConfig())
     gate = _fidelity_gate(tiny_generator(2), cfg, cfg, [str(rendered_page(tmp_path / "eval"))], None, None)
-    assert not gate.passed and "tesseract is not installed" in gate.reason()
+    assert not gate.passed and "OCR engine not installed: tesseract (apt-get install" in gate.reason()

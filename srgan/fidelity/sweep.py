@@ -29,7 +29,8 @@ from PIL import Image
 from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig, UpscaleConfig
 from srgan.fidelity.evaluate import make_lr
-from srgan.fidelity.gate import CER_MARGIN, NATIVE_DPI, OcrCache, OcrPage, measure_page
+from srgan.fidelity.gate import CER_MARGIN, NATIVE_DPI, OcrCache, OcrPage, field_name, measure_page, row_engines
+from srgan.fidelity.ocr import ENGINES, TESSERACT
 from srgan.imaging.textsize import estimate_text_height, resize
 from srgan.inference.engine import Engine
 from srgan.models import Generator
@@ -43,7 +44,7 @@ MAX_MEGAPIXELS = 10.0  # sweep points whose resampled original is larger are ski
 
 def xheight_sweep(net_g: Generator, text_height: float | None, pages: Sequence[OcrPage], cfg: PipelineConfig,
                   sizes: Sequence[float] = SIZES, max_megapixels: float = MAX_MEGAPIXELS,
-                  cache: OcrCache | None = None) -> tuple[list[dict], list[dict]]:
+                  cache: OcrCache | None = None, ocr_engines: Sequence[str] = ENGINES) -> tuple[list[dict], list[dict]]:
     """(rows, skipped): each page resampled so that its LR x-height is each size, then measure_page.
 
     A page is resampled (bicubic, as if scanned at another resolution; see textsize_study) by
@@ -71,20 +72,30 @@ def xheight_sweep(net_g: Generator, text_height: float | None, pages: Sequence[O
                 continue
             dpi = max(30, round(NATIVE_DPI * factor))
             row = measure_page(engine, text_height, OcrPage(page.name, image, page.truth), cfg, dpi, cache,
-                               tag=f"{factor:.6f}")
+                               tag=f"{factor:.6f}", ocr_engines=ocr_engines)
             rows.append({**row, "size": size, "resample": factor})
     return rows, skipped
 
 
-RANGE_RULE = ("every page at the size: PSNR model >= PSNR Lanczos and CER model <= max(CER Lanczos, "
-              f"CER original) + {CER_MARGIN}; range = longest run of consecutive passing sizes")
+RANGE_RULE = ("every page at the size: PSNR model >= PSNR Lanczos and, on every OCR engine the rows were read "
+              f"with, tesseract CER model <= max(CER Lanczos, CER original) + {CER_MARGIN}, other engines word F1 "
+              f"model >= min(F1 Lanczos, F1 original) - {CER_MARGIN}; range = longest run of consecutive passing "
+              "sizes")
+
+
+def reads_ok(row: dict, ocr: str = TESSERACT, margin: float = CER_MARGIN) -> bool:
+    """The model reads no worse (margin) than Lanczos or the original, whichever reads worse, on one engine:
+    by CER for tesseract, by order-free word F1 for the others (reading as the original does changes nothing)."""
+    if ocr == TESSERACT:
+        return row["cer_model"] <= max(row["cer_lanczos"], row["cer_original"]) + margin
+    f1 = {k: row[field_name("f1", k, ocr)] for k in ("model", "lanczos", "original")}
+    return f1["model"] >= min(f1["lanczos"], f1["original"]) - margin
 
 
 def point_ok(row: dict, margin: float = CER_MARGIN) -> bool:
-    """The model at least as good as Lanczos on this page and size by PSNR, and by CER no worse (+margin)
-    than Lanczos or the original, whichever reads worse (reading as the original does changes nothing)."""
-    cer_limit = max(row["cer_lanczos"], row["cer_original"]) + margin
-    return row["psnr"] >= row["psnr_lanczos"] and row["cer_model"] <= cer_limit
+    """The model at least as good as Lanczos on this page and size by PSNR, and reading no worse than
+    Lanczos or the original (:func:`reads_ok`) on every engine the row was read with."""
+    return row["psnr"] >= row["psnr_lanczos"] and all(reads_ok(row, e, margin) for e in row_engines(row))
 
 
 def per_size(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
@@ -103,7 +114,24 @@ def per_size(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
             "mean_cer_lanczos": float(np.mean([r["cer_lanczos"] for r in at])),
             "mean_cer_bicubic": float(np.mean([r["cer_bicubic"] for r in at])),
             "mean_cer_original": float(np.mean([r["cer_original"] for r in at])),
+            **_engine_means(at, margin),
         })
+    return out
+
+
+def _engine_means(at: Sequence[dict], margin: float) -> dict:
+    """Per engine read on every row: mean CER and word F1 of original / bicubic / Lanczos / model, and the
+    pages where the model reads worse than the range rule allows on that engine."""
+    out: dict = {}
+    for ocr in ENGINES:
+        if not all(ocr in row_engines(r) for r in at):
+            continue
+        for m in ("cer", "f1"):
+            for k in ("original", "bicubic", "lanczos", "model"):
+                key = field_name(m, k, ocr)
+                if all(key in r for r in at):
+                    out[f"mean_{key}"] = float(np.mean([r[key] for r in at]))
+        out[f"reads_worse_{ocr}"] = [r["page"] for r in at if not reads_ok(r, ocr, margin)]
     return out
 
 
