@@ -103,18 +103,19 @@ def missing_engines(engines: tuple[str, ...] | list[str]) -> list[str]:
     return [f"{e} ({how[e]})" for e in engines if not have_engine(e)]
 
 
-def ocr_text(image: np.ndarray, dpi: int = 300, timeout_s: int = 600, engine: str = TESSERACT) -> str:
-    """Text of an (H, W) uint8 page read by ``engine`` (English). dpi reaches tesseract only."""
+def ocr_text(image: np.ndarray, dpi: float | None = 300, timeout_s: int = 600, engine: str = TESSERACT) -> str:
+    """Text of an (H, W) uint8 page read by ``engine`` (English). dpi reaches tesseract only; None: the page
+    is given to tesseract untagged, as a file without a dpi tag is (tesseract then guesses its size)."""
     if engine == EASYOCR:
         return _easyocr_text(image)
     if engine != TESSERACT:
         raise ValueError(f"unknown OCR engine {engine!r} (known: {', '.join(ENGINES)})")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "page.png"
-        Image.fromarray(image).save(path, dpi=(dpi, dpi))
+        Image.fromarray(image).save(path, **({"dpi": (dpi, dpi)} if dpi else {}))
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # tesseract's threads fight torch's for the cores
-        out = subprocess.run(["tesseract", str(path), "stdout", "-l", "eng", "--dpi", str(dpi)],
-                             capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
+        args = ["tesseract", str(path), "stdout", "-l", "eng"] + (["--dpi", str(round(dpi))] if dpi else [])
+        out = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
         raise RuntimeError(f"tesseract failed: {last}")

@@ -64,6 +64,7 @@ SCHEMA = pa.schema(
         ("validated_xheight_hi", pa.float64()),
         ("method", pa.string()),  # model | lanczos (upscale.out_of_range, upscale.no_estimate)
         ("container", pa.string()),  # the archive or document file the page came from, relative to source
+        ("dpi_assumed", pa.bool_()),  # input_dpi is upscale.assumed_dpi: the file had no dpi tag
     ]
 )
 

@@ -104,6 +104,8 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     work.color = "grey" if chroma is None else "rgb"
     work.input_height, work.input_width = img.shape[:2]
     work.dpi = page.dpi
+    if not page.dpi and ucfg.assumed_dpi > 0:  # untagged (RVL-CDIP's pages are): OCR and viewers need a size
+        work.dpi, work.dpi_assumed = float(ucfg.assumed_dpi), True
     t0 = clock()
     norm, estimate, factor = normalise_image(img, text_height, ucfg)
     work.seconds["normalise"] = clock() - t0
@@ -288,6 +290,7 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
         "input_width": work.input_width or None,
         "input_height": work.input_height or None,
         "input_dpi": work.dpi,
+        "dpi_assumed": work.dpi_assumed,
         "text_height_px": work.text_height_px,
         "text_height_note": work.text_height_note,
         "normalise_factor": work.factor,
