@@ -359,10 +359,23 @@ def test_range_decision(text_px, rng, out_of_range, no_estimate, want):
     assert range_decision(text_px, 1.0, rng, ucfg) == want
 
 
+@pytest.mark.parametrize("rng,note,want", [
+    ([2.5, 20], "text too small to measure (letters merged ...)", "model"),  # the smallest size measured passed
+    ([3.0, 20], "text too small to measure (letters merged ...)", "lanczos"),  # it did not
+    ([2.5, 20], "blank page: no ink found", "lanczos"),  # no text to gain
+    ([2.5, 20], "no text lines found (40 ink components)", "lanczos"),
+    ([2.5, 20], None, "lanczos"),
+])
+def test_no_estimate_evidence_decides_small_print_as_the_smallest_size_measured(rng, note, want):
+    ucfg = UpscaleConfig(no_estimate="evidence")
+    assert range_decision(None, 1.0, rng, ucfg, note) == (None, want)
+    assert range_decision(2.0, 1.0, rng, ucfg, None) == (False, "lanczos")  # an estimate below the range
+
+
 def test_no_estimate_key_is_validated_and_shapes_the_output_hash():
     from srgan.config import output_config_hash
 
-    assert PipelineConfig().upscale.no_estimate == "lanczos"
+    assert PipelineConfig().upscale.no_estimate == "evidence"
     with pytest.raises(ConfigError, match="upscale.no_estimate"):
         override(PipelineConfig(), "upscale.no_estimate", "model_warn")
     cfg = PipelineConfig()
@@ -432,3 +445,11 @@ def test_training_gate_refuses_without_tesseract(tmp_path, monkeypatch):
     cfg = _cpu(PipelineConfig())
     gate = _fidelity_gate(tiny_generator(2), cfg, cfg, [str(rendered_page(tmp_path / "eval"))], None, None)
     assert not gate.passed and "OCR engine not installed: tesseract (apt-get install" in gate.reason()
+
+
+def test_runner_sends_small_print_to_the_model_on_evidence(tmp_path):
+    inp = _pages_without_estimate(tmp_path)
+    summary = _run_tiny(tmp_path, "upscale.no_estimate", "evidence", inp, [2.5, 30])
+    assert summary["ok"] == 3 and summary["pages_no_estimate"] == 2 and summary["pages_lanczos"] == 1
+    rows = {r["member"]: r for r in read_records(tmp_path / "out" / "records").to_pylist()}
+    assert rows["tiny.png"]["method"] == "model" and rows["blank.png"]["method"] == "lanczos"

@@ -97,7 +97,7 @@ def measure_page(engine: Engine, text_height: float | None, page: OcrPage, cfg: 
     key = (page.name, tag, scale)
     row = {
         "page": page.name, "scale": scale, "width": size[0], "height": size[1],
-        "lr_xheight_px": estimate.px, "normalise_factor": factor,
+        "lr_xheight_px": estimate.px, "estimate_note": estimate.reason, "normalise_factor": factor,
         "psnr": psnr(sr, hr), "psnr_bicubic": psnr(bic, hr), "psnr_lanczos": psnr(lan, hr),
         "ocr_engines": list(ocr_engines),
     }

@@ -102,7 +102,7 @@ def upscales(engine: Engine, lr: np.ndarray, rng: Sequence[float] | None, ucfg: 
     s = engine.scale
     size = (lr.shape[1] * s, lr.shape[0] * s)
     ((model, est, factor),) = upscale_images(engine, [lr], None, ucfg)
-    inside, method = range_decision(est.px, factor, rng, ucfg)
+    inside, method = range_decision(est.px, factor, rng, ucfg, est.reason)
     images = {"as_is": lr, "bicubic": bicubic_upscale(lr, size), "lanczos": lanczos_upscale(lr, size), "model": model}
     return images, {"lr_xheight_px": est.px, "estimate_note": est.reason, "in_range": inside, "default": method}
 

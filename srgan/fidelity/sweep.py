@@ -173,7 +173,8 @@ def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, ucfg
     out = []
     for s in sorted({r["size"] for r in rows}):
         at = [r for r in rows if r["size"] == s]
-        kinds = [range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg)[1] for r in at]
+        kinds = [range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg,
+                                r.get("estimate_note"))[1] for r in at]
         p = [r["psnr"] if k == "model" else r["psnr_lanczos"] for r, k in zip(at, kinds, strict=True)]
         c = [r["cer_model"] if k == "model" else r["cer_lanczos"] for r, k in zip(at, kinds, strict=True)]
         n_model = kinds.count("model")
