@@ -453,3 +453,22 @@ def test_runner_sends_small_print_to_the_model_on_evidence(tmp_path):
     assert summary["ok"] == 3 and summary["pages_no_estimate"] == 2 and summary["pages_lanczos"] == 1
     rows = {r["member"]: r for r in read_records(tmp_path / "out" / "records").to_pylist()}
     assert rows["tiny.png"]["method"] == "model" and rows["blank.png"]["method"] == "lanczos"
+
+
+def test_native_pages_count_at_the_nearest_size_and_are_judged_by_word_f1():
+    from srgan.fidelity.sweep import native_points, per_size, point_ok, validated_range
+
+    def nat(page, est, model, lanczos, note=None, scale=2):
+        return {"page": page, "kind": "native", "scale": scale, "lr_xheight_px": est, "estimate_note": note,
+                "f1_model_tesseract": model, "f1_lanczos_tesseract": lanczos,
+                "f1_model_easyocr": model, "f1_lanczos_easyocr": lanczos}
+
+    rows = [nat("a", 3.9, 0.8, 0.7), nat("b", 4.6, 0.8, 0.8), nat("c", None, 0.6, 0.5, "text too small to measure"),
+            nat("d", None, 0.9, 0.1, "blank page: no ink found"), nat("e", 4.0, 0.1, 0.9, scale=4)]
+    points = native_points(rows, 2, [2.5, 3, 4, 5, 6])
+    assert [(p["page"], p["size"]) for p in points] == [("native/a", 4), ("native/b", 5), ("native/c", 2.5)]
+    assert all(point_ok(p) for p in points)
+    assert not point_ok({**points[0], "f1_model_easyocr": 0.69})  # reads worse than Lanczos on one engine
+    sized = per_size(points)
+    assert sized[0]["native"]["pages"] == 1 and "mean_psnr" not in sized[0]
+    assert validated_range(points) == [2.5, 5]  # consecutive among the sizes measured

@@ -31,7 +31,16 @@ from srgan.fidelity.gate import (
     native_summary,
 )
 from srgan.fidelity.ocr import ENGINES, missing_engines
-from srgan.fidelity.sweep import MAX_MEGAPIXELS, RANGE_RULE, SIZES, decide_range, rescore, write_range, xheight_sweep
+from srgan.fidelity.sweep import (
+    MAX_MEGAPIXELS,
+    RANGE_RULE,
+    SIZES,
+    decide_range,
+    native_points,
+    rescore,
+    write_range,
+    xheight_sweep,
+)
 from srgan.weights import WeightsError, load_generator
 
 
@@ -60,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rescore", action="store_true",
                    help="no measuring: decide the range again from the rows of the fidelity_<weights>.json in --out "
                         "(after a change of the range rule); with --pages, estimate the rows' x-heights again")
+    p.add_argument("--native-rows", nargs="*", default=[],
+                   help="JSON files of python -m srgan.fidelity.rvl_paired --native: real low-resolution pages read at "
+                        "their own size, each counted at the sweep size nearest its estimate (sweep.native_points)")
+    p.add_argument("--keep-above", type=float,
+                   help="keep the rows above this size from the fidelity_<weights>.json already in --out (an earlier "
+                        "sweep of the large sizes) and decide the range on them with the new rows")
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES),
                    help="OCR engines that read every page (default: all; the range rule must hold on each)")
     p.add_argument("--config", help="pipeline.yaml (default: the project's)")
@@ -117,6 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.gate_only:
             rows, skipped = xheight_sweep(net_g, manifest.get("text_height"), pages, cfg, args.sizes,
                                           args.max_megapixels, cache, args.engines)
+            native = native_points([r for f in args.native_rows for r in json.loads(Path(f).read_text())["rows"]],
+                                   args.scale, args.sizes)
+            kept = []
+            if args.keep_above is not None and args.out and (Path(args.out) / f"fidelity_{name}.json").is_file():
+                earlier = json.loads((Path(args.out) / f"fidelity_{name}.json").read_text())
+                kept = [r for r in earlier.get("rows", []) if r["size"] > args.keep_above and r.get("kind") != "native"]
+            rows += native + kept
             decided = decide_range(rows, cfg.upscale, manifest.get("text_height"))
             rng, estimated = decided.rng, decided.estimated
             evidence = {
@@ -124,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "machine": f"{cpu_model()}, {os.cpu_count()} cores",
                 "rule": RANGE_RULE, "ocr_engines": list(args.engines),
                 "pages": [p.name for p in pages], "sizes": list(args.sizes), "per_size": decided.sizes,
+                "native_pages": sorted({r["page"] for r in native}), "native_rows_from": list(args.native_rows),
+                "kept_rows_above_px": args.keep_above if kept else None,
+                "kept_sizes": sorted({r["size"] for r in kept}),
                 "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1),
             }
             result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence, rows=rows,
