@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", type=float, default=list(SIZES), help="LR x-heights of the sweep, px")
     p.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS)
     p.add_argument("--gate-only", action="store_true", help="native size only: the gate's CER table, no sweep")
+    p.add_argument("--sweep-only", action="store_true", help="the sweep only: no native-size table")
     p.add_argument("--write-manifest", action="store_true", help="write the validated range into each manifest")
     p.add_argument("--out", help="folder for fidelity_<weights>.json")
     p.add_argument("--rescore", action="store_true",
@@ -98,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups[src] = {p.name for p in found}
         pages += found
     if args.rescore:
-        return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest, pages)
+        native = [r for f in args.native_rows for r in json.loads(Path(f).read_text())["rows"]]
+        return rescore(loaded, Path(args.out or "."), cfg, args.write_manifest, pages,
+                       native if args.native_rows else None, args.native_rows)
     if not pages:
         where = " ".join(args.pages or ["(no --pages given)"])
         print(f"error: no page with ground-truth text (.txt beside it) under {where}", file=sys.stderr)
@@ -110,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for net_g, manifest in loaded:
         t0 = time.perf_counter()
         name = Path(manifest["path"]).stem
-        native = measure_pages(net_g, manifest.get("text_height"), pages, cfg, cache, args.engines)
+        native = [] if args.sweep_only else measure_pages(net_g, manifest.get("text_height"), pages, cfg, cache,
+                                                          args.engines)
         gate = fidelity_gate(native, None, None)
         result: dict = {"weights": name, "sha256": manifest.get("sha256"), "scale": args.scale,
                         "native": native, "cer_rule": {"passed": not gate.failures, "failures": gate.failures}}

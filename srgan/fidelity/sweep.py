@@ -307,11 +307,13 @@ def reestimate(rows: Sequence[dict], pages: Sequence[OcrPage]) -> int:
 
 
 def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineConfig, write_manifest: bool,
-            pages: Sequence[OcrPage] = ()) -> int:
-    """Decide each weights' range again from the rows its earlier sweep stored (no model, no tesseract).
+            pages: Sequence[OcrPage] = (), native_rows: Sequence[dict] | None = None,
+            native_from: Sequence[str] = ()) -> int:
+    """Decide each weights' range again from the rows its earlier sweep stored (no model, no OCR).
 
     With pages (the sweep's), the rows' x-height estimates are first made again by the current estimator,
-    so that the default-output table decides each page as the pipeline now would."""
+    so that the default-output table decides each page as the pipeline now would. With native_rows
+    (``rvl_paired --native`` rows), the stored native points are replaced by those rows' points."""
     for _, manifest in loaded:
         name = Path(manifest["path"]).stem
         src = out / f"fidelity_{name}.json"
@@ -321,7 +323,15 @@ def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineCo
         result = json.loads(src.read_text())
         rows = result["rows"]
         if pages:
-            print(f"{name}: {reestimate(rows, pages)} of {len(rows)} x-height estimates changed")
+            print(f"{name}: {reestimate([r for r in rows if r.get('kind') != 'native'], pages)} of {len(rows)} "
+                  "x-height estimates changed")
+        if native_rows is not None:
+            sizes = sorted({r["size"] for r in rows if r.get("kind") != "native"}) or list(SIZES)
+            native = native_points(native_rows, result["scale"], sizes)
+            rows = [r for r in rows if r.get("kind") != "native"] + native
+            result["rows"] = rows
+            result["evidence"].update(native_pages=sorted({r["page"] for r in native}),
+                                      native_rows_from=list(native_from))
         decided = decide_range(rows, cfg.upscale, manifest.get("text_height"))
         rng, estimated = decided.rng, decided.estimated
         evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=decided.sizes,
