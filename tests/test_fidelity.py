@@ -472,3 +472,17 @@ def test_native_pages_count_at_the_nearest_size_and_are_judged_by_word_f1():
     sized = per_size(points)
     assert sized[0]["native"]["pages"] == 1 and "mean_psnr" not in sized[0]
     assert validated_range(points) == [2.5, 5]  # consecutive among the sizes measured
+
+
+def test_default_checks_flag_lanczos_where_the_model_reads_as_well_and_model_where_it_reads_worse():
+    from srgan.fidelity.sweep import default_checks
+
+    def pt(page, est, cer_model, psnr=30.0):
+        return {"page": page, "size": 4.0, "lr_xheight_px": est, "psnr": psnr, "psnr_lanczos": 20.0,
+                "cer_model": cer_model, "cer_lanczos": 0.10, "cer_original": 0.0, "cer_bicubic": 0.1}
+
+    rows = [pt("in", 5.0, 0.05), pt("below", 3.0, 0.05), pt("bad", 5.0, 0.2)]
+    checks = default_checks(rows, [4.5, 20], UpscaleConfig())
+    assert [p["method"] for p in checks["points"]] == ["model", "lanczos", "model"]
+    assert checks["trails_model_where_it_reads_as_well"] == ["below@4"]  # Lanczos cost 10 dB there
+    assert checks["reads_worse_than_lanczos"] == ["bad@4"]

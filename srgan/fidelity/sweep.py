@@ -246,14 +246,56 @@ class RangeDecision:
     rng: list[float] | None
     estimated: list[float] | None
     default_output: list[dict]
+    default_checks: dict | None = None
+
+
+DEFAULT_PSNR_SLACK = 0.3  # dB: the default output may trail the model alone by this where the model reads as well
+
+
+def default_checks(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: UpscaleConfig,
+                   margin: float = CER_MARGIN) -> dict:
+    """Each resampled sweep point decided as a run decides it (``stages.range_decision`` on its estimate),
+    checked against two promises: where the model reads no worse than Lanczos (:func:`reads_ok` against
+    Lanczos alone, every engine), the default output is within DEFAULT_PSNR_SLACK dB of the model alone; and
+    the default never reads worse than Lanczos by more than margin (tesseract CER, other engines word F1)."""
+    points, slow, worse = [], [], []
+    for r in rows:
+        if r.get("kind") == "native":
+            continue
+        method = range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg,
+                                r.get("estimate_note"))[1]
+        psnr_default = r["psnr"] if method == "model" else r["psnr_lanczos"]
+        vs_lanczos = {**r, "cer_original": r["cer_lanczos"]}  # reads_ok against Lanczos alone
+        for e in row_engines(r):
+            if e != TESSERACT:
+                vs_lanczos[field_name("f1", "original", e)] = r[field_name("f1", "lanczos", e)]
+        model_ok = all(reads_ok(vs_lanczos, e, margin) for e in row_engines(r))
+        point = {"page": r["page"], "size": r["size"], "method": method, "model_reads_no_worse": model_ok,
+                 "psnr_default_minus_model": round(psnr_default - r["psnr"], 3)}
+        for e in row_engines(r):
+            key = "cer" if e == TESSERACT else "f1"
+            point[f"{key}_default_minus_lanczos_{e}"] = round(
+                r[field_name(key, method, e)] - r[field_name(key, "lanczos", e)], 4)
+        points.append(point)
+        if model_ok and psnr_default < r["psnr"] - DEFAULT_PSNR_SLACK:
+            slow.append(f"{r['page']}@{r['size']:g}")
+        if method == "model" and not all(reads_ok(vs_lanczos, e, margin) for e in row_engines(r)):
+            worse.append(f"{r['page']}@{r['size']:g}")
+    return {"points": points, "psnr_slack_db": DEFAULT_PSNR_SLACK, "margin": margin,
+            "trails_model_where_it_reads_as_well": slow, "reads_worse_than_lanczos": worse}
 
 
 def decide_range(rows: Sequence[dict], ucfg: UpscaleConfig, text_height: float | None) -> RangeDecision:
-    """per_size, validated_range, estimate_range and default_output_table of the rows; prints the sweep."""
+    """per_size, validated_range, estimate_range, default_output_table and default_checks of the rows;
+    prints the sweep."""
     sizes, rng = per_size(rows), validated_range(rows)
     estimated = estimate_range(rows, rng)
+    checks = default_checks(rows, estimated, ucfg)
     print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
-    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height))
+    print(f"default output: {len(checks['points'])} points; trails the model by more than {DEFAULT_PSNR_SLACK} dB "
+          f"where the model reads as well as Lanczos: {checks['trails_model_where_it_reads_as_well'] or 'none'}; "
+          f"reads worse than Lanczos: {checks['reads_worse_than_lanczos'] or 'none'}")
+    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height), checks)
 
 
 def format_sweep(sizes: Sequence[dict], rng: list[float] | None) -> str:
@@ -338,7 +380,7 @@ def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineCo
                         rescored=datetime.now(UTC).isoformat(timespec="seconds"),
                         range_before_rescoring=result.get("validated_xheight_px"))
         result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence,
-                      default_output=decided.default_output)
+                      default_output=decided.default_output, default_checks=decided.default_checks)
         atomic_write_bytes(src, json.dumps(result, indent=1).encode())
         if write_manifest:
             write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
