@@ -107,11 +107,14 @@ def native_points(native_rows: Sequence[dict], scale: int, sizes: Sequence[float
     srgan.fidelity.rvl_paired --native``: FUNSD's RVL-CDIP forms at ~100 dpi, upscaled by ``scale``): each
     page counts at the sweep size nearest (in log) to its estimated LR x-height; a page whose text is too
     small to measure counts at the smallest size; pages without text lines are left out. Their ground truth
-    is in annotation order, so every engine judges them by order-free word F1 (model against Lanczos)."""
-    out = []
+    is in annotation order, so every engine judges them by order-free word F1 (model against Lanczos).
+    Rows of the same page and scale (runs with different engines) are merged."""
+    merged: dict[str, dict] = {}
     for r in native_rows:
-        if r.get("kind") != "native" or r["scale"] != scale:
-            continue
+        if r.get("kind") == "native" and r["scale"] == scale:
+            merged[r["page"]] = {**merged.get(r["page"], {}), **r}
+    out = []
+    for r in merged.values():
         est = r.get("lr_xheight_px")
         if est is None and not (r.get("estimate_note") or "").startswith(TOO_SMALL):
             continue
