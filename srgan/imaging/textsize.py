@@ -52,10 +52,11 @@ its word blobs instead. Each blob's row profile (mean ink coverage over its colu
 its letters are inked, the x-height band; ascenders and descenders ink few columns and stay under half the
 peak. The blob's height is the core rows plus the rows beside them, each counted as coverage / peak (sub-
 pixel); the page's estimate is the median (``word_blobs`` True). Blobs of text under ~2.3 px saturate at
-2-2.7 px, so when their lower quartile is under ``BLOB_MIN_PX`` the page stays too small to measure. Nine
-real scans shrunk (bicubic) and halved as the sweep does (LR x-height 2.5 / 3 / 3.5 / 4 px): 2.71-3.19 /
-3.06-3.44 / 3.30-3.74 at 2.5-3.5 px where the letters gave none on 7 / 4 / 1 of them; at 2 px none of
-8 measured (one read 3.4 px by its letters, as before), at 1.5 px all none.
+2-2.7 px, so when their lower quartile is under ``BLOB_MIN_PX`` the page stays too small to measure. Ten
+real scans shrunk (bicubic) and halved as the sweep does, LR x-height 2.5 / 3 / 3.5 px: the letters gave no
+estimate on 8 / 5 / 2 of them, the blobs leave 1 / 1 / 1 (phototest, 140 px wide there: too few letters);
+the blob estimates read 2.71-3.19 at 2.5 px, 3.11-3.19 at 3 px (docs/measurements.md). At 2 px 9 of 10
+stay too small (one reads 3.4 px by its letters, as before).
 
 Accuracy (tests/test_textsize_accuracy.py): rendered pages of 6-30 pt at 72-200 dpi, 299 of 300 within
 10% of the true x-height; 16 real scans, all within 8% of a hand measurement. The estimate is the mean
