@@ -25,7 +25,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,8 +127,10 @@ def read_case(images: dict[str, np.ndarray], default: str, truth: str, dpis: dic
 
 def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], paired: Sequence[TruthPage],
             native: Sequence[TruthPage], cases: Sequence[tuple[float, int]], ucfg: UpscaleConfig,
-            ocr_engines: Sequence[str] = ENGINES) -> list[dict]:
-    """One row per page and case: paired pages for each (LR dpi, scale) case, native pages at each scale."""
+            ocr_engines: Sequence[str] = ENGINES, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """One row per page and case: paired pages for each (LR dpi, scale) case, native pages at each scale.
+    ``on_row`` is called with the rows so far after each row (the CLI saves them: a long run keeps what it
+    measured if it is stopped)."""
     rows: list[dict] = []
     hr_reads: dict[str, dict] = {}
     for page in paired:
@@ -148,6 +150,8 @@ def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], pair
                     row[f"share_{v}_{ocr}"] = row[f"f1_{v}_{ocr}"] / hr_f1 if hr_f1 > 0 else None
             rows.append(row)
             log.info("rvl_paired %s %g dpi x%d: %s", page.name, lr_dpi, scale, _brief(row, ocr_engines))
+            if on_row:
+                on_row(rows)
     for page in native:
         for scale, (engine, rng) in sorted(engines_by_scale.items()):
             images, info = upscales(engine, page.image, rng, ucfg)
@@ -156,6 +160,8 @@ def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], pair
                    **read_case(images, info["default"], page.truth, dpis, ocr_engines, untagged=("model", "lanczos"))}
             rows.append(row)
             log.info("rvl_paired native %s x%d: %s", page.name, scale, _brief(row, ocr_engines))
+            if on_row:
+                on_row(rows)
     return rows
 
 
@@ -255,15 +261,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: no page with ground truth (--pages, --held-out or --native)", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    rows = measure(engines_by_scale, paired, native, cases, cfg.upscale, args.engines)
-    summary = summarise(rows, args.engines)
-    print(format_summary(summary, args.engines))
-    result = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": f"{cpu_model()}",
-              "seconds": round(time.perf_counter() - t0, 1), "engines": list(args.engines), "cases": args.cases,
-              "weights": weights, "out_of_range": cfg.upscale.out_of_range, "no_estimate": cfg.upscale.no_estimate,
-              "paired_pages": [p.name for p in paired], "native_pages": [p.name for p in native],
-              "summary": summary, "rows": rows}
-    atomic_write_bytes(Path(args.out), json.dumps(result, indent=1).encode())
+
+    def save(rows: list[dict], complete: bool = False) -> None:
+        result = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": f"{cpu_model()}",
+                  "seconds": round(time.perf_counter() - t0, 1), "complete": complete, "engines": list(args.engines),
+                  "cases": args.cases, "weights": weights, "out_of_range": cfg.upscale.out_of_range,
+                  "no_estimate": cfg.upscale.no_estimate, "paired_pages": [p.name for p in paired],
+                  "native_pages": [p.name for p in native], "summary": summarise(rows, args.engines), "rows": rows}
+        atomic_write_bytes(Path(args.out), json.dumps(result, indent=1).encode())
+
+    rows = measure(engines_by_scale, paired, native, cases, cfg.upscale, args.engines, on_row=save)
+    save(rows, complete=True)
+    print(format_summary(summarise(rows, args.engines), args.engines))
     return 0
 
 
