@@ -468,9 +468,15 @@ def test_native_pages_count_at_the_nearest_size_and_are_judged_by_word_f1():
     points = native_points(rows, 2, [2.5, 3, 4, 5, 6])
     assert [(p["page"], p["size"]) for p in points] == [("native/a", 4), ("native/b", 5), ("native/c", 2.5)]
     assert all(point_ok(p) for p in points)
-    assert not point_ok({**points[0], "f1_model_easyocr": 0.69})  # reads worse than Lanczos on one engine
+    assert point_ok({**points[0], "f1_model_easyocr": 0.69})  # one native page alone never decides
     sized = per_size(points)
     assert sized[0]["native"]["pages"] == 1 and "mean_psnr" not in sized[0]
+    # native pages decide by their mean at a size: one form lower is not a failure, a lower mean is
+    trio = [{**points[0], "page": p, "f1_model_tesseract": f} for p, f in (("a", 0.68), ("x", 0.80), ("y", 0.70))]
+    assert per_size(trio)[0]["ok"] and per_size(trio)[0]["native"]["tesseract"]["pages_model_lower"] == ["a"]
+    lower = [trio[0], {**trio[1], "f1_model_tesseract": 0.70}, trio[2]]
+    assert not per_size(lower)[0]["ok"]  # mean -0.0067
+    assert per_size(lower[:2])[0]["ok"]  # two forms do not decide a size
     assert validated_range(points) == [2.5, 5]  # consecutive among the sizes measured
 
 

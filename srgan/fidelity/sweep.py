@@ -77,10 +77,12 @@ def xheight_sweep(net_g: Generator, text_height: float | None, pages: Sequence[O
     return rows, skipped
 
 
+NATIVE_MIN_PAGES = 3  # native pages decide a size by their mean only when at least this many are there
 RANGE_RULE = ("every page at the size: PSNR model >= PSNR Lanczos and, on every OCR engine the rows were read "
               f"with, tesseract CER model <= max(CER Lanczos, CER original) + {CER_MARGIN}, other engines word F1 "
-              f"model >= min(F1 Lanczos, F1 original) - {CER_MARGIN}; range = longest run of consecutive passing "
-              "sizes")
+              f"model >= min(F1 Lanczos, F1 original) - {CER_MARGIN}; native pages (no original) at the size: mean "
+              f"word F1 model >= mean F1 Lanczos - {CER_MARGIN} on every engine (when >= {NATIVE_MIN_PAGES} pages); "
+              "range = longest run of consecutive passing sizes")
 
 
 def reads_ok(row: dict, ocr: str = TESSERACT, margin: float = CER_MARGIN) -> bool:
@@ -95,11 +97,24 @@ def reads_ok(row: dict, ocr: str = TESSERACT, margin: float = CER_MARGIN) -> boo
 def point_ok(row: dict, margin: float = CER_MARGIN) -> bool:
     """The model at least as good as Lanczos on this page and size by PSNR, and reading no worse than
     Lanczos or the original (:func:`reads_ok`) on every engine the row was read with. A native row (a real
-    low-resolution page, no original: :func:`native_points`) passes when on every engine the model's word
-    F1 is at least Lanczos's - margin."""
+    low-resolution page, no original: :func:`native_points`) is not judged alone: :func:`native_ok`."""
     if row.get("kind") == "native":
-        return all(row[f"f1_model_{e}"] >= row[f"f1_lanczos_{e}"] - margin for e in row_engines(row))
+        return native_ok([row], margin)
     return row["psnr"] >= row["psnr_lanczos"] and all(reads_ok(row, e, margin) for e in row_engines(row))
+
+
+def native_ok(native: Sequence[dict], margin: float = CER_MARGIN) -> bool:
+    """The native pages at one size pass when on every engine, averaged over the pages read with it (at least
+    NATIVE_MIN_PAGES of them; fewer are reported, not counted), the model's word F1 is at least Lanczos's -
+    margin. By their mean, not page by page: a form's word F1 against annotation-order ground truth moves by
+    several hundredths between two upscales (FUNSD at 2x, tesseract: model - Lanczos per form -0.052 to
+    +0.099 around a mean of +0.01, 2026-12-05), so a per-form rule, or the mean of one or two forms, would
+    decide on that spread; the per-page rule stays with the pages whose ground truth is in reading order."""
+    for e in ENGINES:
+        diffs = [r[f"f1_model_{e}"] - r[f"f1_lanczos_{e}"] for r in native if e in row_engines(r)]
+        if len(diffs) >= NATIVE_MIN_PAGES and float(np.mean(diffs)) < -margin:
+            return False
+    return True
 
 
 def native_points(native_rows: Sequence[dict], scale: int, sizes: Sequence[float] = SIZES) -> list[dict]:
@@ -134,8 +149,8 @@ def per_size(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
         here = [r for r in rows if r["size"] == size]
         at = [r for r in here if r.get("kind") != "native"]
         native = [r for r in here if r.get("kind") == "native"]
-        entry = {"size": size, "pages": [r["page"] for r in here], "ok": all(point_ok(r, margin) for r in here),
-                 "native": _native_means(native, margin)}
+        ok = all(point_ok(r, margin) for r in at) and native_ok(native, margin)
+        entry = {"size": size, "pages": [r["page"] for r in here], "ok": ok, "native": _native_means(native, margin)}
         if not at:
             out.append(entry)
             continue
@@ -164,8 +179,8 @@ def _native_means(native: Sequence[dict], margin: float) -> dict:
             out[ocr] = {"pages": len(with_engine),
                         "mean_f1_model": float(np.mean([r[f"f1_model_{ocr}"] for r in with_engine])),
                         "mean_f1_lanczos": float(np.mean([r[f"f1_lanczos_{ocr}"] for r in with_engine])),
-                        "reads_worse": [r["page"] for r in with_engine
-                                        if r[f"f1_model_{ocr}"] < r[f"f1_lanczos_{ocr}"] - margin]}
+                        "pages_model_lower": [r["page"] for r in with_engine
+                                              if r[f"f1_model_{ocr}"] < r[f"f1_lanczos_{ocr}"] - margin]}
     return out
 
 
