@@ -39,7 +39,9 @@ class UpscaleConfig:
     compare_crop: int = 256  # size of the input crop shown in each picture
     color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
     out_of_range: str = "lanczos"  # pages outside the weights' validated x-height range: lanczos | model | model_warn
-    no_estimate: str = "lanczos"  # pages without a text-height estimate, when the weights have a range: lanczos | model
+    no_estimate: str = "evidence"  # pages without a text-height estimate, when the weights have a range:
+    #   evidence (text too small to measure: as the smallest size measured; blank / pictures: lanczos) | lanczos | model
+    assumed_dpi: float = 100.0  # resolution given to pages whose file has no dpi tag (0: leave them untagged)
     ocr_layer: str = "none"  # none | add: output PDFs get tesseract's hidden text layer on pages without text
     ocr_language: str = "eng"  # tesseract language(s) of ocr_layer add, e.g. eng or eng+deu
 
@@ -191,7 +193,9 @@ class PipelineConfig:
             ("upscale.compare_crop", self.upscale.compare_crop >= 16, "must be >= 16"),
             ("upscale.out_of_range", self.upscale.out_of_range in ("lanczos", "model", "model_warn"),
              "must be lanczos, model or model_warn"),
-            ("upscale.no_estimate", self.upscale.no_estimate in ("lanczos", "model"), "must be lanczos or model"),
+            ("upscale.no_estimate", self.upscale.no_estimate in ("evidence", "lanczos", "model"),
+             "must be evidence, lanczos or model"),
+            ("upscale.assumed_dpi", 0 <= self.upscale.assumed_dpi <= 10000, "must be in [0, 10000] (0: none)"),
             ("tiling.tile", self.tiling.tile >= 8, "must be >= 8"),
             ("tiling.overlap", 0 <= self.tiling.overlap < self.tiling.tile, "must be in [0, tile)"),
             ("tiling.batch_size", self.tiling.batch_size >= 1, "must be >= 1"),

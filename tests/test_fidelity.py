@@ -11,7 +11,7 @@ from PIL import Image
 
 from srgan.config import ConfigError, PipelineConfig, UpscaleConfig, load_config, override
 from srgan.fidelity.gate import fidelity_gate, format_native_summary, load_ocr_pages, measure_pages, native_summary
-from srgan.fidelity.ocr import have_tesseract
+from srgan.fidelity.ocr import have_engine, have_tesseract
 from srgan.fidelity.sweep import default_output_table, estimate_range, point_ok, validated_range, write_range
 from srgan.imaging.metrics import lanczos_upscale
 from srgan.inference.engine import Engine
@@ -61,13 +61,27 @@ def test_gate_refuses_a_generator_that_reads_worse_than_lanczos(tmp_path):
     cfg = _cpu(PipelineConfig())
     pages = load_ocr_pages([str(rendered_page(tmp_path / "eval"))], cfg)
     assert [p.name for p in pages] == ["fox"]
-    (row,) = measure_pages(garbling_generator(), None, pages, cfg)
+    engines = ("tesseract", "easyocr") if have_engine("easyocr") else ("tesseract",)
+    (row,) = measure_pages(garbling_generator(), None, pages, cfg, ocr_engines=engines)
     assert row["cer_original"] < 0.1 and min(row["cer_bicubic"], row["cer_lanczos"]) < 0.2  # readable baselines
-    assert row["cer_model"] > 0.5
+    assert row["cer_model"] > 0.5 and row["f1_model"] < 0.5
     gate = fidelity_gate([row], new_gain_db=3.0, current_gain_db=None)
     assert not gate.passed
-    assert [(f["rule"], f["page"]) for f in gate.failures] == [("cer", "fox")]
+    # both readers catch the garbled letters, each by its own rule
+    assert [(f["rule"], f["page"]) for f in gate.failures] == [("cer", "fox"), ("words_easyocr", "fox")][
+        : len(engines)]
     assert "rule cer on fox" in gate.reason()
+    if len(engines) == 2:
+        assert row["f1_lanczos_easyocr"] > 0.5 and row["f1_model_easyocr"] < 0.5
+        assert "rule words_easyocr on fox" in gate.reason()
+
+
+def test_gate_rule_on_the_neural_engine_uses_word_f1():
+    base = {"page": "p", "scale": 2, "cer_model": 0.0, "cer_bicubic": 0.0, "cer_lanczos": 0.0,
+            "ocr_engines": ["tesseract", "easyocr"], "f1_bicubic_easyocr": 0.80, "f1_lanczos_easyocr": 0.90}
+    assert fidelity_gate([{**base, "f1_model_easyocr": 0.896}], None, None).passed  # within the margin
+    failed = fidelity_gate([{**base, "f1_model_easyocr": 0.89}], None, None)
+    assert [f["rule"] for f in failed.failures] == ["words_easyocr"]
 
 
 def _row(page: str, model: float, bic: float, lan: float, **kw) -> dict:
@@ -345,10 +359,23 @@ def test_range_decision(text_px, rng, out_of_range, no_estimate, want):
     assert range_decision(text_px, 1.0, rng, ucfg) == want
 
 
+@pytest.mark.parametrize("rng,note,want", [
+    ([2.5, 20], "text too small to measure (letters merged ...)", "model"),  # the smallest size measured passed
+    ([3.0, 20], "text too small to measure (letters merged ...)", "lanczos"),  # it did not
+    ([2.5, 20], "blank page: no ink found", "lanczos"),  # no text to gain
+    ([2.5, 20], "no text lines found (40 ink components)", "lanczos"),
+    ([2.5, 20], None, "lanczos"),
+])
+def test_no_estimate_evidence_decides_small_print_as_the_smallest_size_measured(rng, note, want):
+    ucfg = UpscaleConfig(no_estimate="evidence")
+    assert range_decision(None, 1.0, rng, ucfg, note) == (None, want)
+    assert range_decision(2.0, 1.0, rng, ucfg, None) == (False, "lanczos")  # an estimate below the range
+
+
 def test_no_estimate_key_is_validated_and_shapes_the_output_hash():
     from srgan.config import output_config_hash
 
-    assert PipelineConfig().upscale.no_estimate == "lanczos"
+    assert PipelineConfig().upscale.no_estimate == "evidence"
     with pytest.raises(ConfigError, match="upscale.no_estimate"):
         override(PipelineConfig(), "upscale.no_estimate", "model_warn")
     cfg = PipelineConfig()
@@ -417,4 +444,51 @@ def test_training_gate_refuses_without_tesseract(tmp_path, monkeypatch):
     monkeypatch.setattr(srgan.fidelity.ocr, "have_tesseract", lambda: False)
     cfg = _cpu(PipelineConfig())
     gate = _fidelity_gate(tiny_generator(2), cfg, cfg, [str(rendered_page(tmp_path / "eval"))], None, None)
-    assert not gate.passed and "tesseract is not installed" in gate.reason()
+    assert not gate.passed and "OCR engine not installed: tesseract (apt-get install" in gate.reason()
+
+
+def test_runner_sends_small_print_to_the_model_on_evidence(tmp_path):
+    inp = _pages_without_estimate(tmp_path)
+    summary = _run_tiny(tmp_path, "upscale.no_estimate", "evidence", inp, [2.5, 30])
+    assert summary["ok"] == 3 and summary["pages_no_estimate"] == 2 and summary["pages_lanczos"] == 1
+    rows = {r["member"]: r for r in read_records(tmp_path / "out" / "records").to_pylist()}
+    assert rows["tiny.png"]["method"] == "model" and rows["blank.png"]["method"] == "lanczos"
+
+
+def test_native_pages_count_at_the_nearest_size_and_are_judged_by_word_f1():
+    from srgan.fidelity.sweep import native_points, per_size, point_ok, validated_range
+
+    def nat(page, est, model, lanczos, note=None, scale=2):
+        return {"page": page, "kind": "native", "scale": scale, "lr_xheight_px": est, "estimate_note": note,
+                "f1_model_tesseract": model, "f1_lanczos_tesseract": lanczos,
+                "f1_model_easyocr": model, "f1_lanczos_easyocr": lanczos}
+
+    rows = [nat("a", 3.9, 0.8, 0.7), nat("b", 4.6, 0.8, 0.8), nat("c", None, 0.6, 0.5, "text too small to measure"),
+            nat("d", None, 0.9, 0.1, "blank page: no ink found"), nat("e", 4.0, 0.1, 0.9, scale=4)]
+    points = native_points(rows, 2, [2.5, 3, 4, 5, 6])
+    assert [(p["page"], p["size"]) for p in points] == [("native/a", 4), ("native/b", 5), ("native/c", 2.5)]
+    assert all(point_ok(p) for p in points)
+    assert point_ok({**points[0], "f1_model_easyocr": 0.69})  # one native page alone never decides
+    sized = per_size(points)
+    assert sized[0]["native"]["pages"] == 1 and "mean_psnr" not in sized[0]
+    # native pages decide by their mean at a size: one form lower is not a failure, a lower mean is
+    trio = [{**points[0], "page": p, "f1_model_tesseract": f} for p, f in (("a", 0.68), ("x", 0.80), ("y", 0.70))]
+    assert per_size(trio)[0]["ok"] and per_size(trio)[0]["native"]["tesseract"]["pages_model_lower"] == ["a"]
+    lower = [trio[0], {**trio[1], "f1_model_tesseract": 0.70}, trio[2]]
+    assert not per_size(lower)[0]["ok"]  # mean -0.0067
+    assert per_size(lower[:2])[0]["ok"]  # two forms do not decide a size
+    assert validated_range(points) == [2.5, 5]  # consecutive among the sizes measured
+
+
+def test_default_checks_flag_lanczos_where_the_model_reads_as_well_and_model_where_it_reads_worse():
+    from srgan.fidelity.sweep import default_checks
+
+    def pt(page, est, cer_model, psnr=30.0):
+        return {"page": page, "size": 4.0, "lr_xheight_px": est, "psnr": psnr, "psnr_lanczos": 20.0,
+                "cer_model": cer_model, "cer_lanczos": 0.10, "cer_original": 0.0, "cer_bicubic": 0.1}
+
+    rows = [pt("in", 5.0, 0.05), pt("below", 3.0, 0.05), pt("bad", 5.0, 0.2)]
+    checks = default_checks(rows, [4.5, 20], UpscaleConfig())
+    assert [p["method"] for p in checks["points"]] == ["model", "lanczos", "model"]
+    assert checks["trails_model_where_it_reads_as_well"] == ["below@4"]  # Lanczos cost 10 dB there
+    assert checks["reads_worse_than_lanczos"] == ["bad@4"]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import srgan.fidelity.ocr
 from srgan.config import PipelineConfig, override
 from srgan.fidelity.gate import load_ocr_pages
 from srgan.fidelity.ocr import cer, have_tesseract, ocr_text
@@ -68,6 +69,7 @@ def test_training_gate_reads_the_held_out_family_pages(monkeypatch, held):
     from tests.test_fidelity import _cpu, garbling_generator
 
     monkeypatch.setattr(heldout, "held_out_families", lambda: held[:1])  # one family: a short test
+    monkeypatch.setattr(srgan.fidelity.ocr, "ENGINES", ("tesseract",))  # EasyOCR's rule: tests/test_fidelity.py
     cfg = override(_cpu(PipelineConfig()), "training.held_out_family_pages", 1)
     gate = _fidelity_gate(garbling_generator(), cfg, cfg, [], None, None)
     (row,) = gate.rows

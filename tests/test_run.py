@@ -86,3 +86,29 @@ def test_bicubic_baseline_figure_is_that_of_its_upscale(tmp_path: Path) -> None:
         expected = consistency_psnr(bicubic_upscale(luma, (2 * w, 2 * h)), luma)
         assert rows[name]["psnr_consistency_bicubic"] == pytest.approx(expected, abs=1e-9)
     assert len(list((tmp_path / "out" / "compare").glob("*.png"))) == 1  # its bicubic panel still made
+
+
+@pytest.mark.parametrize("assumed", [100, 0])
+def test_pages_without_a_dpi_tag_get_the_assumed_dpi(tmp_path: Path, assumed: int) -> None:
+    cfg = override(_cfg(tmp_path, ""), "upscale.assumed_dpi", assumed)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(text_like_page(60, 60, seed=1)).save(inp / "untagged.png")
+    Image.fromarray(text_like_page(60, 60, seed=2)).save(inp / "tagged.png", dpi=(150, 150))
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    run_pipeline([str(inp)], tmp_path / "out", cfg, engine, "tiny", "w" * 64, 9.0)
+    rows = {r["member"]: r for r in read_records(tmp_path / "out" / "records").to_pylist()}
+    tagged, untagged = rows["tagged.png"], rows["untagged.png"]
+    assert round(tagged["input_dpi"]) == 150 and round(tagged["output_dpi"]) == 300 and not tagged["dpi_assumed"]
+    assert round(Image.open(tagged["output_path"]).info["dpi"][0]) == 300
+    if assumed:  # recorded as assumed and written on the output x scale
+        assert (untagged["input_dpi"], untagged["output_dpi"], untagged["dpi_assumed"]) == (100, 200, True)
+        assert round(Image.open(untagged["output_path"]).info["dpi"][0]) == 200
+    else:
+        assert (untagged["input_dpi"], untagged["output_dpi"], untagged["dpi_assumed"]) == (None, None, False)
+        assert "dpi" not in Image.open(untagged["output_path"]).info
+
+
+def test_assumed_dpi_is_part_of_the_output_config_hash() -> None:
+    cfg = PipelineConfig()
+    assert output_config_hash(cfg) != output_config_hash(override(cfg, "upscale.assumed_dpi", 0))

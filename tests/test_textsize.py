@@ -128,16 +128,27 @@ def test_estimate_follows_the_page_down_to_small_text(seed):
     assert est[19.0] / est[9.5] == pytest.approx(2.0, rel=0.1)
 
 
-@pytest.mark.parametrize("x_height", [2.0, 2.4])
+@pytest.mark.parametrize("x_height", [1.6, 2.0])
 @pytest.mark.parametrize("turns", [0, 1])
 def test_text_too_small_to_measure_has_no_estimate(x_height, turns):
-    """Letters of 2-2.4 px merge into word blobs; the estimate was 10-16 px (a paragraph's left edge read as
-    text turned by 90 degrees, or the blobs' length): now none, with the reason."""
+    """Letters of 2 px merge into word blobs too thin to measure; the estimate was 10-16 px (a paragraph's
+    left edge read as text turned by 90 degrees, or the blobs' length): now none, with the reason."""
     body, truth = text_page(10)
     page = np.ascontiguousarray(np.rot90(resize(body, x_height / truth, Image.Resampling.BICUBIC), turns))
     est = estimate_text_height(page)
     assert est.px is None and est.reason.startswith(TOO_SMALL), est
     assert text_line_boxes(page).shape == (0, 4)
+
+
+@pytest.mark.parametrize("x_height", [2.4, 2.7, 3.0])
+@pytest.mark.parametrize("turns", [0, 1])
+def test_small_print_is_measured_on_word_blobs(x_height, turns):
+    """Letters of 2.4-3 px merge into word blobs; their row profiles still give the x-height."""
+    body, truth = text_page(10)
+    page = np.ascontiguousarray(np.rot90(resize(body, x_height / truth, Image.Resampling.BICUBIC), turns))
+    est = estimate_text_height(page)
+    assert est.px == pytest.approx(x_height, rel=0.15), est
+    assert est.vertical == bool(turns)
 
 
 def test_a_headline_over_text_too_small_is_no_estimate():

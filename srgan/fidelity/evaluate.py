@@ -111,7 +111,7 @@ def evaluate_images(
             "height": int(hr.shape[0]),
             "text_height_px": estimate.px,
             "normalise_factor": factor,
-            "method": range_decision(estimate.px, factor, validated_range, cfg.upscale)[1],
+            "method": range_decision(estimate.px, factor, validated_range, cfg.upscale, estimate.reason)[1],
             "psnr": psnr(sr, hr),
             "ssim": ssim(sr, hr),
             "psnr_bicubic": psnr(bic, hr),

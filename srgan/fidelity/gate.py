@@ -1,14 +1,18 @@
 """OCR fidelity per page and the promotion gate of training.
 
 Pages with ground-truth text (a ``<stem>.txt`` beside the image) are shrunk by the scale (bicubic, as
-in :mod:`srgan.fidelity.evaluate`) and upscaled by the model, by bicubic and by Lanczos; tesseract reads
-the original and the three upscales, and each reading's character error rate (CER) against the ground
-truth is recorded beside the PSNRs (:func:`measure_page`).
+in :mod:`srgan.fidelity.evaluate`) and upscaled by the model, by bicubic and by Lanczos; each OCR engine
+(:mod:`srgan.fidelity.ocr`: tesseract and EasyOCR) reads the original and the three upscales, and each
+reading's character error rate (CER) and order-free word F1 against the ground truth are recorded beside
+the PSNRs (:func:`measure_page`). Tesseract's figures keep their plain names (``cer_model``, ``f1_model``);
+another engine's carry its name (``cer_model_easyocr``, ``f1_model_easyocr``).
 
 :func:`fidelity_gate` is the promotion rule of training. Weights are promoted only when on every
-evaluation page ``CER model <= min(CER bicubic, CER Lanczos) + 0.005`` (rule ``cer``) and their mean
-PSNR gain over bicubic beats the current weights' on the same pages (rule ``psnr``). The result names
-each failed rule and page.
+evaluation page the model reads no worse than the better of bicubic and Lanczos on *both* engines:
+rule ``cer`` (tesseract) ``CER model <= min(CER bicubic, CER Lanczos) + 0.005``, and rule ``words_easyocr``
+``F1 model >= max(F1 bicubic, F1 Lanczos) - 0.005`` (EasyOCR's lines are not in reading order on
+multi-column pages, so its order-free word F1 judges it), and their mean PSNR gain over bicubic beats
+the current weights' on the same pages (rule ``psnr``). The result names each failed rule and page.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from srgan.config import PipelineConfig
 from srgan.fidelity.evaluate import load_ground_truth, load_originals, make_lr
-from srgan.fidelity.ocr import cer, ocr_text
+from srgan.fidelity.ocr import ENGINES, TESSERACT, cer, ocr_text, word_f1
 from srgan.imaging.metrics import bicubic_upscale, lanczos_upscale, psnr
 from srgan.inference.engine import Engine
 from srgan.models import Generator
@@ -51,21 +55,35 @@ def load_ocr_pages(inputs: Sequence[str], cfg: PipelineConfig) -> list[OcrPage]:
     return [OcrPage(name, image, texts[name]) for name, image in load_originals(list(inputs), cfg) if name in texts]
 
 
+def field_name(metric: str, kind: str, engine: str = TESSERACT) -> str:
+    """Row key of an OCR figure: ``cer_model`` (tesseract), ``f1_lanczos_easyocr`` (another engine)."""
+    return f"{metric}_{kind}" if engine == TESSERACT else f"{metric}_{kind}_{engine}"
+
+
+def read_scores(image: np.ndarray, truth: str, dpi: int, engine: str) -> tuple[float, float]:
+    """(CER, word F1) of one reading of a page by engine."""
+    text = ocr_text(image, dpi, engine=engine)
+    return cer(text, truth), word_f1(text, truth)
+
+
 class OcrCache:
-    """CERs of readings that do not depend on the weights (original, bicubic, Lanczos), by key."""
+    """(CER, word F1) of readings that do not depend on the weights (original, bicubic, Lanczos), by key."""
 
     def __init__(self) -> None:
-        self._cer: dict[tuple, float] = {}
+        self._scores: dict[tuple, tuple[float, float]] = {}
 
-    def get(self, key: tuple, image: np.ndarray, truth: str, dpi: int) -> float:
-        if key not in self._cer:
-            self._cer[key] = cer(ocr_text(image, dpi), truth)
-        return self._cer[key]
+    def get(self, key: tuple, image: np.ndarray, truth: str, dpi: int, engine: str = TESSERACT
+            ) -> tuple[float, float]:
+        if (*key, engine) not in self._scores:
+            self._scores[(*key, engine)] = read_scores(image, truth, dpi, engine)
+        return self._scores[(*key, engine)]
 
 
 def measure_page(engine: Engine, text_height: float | None, page: OcrPage, cfg: PipelineConfig,
-                 dpi: int = NATIVE_DPI, cache: OcrCache | None = None, tag: str = "") -> dict:
-    """One page at the engine's scale: PSNR and CER of the model, bicubic and Lanczos; CER of the original.
+                 dpi: int = NATIVE_DPI, cache: OcrCache | None = None, tag: str = "",
+                 ocr_engines: Sequence[str] = ENGINES) -> dict:
+    """One page at the engine's scale: PSNR of the model, bicubic and Lanczos; CER and word F1 of the
+    original and the three upscales on each of ``ocr_engines``.
 
     The model path is the upscale path itself (``upscale_images``, normalisation as configured), with no
     out-of-range fallback: this measures the model.
@@ -79,25 +97,32 @@ def measure_page(engine: Engine, text_height: float | None, page: OcrPage, cfg: 
     key = (page.name, tag, scale)
     row = {
         "page": page.name, "scale": scale, "width": size[0], "height": size[1],
-        "lr_xheight_px": estimate.px, "normalise_factor": factor,
+        "lr_xheight_px": estimate.px, "estimate_note": estimate.reason, "normalise_factor": factor,
         "psnr": psnr(sr, hr), "psnr_bicubic": psnr(bic, hr), "psnr_lanczos": psnr(lan, hr),
-        "cer_original": cache.get((page.name, tag, "original"), hr, page.truth, dpi),
-        "cer_bicubic": cache.get((*key, "bicubic"), bic, page.truth, dpi),
-        "cer_lanczos": cache.get((*key, "lanczos"), lan, page.truth, dpi),
-        "cer_model": cer(ocr_text(sr, dpi), page.truth),
+        "ocr_engines": list(ocr_engines),
     }
-    log.info("fidelity %s%s x%d: CER original %.3f bicubic %.3f lanczos %.3f model %.3f; PSNR model %.2f "
-             "lanczos %.2f bicubic %.2f", page.name, f" {tag}" if tag else "", scale, row["cer_original"],
-             row["cer_bicubic"], row["cer_lanczos"], row["cer_model"], row["psnr"], row["psnr_lanczos"],
-             row["psnr_bicubic"])
+    for ocr in ocr_engines:
+        scores = {"original": cache.get((page.name, tag, "original"), hr, page.truth, dpi, ocr),
+                  "bicubic": cache.get((*key, "bicubic"), bic, page.truth, dpi, ocr),
+                  "lanczos": cache.get((*key, "lanczos"), lan, page.truth, dpi, ocr),
+                  "model": read_scores(sr, page.truth, dpi, ocr)}
+        for kind, (c, f1) in scores.items():
+            row[field_name("cer", kind, ocr)] = c
+            row[field_name("f1", kind, ocr)] = f1
+        log.info("fidelity %s%s x%d %s: CER original %.3f bicubic %.3f lanczos %.3f model %.3f; word F1 original "
+                 "%.3f lanczos %.3f model %.3f", page.name, f" {tag}" if tag else "", scale, ocr,
+                 *(scores[k][0] for k in ("original", "bicubic", "lanczos", "model")),
+                 *(scores[k][1] for k in ("original", "lanczos", "model")))
+    log.info("fidelity %s%s x%d: PSNR model %.2f lanczos %.2f bicubic %.2f", page.name, f" {tag}" if tag else "",
+             scale, row["psnr"], row["psnr_lanczos"], row["psnr_bicubic"])
     return row
 
 
 def measure_pages(net_g: Generator, text_height: float | None, pages: Sequence[OcrPage], cfg: PipelineConfig,
-                  cache: OcrCache | None = None) -> list[dict]:
+                  cache: OcrCache | None = None, ocr_engines: Sequence[str] = ENGINES) -> list[dict]:
     """measure_page for every page at native size (the training gate's evaluation)."""
     engine = Engine(net_g, cfg.engine, cfg.tiling)
-    return [measure_page(engine, text_height, p, cfg, cache=cache) for p in pages]
+    return [measure_page(engine, text_height, p, cfg, cache=cache, ocr_engines=ocr_engines) for p in pages]
 
 
 # ------------------------------------------------------------------------------------------- the gate
@@ -124,15 +149,31 @@ class GateResult:
                 "cer_margin": CER_MARGIN, "pages": self.rows}
 
 
+def row_engines(row: dict) -> list[str]:
+    """The OCR engines a row was read with (rows stored before 2026-12-05: tesseract alone)."""
+    return list(row.get("ocr_engines") or [TESSERACT])
+
+
 def cer_failures(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
-    """Rule ``cer``: pages where the model reads worse than min(bicubic, Lanczos) + margin."""
+    """The OCR rules of the gate, per page and engine: rule ``cer`` (tesseract) where the model's CER is above
+    min(bicubic, Lanczos) + margin; rule ``words_<engine>`` (the other engines, whose line order is not the
+    reading order) where its word F1 is below max(bicubic, Lanczos) - margin. Both must hold: a letter change
+    that either reader catches is a change."""
     out = []
     for r in rows:
-        limit = min(r["cer_bicubic"], r["cer_lanczos"]) + margin
-        if not r["cer_model"] <= limit:
-            out.append({"rule": "cer", "page": r["page"], "scale": r["scale"],
-                        "detail": f"CER model {r['cer_model']:.3f} > min(bicubic {r['cer_bicubic']:.3f}, "
-                                  f"Lanczos {r['cer_lanczos']:.3f}) + {margin} at {r['scale']}x"})
+        for ocr in row_engines(r):
+            if ocr == TESSERACT:
+                limit = min(r["cer_bicubic"], r["cer_lanczos"]) + margin
+                if not r["cer_model"] <= limit:
+                    out.append({"rule": "cer", "page": r["page"], "scale": r["scale"],
+                                "detail": f"CER model {r['cer_model']:.3f} > min(bicubic {r['cer_bicubic']:.3f}, "
+                                          f"Lanczos {r['cer_lanczos']:.3f}) + {margin} at {r['scale']}x"})
+                continue
+            f1 = {k: r[field_name("f1", k, ocr)] for k in ("model", "bicubic", "lanczos")}
+            if not f1["model"] >= max(f1["bicubic"], f1["lanczos"]) - margin:
+                out.append({"rule": f"words_{ocr}", "page": r["page"], "scale": r["scale"],
+                            "detail": f"{ocr} word F1 model {f1['model']:.3f} < max(bicubic {f1['bicubic']:.3f}, "
+                                      f"Lanczos {f1['lanczos']:.3f}) - {margin} at {r['scale']}x"})
     return out
 
 
@@ -166,8 +207,13 @@ def native_summary(rows: Sequence[dict]) -> dict:
 
     out = {"pages": len(rows)}
     if rows:
-        out.update({k: mean(k) for k in ("psnr", "psnr_lanczos", "psnr_bicubic", "cer_original", "cer_bicubic",
-                                         "cer_lanczos", "cer_model")})
+        keys = ["psnr", "psnr_lanczos", "psnr_bicubic"]
+        engines = [e for e in ENGINES if all(e in row_engines(r) for r in rows)]
+        for ocr in engines:
+            keys += [field_name(m, k, ocr) for m in ("cer", "f1") for k in ("original", "bicubic", "lanczos", "model")
+                     if all(field_name(m, k, ocr) in r for r in rows)]
+        out.update({k: mean(k) for k in keys})
+        out["ocr_engines"] = engines
         out.update(gain_over_bicubic_db=round(out["psnr"] - out["psnr_bicubic"], 2),
                    gain_over_lanczos_db=round(out["psnr"] - out["psnr_lanczos"], 2),
                    cer_failures=[f["page"] for f in cer_failures(rows)])
@@ -177,9 +223,15 @@ def native_summary(rows: Sequence[dict]) -> dict:
 def format_native_summary(label: str, summary: dict) -> str:
     if not summary["pages"]:
         return f"  {label}: no page"
-    return (f"  {label} ({summary['pages']} pages): PSNR model {summary['psnr']:.2f} dB, Lanczos "
+    text = (f"  {label} ({summary['pages']} pages): PSNR model {summary['psnr']:.2f} dB, Lanczos "
             f"{summary['psnr_lanczos']:.2f}, bicubic {summary['psnr_bicubic']:.2f} (gain "
             f"{summary['gain_over_bicubic_db']:+.2f} over bicubic, {summary['gain_over_lanczos_db']:+.2f} over "
-            f"Lanczos); CER original {summary['cer_original']:.3f} bicubic {summary['cer_bicubic']:.3f} Lanczos "
-            f"{summary['cer_lanczos']:.3f} model {summary['cer_model']:.3f}; rule cer failed on "
-            f"{len(summary['cer_failures'])}")
+            f"Lanczos)")
+    for ocr in summary.get("ocr_engines") or [TESSERACT]:
+        def fig(metric: str, kind: str, ocr: str = ocr) -> str:
+            v = summary.get(field_name(metric, kind, ocr))
+            return "n/a" if v is None else f"{v:.3f}"
+        text += (f"; {ocr} CER original {fig('cer', 'original')} bicubic {fig('cer', 'bicubic')} Lanczos "
+                 f"{fig('cer', 'lanczos')} model {fig('cer', 'model')}, word F1 original {fig('f1', 'original')} "
+                 f"bicubic {fig('f1', 'bicubic')} Lanczos {fig('f1', 'lanczos')} model {fig('f1', 'model')}")
+    return text + f"; OCR rules failed on {len(summary['cer_failures'])}"

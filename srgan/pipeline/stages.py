@@ -21,7 +21,14 @@ from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
 from srgan.imaging.colour import merge_luma, recombine, split_luma
 from srgan.imaging.metrics import bicubic_consistency_psnr, bicubic_upscale, consistency_psnr, lanczos_upscale
-from srgan.imaging.textsize import TextHeight, estimate_text_height, normalisation_factor, resize, resize_to
+from srgan.imaging.textsize import (
+    TOO_SMALL,
+    TextHeight,
+    estimate_text_height,
+    normalisation_factor,
+    resize,
+    resize_to,
+)
 from srgan.inference.engine import Engine, EngineInfo
 from srgan.pdf.textlayer import write_text_layer
 from srgan.pipeline.captions import side_by_side
@@ -44,18 +51,27 @@ def normalise_image(image: np.ndarray, text_height: float | None, ucfg: UpscaleC
     return resize(image, factor), estimate, factor
 
 
+SMALL_PRINT_PX = 2.5  # the smallest LR x-height the validated-range sweeps measure (srgan.fidelity.sweep.SIZES)
+
+
 def range_decision(text_px: float | None, factor: float, validated_range: Sequence[float] | None,
-                   ucfg: UpscaleConfig) -> tuple[bool | None, str]:
+                   ucfg: UpscaleConfig, note: str | None = None) -> tuple[bool | None, str]:
     """(in_validated_range, method) for a page whose text (estimate text_px, normalised by factor) meets
     the model at text_px * factor px: None when there is no estimate or no range. The method is
-    ``lanczos`` for a page outside the range under ``upscale.out_of_range: lanczos`` and for a page
-    without an estimate under ``upscale.no_estimate: lanczos`` (text too small to measure is where the
-    model changed letters); weights without a range leave every page to the model."""
+    ``lanczos`` for a page outside the range under ``upscale.out_of_range: lanczos``. A page without an
+    estimate (``note``: the estimator's reason) gets under ``upscale.no_estimate``: ``lanczos``, ``model``,
+    or ``evidence``: text too small to measure (its ink is word blobs in text lines: the estimator's
+    ``TOO_SMALL``) is decided as the smallest size measured, so the model when the range reaches down to
+    ``SMALL_PRINT_PX`` and Lanczos otherwise; blank pages and pictures (no text to gain) get Lanczos.
+    Weights without a range leave every page to the model."""
     if not validated_range:
         return None, "model"
-    if text_px is None:
-        return None, "lanczos" if ucfg.no_estimate == "lanczos" else "model"
     lo, hi = validated_range
+    if text_px is None:
+        if ucfg.no_estimate == "evidence":
+            small_print = bool(note and note.startswith(TOO_SMALL))
+            return None, "model" if small_print and lo <= SMALL_PRINT_PX else "lanczos"
+        return None, "lanczos" if ucfg.no_estimate == "lanczos" else "model"
     inside = bool(lo <= text_px * factor <= hi)
     return inside, "lanczos" if not inside and ucfg.out_of_range == "lanczos" else "model"
 
@@ -71,7 +87,7 @@ def upscale_images(
     (Lanczos instead of the model for ``lanczos``).
     """
     prepared = [normalise_image(img, text_height, ucfg) for img in images]
-    methods = [range_decision(est.px, factor, validated_range, ucfg)[1]
+    methods = [range_decision(est.px, factor, validated_range, ucfg, est.reason)[1]
                for _, est, factor in prepared]
     to_model = [p[0] for p, m in zip(prepared, methods, strict=True) if m == "model"]
     outs = iter(engine.upscale(to_model) if to_model else [])
@@ -108,12 +124,14 @@ def prepare_page(page: Page, work_dir: Path, text_height: float | None, ucfg: Up
     work.color = "grey" if chroma is None else "rgb"
     work.input_height, work.input_width = img.shape[:2]
     work.dpi = page.dpi
+    if not page.dpi and ucfg.assumed_dpi > 0:  # untagged (RVL-CDIP's pages are): OCR and viewers need a size
+        work.dpi, work.dpi_assumed = float(ucfg.assumed_dpi), True
     t0 = clock()
     norm, estimate, factor = normalise_image(img, text_height, ucfg)
     work.seconds["normalise"] = clock() - t0
     work.text_height_px, work.text_height_note, work.factor = estimate.px, estimate.reason, factor
     work.validated_range = tuple(validated_range) if validated_range else None
-    work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg)
+    work.in_validated_range, work.method = range_decision(estimate.px, factor, validated_range, ucfg, estimate.reason)
     if work.in_validated_range is False and ucfg.out_of_range == "model_warn":
         log.warning("%s page %d: text x-height %.1f px is outside the weights' validated range %s; model used",
                     printable(page.doc.member or page.doc.source), page.page_index + 1, estimate.px * factor,
@@ -320,6 +338,7 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
         "input_width": work.input_width or None,
         "input_height": work.input_height or None,
         "input_dpi": work.dpi,
+        "dpi_assumed": work.dpi_assumed,
         "text_height_px": work.text_height_px,
         "text_height_note": work.text_height_note,
         "normalise_factor": work.factor,

@@ -21,6 +21,7 @@ class PageWork:
     input_width: int = 0
     input_height: int = 0
     dpi: float | None = None
+    dpi_assumed: bool = False  # the file had no dpi tag: dpi is upscale.assumed_dpi
     text_height_px: float | None = None
     text_height_note: str | None = None
     factor: float = 1.0

@@ -701,20 +701,22 @@ def evaluate_and_promote(
 
 def _fidelity_gate(net_g: Generator, cfg: PipelineConfig, eval_cfg: PipelineConfig, ocr_inputs: Sequence[str] | None,
                    new_eval: EvalResult | None, prev_eval: EvalResult | None):
-    """srgan.fidelity's gate: CER on every page with ground truth (the real ones under ``ocr_inputs`` and, when
+    """srgan.fidelity's gate: tesseract CER and EasyOCR word F1 (both engines must pass) on every page with ground
+    truth (the real ones under ``ocr_inputs`` and, when
     ``training.held_out_family_pages`` > 0, a text page per held-out type family), PSNR gain against the current
     weights."""
     from srgan.fidelity.gate import GateResult, fidelity_gate, load_ocr_pages, measure_pages
-    from srgan.fidelity.ocr import have_tesseract
+    from srgan.fidelity.ocr import ENGINES, missing_engines
     from srgan.training.heldout import held_out_ocr_pages
 
     pages = load_ocr_pages(list(ocr_inputs or []), cfg)
     if cfg.training.held_out_family_pages > 0:
         pages += held_out_ocr_pages(cfg.training.scale)
-    if pages and not have_tesseract():  # pages to check but no reader: refuse rather than skip the rule
-        return GateResult(passed=False, failures=[{"rule": "cer", "page": None, "detail": "tesseract is not "
-                                                   "installed (apt-get install tesseract-ocr tesseract-ocr-eng)"}])
-    rows = measure_pages(net_g, cfg.training.text_height, pages, eval_cfg) if pages else []
+    missing = missing_engines(ENGINES)
+    if pages and missing:  # pages to check but a reader missing: refuse rather than skip its rule
+        return GateResult(passed=False, failures=[{"rule": "cer", "page": None,
+                                                   "detail": f"OCR engine not installed: {'; '.join(missing)}"}])
+    rows = measure_pages(net_g, cfg.training.text_height, pages, eval_cfg, ocr_engines=ENGINES) if pages else []
     return fidelity_gate(rows, new_eval.mean_gain_db if new_eval is not None else None,
                          prev_eval.mean_gain_db if prev_eval is not None else None)
 

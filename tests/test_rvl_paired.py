@@ -1,0 +1,57 @@
+"""The paired RVL-like benchmark: the degradation, the readings and the summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from srgan.config import PipelineConfig, override
+from srgan.fidelity.ocr import have_tesseract
+from srgan.fidelity.rvl_paired import TruthPage, measure, rvl_lr, summarise
+from srgan.inference.engine import Engine
+from tests.conftest import tiny_generator
+
+
+def test_rvl_lr_is_bitonal_then_area_averaged():
+    hr = np.full((300, 240), 255, np.uint8)
+    hr[:, :120] = 100  # dark grey: ink after the threshold
+    hr[:, 120:] = 200  # light grey: paper
+    lr = rvl_lr(hr, 300, 100)
+    assert lr.shape == (100, 80)
+    assert lr[:, :40].max() == 0 and lr[:, 41:].min() == 255  # thresholded at mid-grey, then averaged by area
+    edge = rvl_lr(np.pad(np.zeros((3, 3), np.uint8), ((0, 0), (0, 1)), constant_values=255), 300, 75)
+    assert edge.shape == (1, 1) and 0 < edge[0, 0] < 255  # a 4 x 4 block three-quarters ink: grey
+
+
+def _row(page, as_is, bic, lan, model, hr=1.0):
+    row = {"page": page, "kind": "paired", "lr_dpi": 100.0, "scale": 2, "default": "model", "f1_hr_tesseract": hr}
+    for v, f in zip(("as_is", "bicubic", "lanczos", "model", "default"), (as_is, bic, lan, model, model), strict=True):
+        row[f"f1_{v}_tesseract"] = f
+    return row
+
+
+def test_summary_names_the_best_baseline_and_the_worst_page():
+    rows = [_row("a", 0.5, 0.7, 0.8, 0.9), _row("b", 0.5, 0.7, 0.8, 0.75)]
+    (s,) = summarise(rows, ["tesseract"])
+    assert s["best_baseline_tesseract"] == "lanczos"
+    assert s["share_model_tesseract"] == pytest.approx(0.825)
+    assert s["model_minus_best_tesseract"] == pytest.approx(0.025)
+    assert s["model_worst_page_minus_best_tesseract"] == pytest.approx(-0.05)
+
+
+@pytest.mark.skipif(not have_tesseract(), reason="tesseract not installed (make system)")
+def test_measure_reads_every_variant_and_the_hr_page():
+    from srgan.sample import find_fonts, render_text_page
+
+    fonts = find_fonts()
+    if not fonts:
+        pytest.skip("no TrueType fonts on this machine")
+    text = "The quick brown fox jumps over the lazy dog"
+    hr, _ = render_text_page(text, fonts[0], 14, 300, width_in=5.5, height_in=0.8, margin_in=0.2)
+    cfg = override(PipelineConfig(), "engine.device", "cpu")
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    (row,) = measure({2: (engine, None)}, [TruthPage("fox", hr, 300.0, text)], [], [(150.0, 2)], cfg.upscale,
+                     ["tesseract"])
+    assert row["f1_hr_tesseract"] > 0.8 and row["share_lanczos_tesseract"] > 0.5
+    assert row["default"] == "model" and row["f1_default_tesseract"] == row["f1_model_tesseract"]  # no range
+    assert {f"f1_{v}_tesseract" for v in ("as_is", "bicubic", "lanczos", "model")} <= row.keys()
