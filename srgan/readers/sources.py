@@ -9,6 +9,7 @@ them by offset from an uncompressed tar (the archive itself, or a spooled copy: 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import stat
@@ -20,7 +21,18 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from ..config import LimitsConfig
-from ..storage.files import Location, exists, is_dir, is_url, join, open_read, read_bytes, size, walk_files
+from ..storage.files import (
+    Location,
+    exists,
+    is_dir,
+    is_url,
+    join,
+    open_read,
+    read_bytes,
+    read_range,
+    size,
+    walk_files,
+)
 from ..storage.files import name as loc_name
 from .labels import LabelIndex, label_file_split
 from .refs import DocumentRef, one_line, printable
@@ -381,14 +393,17 @@ def read_members_at(tar_path: Location, members: Sequence[tuple[str, int, int]],
     The offsets and sizes come from discovery, and the reader checks each member's sha256 against
     discovery's, so a tar rewritten since is caught.
     """
-    with open_read(tar_path) as fh:  # on object storage: ranged reads (read ahead in blocks)
+    with contextlib.nullcontext(None) if is_url(tar_path) else open_read(tar_path) as fh:
         for member, offset, length in members:
             if length > limits.max_member_bytes:
                 yield member, ValueError(f"member too large: {length} bytes > "
                                          f"limits.max_member_bytes={limits.max_member_bytes}")
                 continue
-            fh.seek(offset)
-            data = fh.read(length)
+            if fh is None:  # on object storage: one ranged GET of exactly the member's bytes
+                data = read_range(tar_path, offset, length)
+            else:
+                fh.seek(offset)
+                data = fh.read(length)
             yield member, data if len(data) == length else OSError(
                 f"archive ends inside member {printable(member)}")
 

@@ -161,12 +161,6 @@ def remove(loc: Location) -> None:
     Path(loc).unlink(missing_ok=True)
 
 
-def walk_tree(root: Location) -> Iterator[str]:
-    """Every file under root (full locations), for cleanup and checks."""
-    for rel in walk_files(root) if exists(root) else []:
-        yield str(join(root, rel))
-
-
 def scratch_root(out: Location) -> Path:
     """Where runs on this output keep their work files (decoded pages as .npy, spools, progress): OUT/.work
     for a local output; for one on object storage, a folder of this machine's temp dir named after the
