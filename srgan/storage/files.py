@@ -50,13 +50,6 @@ def name(loc: Location) -> str:
     return posixpath.basename(str(loc).rstrip("/")) if is_url(loc) else Path(loc).name
 
 
-def parent(loc: Location) -> Location:
-    if is_url(loc):
-        head, _, _ = str(loc).rstrip("/").rpartition("/")
-        return head
-    return Path(loc).parent
-
-
 @functools.lru_cache(maxsize=16)
 def _filesystem(protocol_root: str):
     import fsspec
