@@ -25,8 +25,8 @@ import contextlib
 import json
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
@@ -51,7 +51,6 @@ from srgan.storage.files import is_url, join, list_names, remove
 from srgan.storage.files import normalise as location
 
 DEPLOYMENT = "upscale/upscale-folder"
-UNIT_QUEUE = "default"  # the pool's queue that unit workers serve (prefect.yaml)
 RESUBMIT_S = 30.0  # a Crashed/Failed unit the automation has not scheduled again by then: the parent does
 SETTLE_S = 300.0  # a Crashed/Failed unit still not running again after this long is taken as final
 
@@ -64,7 +63,6 @@ class Unit:
     state: str = "SCHEDULED"  # state type, or the state name for GaveUp
     attempts: int = 0
     ended_at: float | None = None  # monotonic time it was first seen Crashed/Failed (None: not ended)
-    history: list[str] = field(default_factory=list)
 
     def row(self) -> dict:
         return {"unit": self.index, "documents": self.documents, "flow_run_id": str(self.flow_run_id),
@@ -120,11 +118,13 @@ def upscale_sharded(
     adopted = existing_units(parent) if parent else {}
     count = next(iter(adopted.values()))[1] if adopted else unit_count(
         shards, len(docs), deployment, cfg.flow.units_per_worker)
-    sizes = Counter(shard_of(d, count) for d in docs)
+    by_unit: dict[int, list] = defaultdict(list)  # each document hashed to its unit once
+    for d in docs:
+        by_unit[shard_of(d, count)].append(d)
     logger.info("%d documents in %d units%s: %s", len(docs), count, " (adopted after a restart)" if adopted else "",
-                ", ".join(f"{i}: {sizes.get(i, 0)}" for i in range(count)))
+                ", ".join(f"{i}: {len(by_unit.get(i, ()))}" for i in range(count)))
     base = {"input_path": input_path, "output_dir": output_dir, "scale": scale, "config_path": config_path}
-    units = {i: Unit(i, sizes[i]) for i in range(count) if sizes.get(i)}
+    units = {i: Unit(i, len(by_unit[i])) for i in sorted(by_unit)}
     lists = join(location(output_dir), ".units", str(parent or uuid.uuid4()))
     for i, unit in units.items():
         if i in adopted:
@@ -133,7 +133,7 @@ def upscale_sharded(
         # the unit's documents, discovered (and hashed) once here: the unit run reads them instead of
         # streaming every archive of the night again
         listing = str(join(lists, f"unit-{i}-of-{count}.json"))
-        atomic_write_bytes(listing, refs_to_json([d for d in docs if shard_of(d, count) == i]))
+        atomic_write_bytes(listing, refs_to_json(by_unit[i]))
         run = run_deployment(deployment, parameters={**base, "shard_index": i, "shard_count": count,
                                                      "documents": listing},
                              flow_run_name=f"unit-{i}-of-{count}", timeout=0, tags=["unit"],

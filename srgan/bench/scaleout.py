@@ -43,7 +43,7 @@ from pathlib import Path
 from srgan.bench.scale import PROJECT, _api, _as_postgres, _free_port, _start, _stop, write_pages
 from srgan.models import Generator
 from srgan.pipeline.records import read_records
-from srgan.storage.files import _filesystem
+from srgan.storage.files import _filesystem, filesystem
 from srgan.weights import save_weights
 
 FAULTS = ("kill", "parent", "twice", "store", "server")
@@ -74,11 +74,6 @@ class S3Server:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"moto server did not start (see {self.root / 's3.log'})")
-
-    def filesystem(self):
-        import s3fs
-
-        return s3fs.S3FileSystem(key="bench", secret="bench", endpoint_url=self.env["AWS_ENDPOINT_URL"])
 
     def pause(self, seconds: float) -> None:
         """The store unreachable: the server process stopped (connections hang), then continued."""
@@ -251,7 +246,7 @@ def make_inputs(root: Path, pages: int, size: tuple[int, int], s3: S3Server | No
     write_pages(local, pages, size)
     if s3 is None:
         return str(local)
-    fs = s3.filesystem()
+    fs, _ = filesystem(f"s3://{BUCKET}")  # through the AWS environment bench_scaleout set, as the workers do
     fs.mkdir(BUCKET)
     fs.put(str(local), f"{BUCKET}/in", recursive=True)
     return f"s3://{BUCKET}/in"
@@ -266,6 +261,9 @@ def bench_scaleout(workers: list[int], storages: list[str], pages: int, size: tu
     pin: each unit worker on one core (taskset) with one torch thread, as machines of one core each;
     without it the workers share every core of this machine. units_per_worker: flow.units_per_worker
     of the night (None: the shipped default). model: (num_feat, num_block) of the untrained generator."""
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown:
+        raise ValueError(f"faults: unknown {unknown}; known: {', '.join(FAULTS)}")
     root = Path(keep or tempfile.mkdtemp(prefix="srgan-scaleout-"))
     root.mkdir(parents=True, exist_ok=True)
     wdir = root / "weights"

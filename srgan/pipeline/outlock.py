@@ -36,6 +36,7 @@ from srgan.storage.files import Location, is_dir, is_url, join, list_names, norm
 from srgan.storage.lease import Lease, LeaseBusyError, describe
 
 LOCK_NAME = ".lock"
+LOCKS_DIR = ".locks"  # on object storage: the leases (see the module docstring)
 
 
 class OutputBusyError(RuntimeError):
@@ -47,10 +48,7 @@ def _describe(path: Path) -> str:
         held = json.loads(path.read_text() or "{}")
     except (OSError, ValueError):
         held = {}
-    if not held:
-        return "another run (no description in the lock file)"
-    return (f"{held.get('holder', 'a run')} (pid {held.get('pid', '?')} on {held.get('host', '?')}, "
-            f"since {held.get('since', '?')})")
+    return describe(held) if held else "another run (no description in the lock file)"
 
 
 def _take(path: Path, mode: int) -> int:
@@ -124,9 +122,6 @@ def ensure_free(out_dir: Location) -> None:
     if is_dir(out_dir):
         with hold_output(out_dir, "a check"):
             pass
-
-
-LOCKS_DIR = ".locks"
 
 
 @contextlib.contextmanager

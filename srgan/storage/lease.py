@@ -120,8 +120,7 @@ class Lease:
             if held_etag is None:
                 continue
             own_earlier = bool(self.key) and held.get("key") == self.key and held.get("attempt", 0) < self.attempt
-            expired = age is not None and age > float(held.get("ttl_s") or self.ttl_s) + SKEW_S
-            if not (own_earlier or expired):
+            if not (own_earlier or self._expired(held, age)):
                 raise LeaseBusyError(self.url, held)
             etag = self._put(held_etag)
             if etag is not None:
@@ -163,9 +162,11 @@ class Lease:
     def live(self) -> dict | None:
         """The content of the lease at this URL if a live holder has it (for checks), else None."""
         held, etag, age = self._read()
-        if etag is None:
-            return None
-        return None if age is not None and age > float(held.get("ttl_s") or self.ttl_s) + SKEW_S else held
+        return None if etag is None or self._expired(held, age) else held
+
+    def _expired(self, held: dict, age: float | None) -> bool:
+        """Not rewritten for its holder's TTL (+ SKEW_S for clocks): its holder is gone."""
+        return age is not None and age > float(held.get("ttl_s") or self.ttl_s) + SKEW_S
 
 
 def _precondition_failed(exc: BaseException) -> bool:
