@@ -211,9 +211,10 @@ def test_ranged_reads_and_concurrent_takers(bucket):
     won, lost = [], []
 
     def take(i: int) -> None:
+        lease = Lease(url, f"taker {i}", ttl_s=30)
         try:
-            Lease(url, f"taker {i}", ttl_s=30).acquire()
-            won.append(i)
+            lease.acquire()
+            won.append(lease)
         except LeaseBusyError:
             lost.append(i)
 
@@ -223,6 +224,7 @@ def test_ranged_reads_and_concurrent_takers(bucket):
     for t in threads:
         t.join()
     assert len(won) == 1 and len(lost) == 5
+    won[0].release()  # its renewal thread would outlive the test
 
 
 def test_console_script_on_s3_in_a_fresh_process(s3_server, bucket, tiny_weights, tmp_path):
