@@ -55,3 +55,22 @@ def test_measure_reads_every_variant_and_the_hr_page():
     assert row["f1_hr_tesseract"] > 0.8 and row["share_lanczos_tesseract"] > 0.5
     assert row["default"] == "model" and row["f1_default_tesseract"] == row["f1_model_tesseract"]  # no range
     assert {f"f1_{v}_tesseract" for v in ("as_is", "bicubic", "lanczos", "model")} <= row.keys()
+
+
+def test_resume_keeps_rows_of_the_same_weights_and_engines_only(tmp_path):
+    import json
+
+    from srgan.fidelity.rvl_paired import earlier_rows
+
+    out = tmp_path / "paired.json"
+    rows = [_row("a", 0.5, 0.7, 0.8, 0.9), {**_row("a", 0.5, 0.7, 0.8, 0.9), "scale": 4}]
+    out.write_text(json.dumps({"engines": ["tesseract"], "rows": rows,
+                               "weights": {"2": {"sha256": "aa"}, "4": {"sha256": "bb"}}}))
+    kept = earlier_rows(out, {2: {"sha256": "aa"}, 4: {"sha256": "new"}}, ["tesseract"])
+    assert [r["scale"] for r in kept] == [2]  # the 4x rows were read from other weights: measured again
+    assert earlier_rows(out, {2: {"sha256": "aa"}}, ["tesseract", "easyocr"]) == []  # other engines
+    assert earlier_rows(tmp_path / "none.json", {2: {"sha256": "aa"}}, ["tesseract"]) == []
+    engine = Engine(tiny_generator(2), PipelineConfig().engine, PipelineConfig().tiling)
+    # a kept row is not measured again: no page, engine or reader is touched for it
+    assert measure({2: (engine, None)}, [TruthPage("a", np.zeros((8, 8), np.uint8), 300.0, "x")], [], [(100.0, 2)],
+                   PipelineConfig().upscale, ["tesseract"], done=kept) == kept

@@ -125,16 +125,26 @@ def read_case(images: dict[str, np.ndarray], default: str, truth: str, dpis: dic
     return row
 
 
+def row_key(row: dict) -> tuple:
+    """What identifies a row: (kind, page, LR dpi, scale)."""
+    return row["kind"], row["page"], float(row["lr_dpi"]), int(row["scale"])
+
+
 def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], paired: Sequence[TruthPage],
             native: Sequence[TruthPage], cases: Sequence[tuple[float, int]], ucfg: UpscaleConfig,
-            ocr_engines: Sequence[str] = ENGINES, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+            ocr_engines: Sequence[str] = ENGINES, on_row: Callable[[list[dict]], None] | None = None,
+            done: Sequence[dict] = ()) -> list[dict]:
     """One row per page and case: paired pages for each (LR dpi, scale) case, native pages at each scale.
     ``on_row`` is called with the rows so far after each row (the CLI saves them: a long run keeps what it
-    measured if it is stopped)."""
-    rows: list[dict] = []
+    measured if it is stopped); ``done``: rows of an earlier run of the same weights and engines, kept and
+    not measured again (``--resume``)."""
+    rows: list[dict] = list(done)
+    have = {row_key(r) for r in done}
     hr_reads: dict[str, dict] = {}
     for page in paired:
         for lr_dpi, scale in cases:
+            if ("paired", page.name, float(lr_dpi), int(scale)) in have:
+                continue
             engine, rng = engines_by_scale[scale]
             lr = rvl_lr(page.image, page.dpi, lr_dpi)
             images, info = upscales(engine, lr, rng, ucfg)
@@ -154,6 +164,8 @@ def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], pair
                 on_row(rows)
     for page in native:
         for scale, (engine, rng) in sorted(engines_by_scale.items()):
+            if ("native", page.name, float(page.dpi), int(scale)) in have:
+                continue
             images, info = upscales(engine, page.image, rng, ucfg)
             dpis = {"as_is": page.dpi, **{k: page.dpi * scale for k in images if k != "as_is"}}
             row = {"page": page.name, "kind": "native", "lr_dpi": page.dpi, "scale": scale, **info,
@@ -212,6 +224,19 @@ def format_summary(summary: Sequence[dict], engines: Sequence[str] = ENGINES) ->
     return "\n".join(lines)
 
 
+def earlier_rows(out: Path, weights: dict[int, dict], engines: Sequence[str]) -> list[dict]:
+    """The rows of an earlier run in ``out`` that can stand beside new ones: read by the same engines, at a
+    scale whose weights have the same sha256 (rows of other weights are dropped, not mixed in)."""
+    if not out.is_file():
+        return []
+    earlier = json.loads(out.read_text())
+    if sorted(earlier.get("engines", [])) != sorted(engines):
+        return []
+    same = {int(s) for s, w in earlier.get("weights", {}).items()
+            if int(s) in weights and w.get("sha256") == weights[int(s)]["sha256"]}
+    return [r for r in earlier.get("rows", []) if int(r["scale"]) in same]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m srgan.fidelity.rvl_paired", description=__doc__.split("\n\n")[0])
     p.add_argument("--pages", nargs="*", default=[], help="folders of HR pages with a .txt beside them (paired)")
@@ -225,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", nargs="*", default=[], help="SCALE=NAME overrides (default weights/srgan_x<scale>)")
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     p.add_argument("--out", required=True, help="JSON file for the rows and the summary")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows already in --out that were read by the same engines with the same weights "
+                        "(sha256 per scale) and measure only the rest")
+    p.add_argument("--families", nargs="*",
+                   help="with --held-out: only these held-out families (page names, e.g. cmu-typewriter-text)")
     p.add_argument("--config", help="pipeline.yaml (default: the project's)")
     return p
 
@@ -255,7 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WeightsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    paired = load_truth_pages(args.pages, 300.0, limit=args.max_paired) + (held_out_pages() if args.held_out else [])
+    held_out = held_out_pages() if args.held_out else []
+    if args.families:
+        held_out = [p for p in held_out if p.name.split("/")[-1] in args.families]
+    paired = load_truth_pages(args.pages, 300.0, limit=args.max_paired) + held_out
     native = load_truth_pages(args.native, args.native_dpi, assume_dpi=True, limit=args.max_native)
     if not paired and not native:
         print("error: no page with ground truth (--pages, --held-out or --native)", file=sys.stderr)
@@ -270,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "native_pages": [p.name for p in native], "summary": summarise(rows, args.engines), "rows": rows}
         atomic_write_bytes(Path(args.out), json.dumps(result, indent=1).encode())
 
-    rows = measure(engines_by_scale, paired, native, cases, cfg.upscale, args.engines, on_row=save)
+    done = earlier_rows(Path(args.out), weights, args.engines) if args.resume else []
+    if done:
+        log.info("rvl_paired: %d row(s) kept from %s", len(done), args.out)
+    rows = measure(engines_by_scale, paired, native, cases, cfg.upscale, args.engines, on_row=save, done=done)
     save(rows, complete=True)
     print(format_summary(summarise(rows, args.engines), args.engines))
     return 0
