@@ -74,3 +74,21 @@ def test_resume_keeps_rows_of_the_same_weights_and_engines_only(tmp_path):
     # a kept row is not measured again: no page, engine or reader is touched for it
     assert measure({2: (engine, None)}, [TruthPage("a", np.zeros((8, 8), np.uint8), 300.0, "x")], [], [(100.0, 2)],
                    PipelineConfig().upscale, ["tesseract"], done=kept) == kept
+
+
+@pytest.mark.skipif(not have_tesseract(), reason="tesseract not installed (make system)")
+def test_resumed_page_is_not_read_at_hr_again():
+    from srgan.sample import find_fonts, render_text_page
+
+    fonts = find_fonts()
+    if not fonts:
+        pytest.skip("no TrueType fonts on this machine")
+    text = "The quick brown fox jumps over the lazy dog"
+    hr, _ = render_text_page(text, fonts[0], 14, 300, width_in=5.5, height_in=0.8, margin_in=0.2)
+    cfg = override(PipelineConfig(), "engine.device", "cpu")
+    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    kept = {**_row("fox", 0.5, 0.7, 0.8, 0.9, hr=0.123), "cer_hr_tesseract": 0.456}  # the 100 dpi case, kept
+    rows = measure({2: (engine, None)}, [TruthPage("fox", hr, 300.0, text)], [], [(100.0, 2), (150.0, 2)],
+                   cfg.upscale, ["tesseract"], done=[kept])
+    assert len(rows) == 2 and rows[0] is kept and rows[1]["lr_dpi"] == 150.0
+    assert rows[1]["f1_hr_tesseract"] == 0.123 and rows[1]["cer_hr_tesseract"] == 0.456  # the kept HR reading

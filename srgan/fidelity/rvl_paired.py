@@ -125,9 +125,9 @@ def read_case(images: dict[str, np.ndarray], default: str, truth: str, dpis: dic
     return row
 
 
-def row_key(row: dict) -> tuple:
+def row_key(kind: str, page: str, lr_dpi: float, scale: int) -> tuple:
     """What identifies a row: (kind, page, LR dpi, scale)."""
-    return row["kind"], row["page"], float(row["lr_dpi"]), int(row["scale"])
+    return kind, page, float(lr_dpi), int(scale)
 
 
 def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], paired: Sequence[TruthPage],
@@ -139,11 +139,13 @@ def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], pair
     measured if it is stopped); ``done``: rows of an earlier run of the same weights and engines, kept and
     not measured again (``--resume``)."""
     rows: list[dict] = list(done)
-    have = {row_key(r) for r in done}
-    hr_reads: dict[str, dict] = {}
+    have = {row_key(r["kind"], r["page"], r["lr_dpi"], r["scale"]) for r in done}
+    # the HR page's readings of kept rows: a page is read at HR once, also across a resumption
+    hr_reads: dict[str, dict] = {r["page"]: {k: v for k, v in r.items() if k.startswith(("f1_hr_", "cer_hr_"))}
+                                 for r in done if r["kind"] == "paired"}
     for page in paired:
         for lr_dpi, scale in cases:
-            if ("paired", page.name, float(lr_dpi), int(scale)) in have:
+            if row_key("paired", page.name, lr_dpi, scale) in have:
                 continue
             engine, rng = engines_by_scale[scale]
             lr = rvl_lr(page.image, page.dpi, lr_dpi)
@@ -164,7 +166,7 @@ def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], pair
                 on_row(rows)
     for page in native:
         for scale, (engine, rng) in sorted(engines_by_scale.items()):
-            if ("native", page.name, float(page.dpi), int(scale)) in have:
+            if row_key("native", page.name, page.dpi, scale) in have:
                 continue
             images, info = upscales(engine, page.image, rng, ucfg)
             dpis = {"as_is": page.dpi, **{k: page.dpi * scale for k in images if k != "as_is"}}
