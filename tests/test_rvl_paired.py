@@ -39,19 +39,25 @@ def test_summary_names_the_best_baseline_and_the_worst_page():
     assert s["model_worst_page_minus_best_tesseract"] == pytest.approx(-0.05)
 
 
-@pytest.mark.skipif(not have_tesseract(), reason="tesseract not installed (make system)")
-def test_measure_reads_every_variant_and_the_hr_page():
+FOX = "The quick brown fox jumps over the lazy dog"
+
+
+def _fox_case() -> tuple[TruthPage, Engine, PipelineConfig]:
+    """A rendered 300 dpi line with its text, a tiny 2x engine on the CPU and its config."""
     from srgan.sample import find_fonts, render_text_page
 
     fonts = find_fonts()
     if not fonts:
         pytest.skip("no TrueType fonts on this machine")
-    text = "The quick brown fox jumps over the lazy dog"
-    hr, _ = render_text_page(text, fonts[0], 14, 300, width_in=5.5, height_in=0.8, margin_in=0.2)
+    hr, _ = render_text_page(FOX, fonts[0], 14, 300, width_in=5.5, height_in=0.8, margin_in=0.2)
     cfg = override(PipelineConfig(), "engine.device", "cpu")
-    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
-    (row,) = measure({2: (engine, None)}, [TruthPage("fox", hr, 300.0, text)], [], [(150.0, 2)], cfg.upscale,
-                     ["tesseract"])
+    return TruthPage("fox", hr, 300.0, FOX), Engine(tiny_generator(2), cfg.engine, cfg.tiling), cfg
+
+
+@pytest.mark.skipif(not have_tesseract(), reason="tesseract not installed (make system)")
+def test_measure_reads_every_variant_and_the_hr_page():
+    page, engine, cfg = _fox_case()
+    (row,) = measure({2: (engine, None)}, [page], [], [(150.0, 2)], cfg.upscale, ["tesseract"])
     assert row["f1_hr_tesseract"] > 0.8 and row["share_lanczos_tesseract"] > 0.5
     assert row["default"] == "model" and row["f1_default_tesseract"] == row["f1_model_tesseract"]  # no range
     assert {f"f1_{v}_tesseract" for v in ("as_is", "bicubic", "lanczos", "model")} <= row.keys()
@@ -78,17 +84,9 @@ def test_resume_keeps_rows_of_the_same_weights_and_engines_only(tmp_path):
 
 @pytest.mark.skipif(not have_tesseract(), reason="tesseract not installed (make system)")
 def test_resumed_page_is_not_read_at_hr_again():
-    from srgan.sample import find_fonts, render_text_page
-
-    fonts = find_fonts()
-    if not fonts:
-        pytest.skip("no TrueType fonts on this machine")
-    text = "The quick brown fox jumps over the lazy dog"
-    hr, _ = render_text_page(text, fonts[0], 14, 300, width_in=5.5, height_in=0.8, margin_in=0.2)
-    cfg = override(PipelineConfig(), "engine.device", "cpu")
-    engine = Engine(tiny_generator(2), cfg.engine, cfg.tiling)
+    page, engine, cfg = _fox_case()
     kept = {**_row("fox", 0.5, 0.7, 0.8, 0.9, hr=0.123), "cer_hr_tesseract": 0.456}  # the 100 dpi case, kept
-    rows = measure({2: (engine, None)}, [TruthPage("fox", hr, 300.0, text)], [], [(100.0, 2), (150.0, 2)],
-                   cfg.upscale, ["tesseract"], done=[kept])
+    rows = measure({2: (engine, None)}, [page], [], [(100.0, 2), (150.0, 2)], cfg.upscale, ["tesseract"],
+                   done=[kept])
     assert len(rows) == 2 and rows[0] is kept and rows[1]["lr_dpi"] == 150.0
     assert rows[1]["f1_hr_tesseract"] == 0.123 and rows[1]["cer_hr_tesseract"] == 0.456  # the kept HR reading
