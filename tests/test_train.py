@@ -22,7 +22,7 @@ from srgan.training.data import (
 )
 from srgan.training.train import ModelEMA, gan_step, main, pretrain_step, scheduled_lr, train
 from srgan.weights import save_weights, sha256_of
-from tests.conftest import text_like_page
+from tests.conftest import REPO, text_like_page
 
 
 def tiny_cfg(**training) -> PipelineConfig:
@@ -419,3 +419,13 @@ def test_manifest_records_families_sizes_and_degradations(tmp_path):
     assert sizes["synthetic_range"] == [3.0, 5.0] and len(sizes["pages"]) == 3  # 4 synthetic, 1 held out
     assert 2.9 <= sizes["min"] <= sizes["max"] <= 5.2
     assert trained["layouts"] and trained["real_pages"] == []
+
+
+def test_shipped_manifests_record_their_start_as_training_does():
+    """A shipped manifest says where its training began the way init_generator writes it (a dict
+    with steps_total, or null), so that --init-weights can go on from any shipped weights."""
+    manifests = [p for p in (REPO / "weights").glob("*.json") if (p.with_suffix(".pt")).exists()]
+    assert manifests
+    for path in manifests:
+        init = json.loads(path.read_text()).get("initialised_from")
+        assert init is None or isinstance(init.get("steps_total"), int), path.name

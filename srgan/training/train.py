@@ -506,7 +506,8 @@ def init_generator(net_g: Generator, ref: str | Path, weights_dir: str | Path, s
         raise ValueError(f"init_weights: {src_manifest['path']} is a {src_g.spec.to_dict()} generator, "
                          f"the config asks for {net_g.spec.to_dict()}")
     net_g.load_state_dict(src_g.state_dict())
-    prior = src_manifest.get("initialised_from") or {}
+    prior = src_manifest.get("initialised_from")
+    prior = prior if isinstance(prior, dict) else {}  # older manifests wrote a sentence here
     init_from = {
         "path": src_manifest["path"], "sha256": src_manifest.get("sha256"),
         "steps": src_manifest.get("steps"), "training_seconds": src_manifest.get("training_seconds"),
