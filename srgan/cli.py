@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
                     help="text-size normalisation on/off (default: upscale.normalise)")
     ev.add_argument("--json", help="also write the figures to this JSON file")
-    ev.add_argument("--ocr", action="store_true", help="tesseract CER where a page has a sibling .txt ground truth")
+    ev.add_argument("--ocr", action="store_true",
+                    help="OCR figures (CER, word F1) where a page has a sibling .txt ground truth")
+    ev.add_argument("--ocr-engines", nargs="+", choices=("tesseract", "easyocr"), default=None,
+                    help="engines that read with --ocr (default: both, a missing one is named and left out)")
 
     ms = sub.add_parser("make-sample", help="write a small RVL-CDIP-style sample archive and PDF")
     ms.add_argument("dir")
@@ -168,12 +171,28 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     return EXIT_PAGES_FAILED if summary["errors"] else EXIT_OK
 
 
+def ocr_engines(asked: list[str] | None) -> list[str] | None:
+    """The engines evaluate --ocr reads with: those asked for (None when one of them is missing: said
+    on stderr), or every engine installed here (a missing one is named on stderr and left out)."""
+    from srgan.fidelity.ocr import ENGINES, missing_engines
+
+    missing = missing_engines(asked or ENGINES)
+    for line in missing:
+        print(f"evaluate: OCR engine {line} is not installed", file=sys.stderr)
+    if asked:
+        return None if missing else list(asked)
+    return [e for e in ENGINES if not any(m.startswith(e + " ") for m in missing)]
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from srgan.fidelity.evaluate import format_table, run_evaluate
 
     cfg = _config(args.config, upscale__normalise=args.normalise)
     weights = args.weights or cfg.upscale.weights
-    result, manifest = run_evaluate(args.inputs, args.scale, Path(args.out), cfg, weights, ocr=args.ocr)
+    engines = ocr_engines(args.ocr_engines) if args.ocr else []
+    if engines is None:
+        return EXIT_FAILED
+    result, manifest = run_evaluate(args.inputs, args.scale, Path(args.out), cfg, weights, ocr_engines=engines)
     if not result.rows:
         print("evaluate: no readable pages", file=sys.stderr)
         return EXIT_FAILED

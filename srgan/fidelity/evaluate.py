@@ -19,6 +19,7 @@ from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig
+from srgan.fidelity.ocr import field_name, read_scores
 from srgan.imaging.metrics import bicubic_upscale, psnr, ssim
 from srgan.imaging.textsize import resize_to
 from srgan.inference.engine import Engine
@@ -29,6 +30,9 @@ from srgan.readers import discover, read_pages
 from srgan.weights import load_generator
 
 log = logging.getLogger(__name__)
+
+
+PAGE_FIGURES = ("name", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic", "ocr_engines")  # and every OCR figure
 
 
 @dataclass
@@ -67,8 +71,7 @@ class EvalResult:
             "mean_gain_db": round(self.mean_gain_db, 3),
             "mean_ssim": round(self.mean_ssim, 4),
             "mean_ssim_bicubic": round(self.mean_ssim_bicubic, 4),
-            "per_page": [{k: r[k] for k in ("name", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic", "cer_original",
-                                            "cer_model", "cer_bicubic") if k in r}
+            "per_page": [{k: v for k, v in r.items() if k in PAGE_FIGURES or k.startswith(("cer_", "f1_"))}
                          for r in self.rows],
         }
 
@@ -152,33 +155,36 @@ def load_ground_truth(inputs: Sequence[str], cfg: PipelineConfig) -> dict[str, s
     return texts
 
 
-def ocr_figures(result: EvalResult, texts: dict[str, str], out_dir: Path) -> None:
-    """Character error rates of tesseract on the original, the model's and bicubic's page, into rows."""
-    from srgan.fidelity.ocr import cer, ocr_text
-
+def ocr_figures(result: EvalResult, texts: dict[str, str], out_dir: Path, engines: Sequence[str]) -> None:
+    """CER and word F1 of each engine on the original, the model's and bicubic's page, into rows
+    (``cer_model`` for tesseract, ``cer_model_easyocr`` for EasyOCR: ``ocr.field_name``)."""
     for row in result.rows:
         truth = texts.get(row["name"])
         if truth is None:
             continue
+        row["ocr_engines"] = list(engines)
         for kind in ("original", "model", "bicubic"):
             img = np.asarray(Image.open(Path(out_dir) / "pages" / f"{row['name']}_{kind}.png"))
-            row[f"cer_{kind}"] = cer(ocr_text(img), truth)
-        log.info("OCR %s: CER original %.3f, model %.3f, bicubic %.3f", row["name"], row["cer_original"],
-                 row["cer_model"], row["cer_bicubic"])
+            for engine in engines:
+                c, f1 = read_scores(img, truth, 300, engine)
+                row[field_name("cer", kind, engine)], row[field_name("f1", kind, engine)] = c, f1
+        for engine in engines:
+            log.info("OCR %s (%s): CER original %.3f, model %.3f, bicubic %.3f", row["name"], engine,
+                     *(row[field_name("cer", k, engine)] for k in ("original", "model", "bicubic")))
 
 
 def run_evaluate(inputs: Sequence[str], scale: int, out_dir: Path, cfg: PipelineConfig,
-                 weights: str = "auto", ocr: bool = False) -> tuple[EvalResult, dict]:
+                 weights: str = "auto", ocr_engines: Sequence[str] = ()) -> tuple[EvalResult, dict]:
     """The CLI's evaluate: load weights, evaluate, write records and images under out_dir.
 
-    With ocr, pages that have ground-truth text (a sibling .txt) also get tesseract's character
-    error rate on the original, the model's output and bicubic's.
+    With ocr_engines, pages that have ground-truth text (a sibling .txt) also get each engine's
+    character error rate and word F1 on the original, the model's output and bicubic's.
     """
     net_g, manifest = load_generator(weights, cfg.upscale.weights_dir, scale)
     originals = load_originals(inputs, cfg)
     result = evaluate_images(net_g, manifest.get("text_height"), originals, scale, cfg, out_dir)
-    if ocr:
-        ocr_figures(result, load_ground_truth(inputs, cfg), out_dir)
+    if ocr_engines:
+        ocr_figures(result, load_ground_truth(inputs, cfg), out_dir, ocr_engines)
     run_id = "eval-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     started = datetime.now(UTC)
     rows = [
@@ -218,9 +224,10 @@ def format_table(result: EvalResult) -> str:
                      f"{r['psnr'] - r['psnr_bicubic']:6.2f} {r['ssim']:6.3f} {r['ssim_bicubic']:8.3f} "
                      f"{r['normalise_factor']:6.2f}")
     for r in result.rows:
-        if "cer_model" in r:
-            lines.append(f"  OCR {r['name'][:36]:36s} CER original {r['cer_original']:.3f}  model "
-                         f"{r['cer_model']:.3f}  bicubic {r['cer_bicubic']:.3f}")
+        for engine in r.get("ocr_engines", ()):
+            cers = (r[field_name("cer", k, engine)] for k in ("original", "model", "bicubic"))
+            lines.append(f"  OCR {r['name'][:27]:27s} {engine:9s} CER original {next(cers):.3f}  model "
+                         f"{next(cers):.3f}  bicubic {next(cers):.3f}")
     lines.append(f"{'mean':40s} {result.mean_psnr:7.2f} {result.mean_psnr_bicubic:7.2f} "
                  f"{result.mean_gain_db:6.2f} {result.mean_ssim:6.3f} {result.mean_ssim_bicubic:8.3f}")
     return "\n".join(lines)

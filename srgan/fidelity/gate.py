@@ -26,7 +26,7 @@ import numpy as np
 
 from srgan.config import PipelineConfig
 from srgan.fidelity.evaluate import load_ground_truth, load_originals, make_lr
-from srgan.fidelity.ocr import ENGINES, TESSERACT, cer, ocr_text, word_f1
+from srgan.fidelity.ocr import ENGINES, TESSERACT, field_name, read_scores
 from srgan.imaging.metrics import bicubic_upscale, lanczos_upscale, psnr
 from srgan.inference.engine import Engine
 from srgan.models import Generator
@@ -53,17 +53,6 @@ def load_ocr_pages(inputs: Sequence[str], cfg: PipelineConfig) -> list[OcrPage]:
         return []
     texts = load_ground_truth(list(inputs), cfg)
     return [OcrPage(name, image, texts[name]) for name, image in load_originals(list(inputs), cfg) if name in texts]
-
-
-def field_name(metric: str, kind: str, engine: str = TESSERACT) -> str:
-    """Row key of an OCR figure: ``cer_model`` (tesseract), ``f1_lanczos_easyocr`` (another engine)."""
-    return f"{metric}_{kind}" if engine == TESSERACT else f"{metric}_{kind}_{engine}"
-
-
-def read_scores(image: np.ndarray, truth: str, dpi: int, engine: str) -> tuple[float, float]:
-    """(CER, word F1) of one reading of a page by engine."""
-    text = ocr_text(image, dpi, engine=engine)
-    return cer(text, truth), word_f1(text, truth)
 
 
 class OcrCache:

@@ -157,3 +157,14 @@ def _easyocr_text(image: np.ndarray) -> str:
                 continue
         lines.append([box])
     return "\n".join(" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines)
+
+
+def field_name(metric: str, kind: str, engine: str = TESSERACT) -> str:
+    """Row key of an OCR figure: ``cer_model`` (tesseract), ``f1_lanczos_easyocr`` (another engine)."""
+    return f"{metric}_{kind}" if engine == TESSERACT else f"{metric}_{kind}_{engine}"
+
+
+def read_scores(image: np.ndarray, truth: str, dpi: float | None, engine: str) -> tuple[float, float]:
+    """(CER, word F1) of one reading of a page by engine."""
+    text = ocr_text(image, dpi, engine=engine)
+    return cer(text, truth), word_f1(text, truth)

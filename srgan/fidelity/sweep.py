@@ -29,8 +29,8 @@ from PIL import Image
 from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig, UpscaleConfig
 from srgan.fidelity.evaluate import make_lr
-from srgan.fidelity.gate import CER_MARGIN, NATIVE_DPI, OcrCache, OcrPage, field_name, measure_page, row_engines
-from srgan.fidelity.ocr import ENGINES, TESSERACT
+from srgan.fidelity.gate import CER_MARGIN, NATIVE_DPI, OcrCache, OcrPage, measure_page, row_engines
+from srgan.fidelity.ocr import ENGINES, TESSERACT, field_name
 from srgan.imaging.textsize import TOO_SMALL, estimate_text_height, resize
 from srgan.inference.engine import Engine
 from srgan.models import Generator
