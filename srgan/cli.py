@@ -174,14 +174,15 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 def ocr_engines(asked: list[str] | None) -> list[str] | None:
     """The engines evaluate --ocr reads with: those asked for (None when one of them is missing: said
     on stderr), or every engine installed here (a missing one is named on stderr and left out)."""
-    from srgan.fidelity.ocr import ENGINES, missing_engines
+    from srgan.fidelity.ocr import ENGINES, have_engine, missing_engines
 
-    missing = missing_engines(asked or ENGINES)
+    wanted = list(asked or ENGINES)
+    missing = missing_engines(wanted)
     for line in missing:
         print(f"evaluate: OCR engine {line} is not installed", file=sys.stderr)
     if asked:
-        return None if missing else list(asked)
-    return [e for e in ENGINES if not any(m.startswith(e + " ") for m in missing)]
+        return None if missing else wanted
+    return [e for e in wanted if have_engine(e)]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

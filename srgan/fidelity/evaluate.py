@@ -225,9 +225,9 @@ def format_table(result: EvalResult) -> str:
                      f"{r['normalise_factor']:6.2f}")
     for r in result.rows:
         for engine in r.get("ocr_engines", ()):
-            cers = (r[field_name("cer", k, engine)] for k in ("original", "model", "bicubic"))
-            lines.append(f"  OCR {r['name'][:27]:27s} {engine:9s} CER original {next(cers):.3f}  model "
-                         f"{next(cers):.3f}  bicubic {next(cers):.3f}")
+            original, model, bicubic = (r[field_name("cer", k, engine)] for k in ("original", "model", "bicubic"))
+            lines.append(f"  OCR {r['name'][:27]:27s} {engine:9s} CER original {original:.3f}  model "
+                         f"{model:.3f}  bicubic {bicubic:.3f}")
     lines.append(f"{'mean':40s} {result.mean_psnr:7.2f} {result.mean_psnr_bicubic:7.2f} "
                  f"{result.mean_gain_db:6.2f} {result.mean_ssim:6.3f} {result.mean_ssim_bicubic:8.3f}")
     return "\n".join(lines)
