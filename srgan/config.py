@@ -130,6 +130,20 @@ AUTO_MIN_PER_TASK = 64  # auto batches: fewer task runs than with 8 (each costs 
 
 
 @dataclass
+class DegradationMix:
+    """What ``training.degradation: mix`` draws per crop: weights of the three chains (normalised to sum 1)."""
+
+    bicubic: float = 0.3
+    scan: float = 0.2
+    rvl: float = 0.5
+
+    def pairs(self) -> tuple[tuple[str, float], ...]:
+        """(chain, probability) for every chain, the probabilities summing to 1."""
+        total = self.bicubic + self.scan + self.rvl
+        return tuple((name, getattr(self, name) / total) for name in ("bicubic", "scan", "rvl"))
+
+
+@dataclass
 class TrainingConfig:
     scale: int = 2
     num_feat: int = 64
@@ -151,6 +165,7 @@ class TrainingConfig:
     text_height: float = 9.0  # LR x-height in pixels the crops are normalised to (when normalise is on)
     normalise: bool = False  # off: text sizes spread over x_height_min..x_height_max, as upscale sees them
     degradation: str = "mix"  # bicubic | scan | rvl (bitonal scan, area down, speckle, fax) | mix of the three
+    mix: DegradationMix = field(default_factory=DegradationMix)  # the chains' weights when degradation is mix
     synthetic_pages: int = 16  # synthetic office documents (srgan.training.synth) mixed into the training set
     x_height_min: float = 2.5  # LR x-height range (px) the synthetic documents' body text is spread over
     x_height_max: float = 16.0
@@ -235,6 +250,9 @@ class PipelineConfig:
             ("training.skip", self.training.skip in ("none", "bicubic"), "must be none or bicubic"),
             ("training.degradation", self.training.degradation in ("bicubic", "scan", "rvl", "mix"),
              "must be bicubic, scan, rvl or mix"),
+            ("training.mix", min(self.training.mix.bicubic, self.training.mix.scan, self.training.mix.rvl) >= 0
+             and self.training.mix.bicubic + self.training.mix.scan + self.training.mix.rvl > 0,
+             "weights must be >= 0 and not all 0"),
             ("training.x_height_min", 0 < self.training.x_height_min <= self.training.x_height_max,
              "must be > 0 and <= training.x_height_max"),
             ("training.synthetic_max_side", self.training.synthetic_max_side >= 64, "must be >= 64"),

@@ -29,6 +29,9 @@ def test_shipped_pipeline_yaml_loads_and_covers_every_key():
         ("pdf:\n  dpi: -5\n", "pdf.dpi"),
         ("upscale:\n  normalise: 'yes'\n", "upscale.normalise"),
         ("tiling:\n  overlap: 500\n", "tiling.overlap"),
+        ("training:\n  mix:\n    rvl: -1\n", "training.mix"),
+        ("training:\n  mix:\n    bicubic: 0\n    scan: 0\n    rvl: 0\n", "training.mix"),
+        ("training:\n  mix:\n    jpeg: 1\n", "training.mix.jpeg"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path, yaml_text, key):

@@ -92,3 +92,22 @@ def test_mix_draws_every_chain():
     rng = np.random.default_rng(0)
     outs = {degrade(hr, 2, "mix", rng).tobytes() for _ in range(30)}
     assert bicubic_down(hr, 2).tobytes() in outs and len(outs) > 5  # plain bicubic and random chains
+
+
+def test_mix_weights_choose_the_chains():
+    """training.mix: a chain weighing 0 is never drawn; bicubic alone gives plain bicubic every time."""
+    from srgan.config import DegradationMix
+    from srgan.training.train import parse_mix
+
+    hr = text_like_page(64, 64)
+    rng = np.random.default_rng(0)
+    plain = bicubic_down(hr, 2).tobytes()
+    only_bicubic = parse_mix("bicubic=1").pairs()
+    assert only_bicubic == (("bicubic", 1.0), ("scan", 0.0), ("rvl", 0.0))
+    assert {degrade(hr, 2, "mix", rng, only_bicubic).tobytes() for _ in range(10)} == {plain}
+    no_bicubic = DegradationMix(bicubic=0, scan=1, rvl=3).pairs()
+    assert dict(no_bicubic) == {"bicubic": 0.0, "scan": 0.25, "rvl": 0.75}
+    outs = [degrade(hr, 2, "mix", rng, no_bicubic).tobytes() for _ in range(20)]
+    assert plain not in outs and len(set(outs)) > 5
+    with pytest.raises(ValueError, match="unknown chain 'jpeg'"):
+        parse_mix("bicubic=0.5,jpeg=0.5")

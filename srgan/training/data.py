@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from srgan.config import PipelineConfig, TrainingConfig
-from srgan.training.degrade import degrade
+from srgan.training.degrade import MIX, degrade
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,6 @@ def _synthetic_pages(tcfg: TrainingConfig, held_out: bool = False
 
 def describe_training_data(pages: PageSets, tcfg: TrainingConfig) -> dict:
     """What the manifest records of the data: families, text sizes (LR x-height) and degradations."""
-    from srgan.training.degrade import MIX
     from srgan.training.fonts import held_out_families
 
     def lr_heights(ps: Sequence[TrainPage]) -> list[float]:
@@ -281,7 +280,8 @@ def describe_training_data(pages: PageSets, tcfg: TrainingConfig) -> dict:
         "normalised": tcfg.normalise,
         "x_height_lr": {"min": heights[0] if heights else None, "max": heights[-1] if heights else None,
                         "synthetic_range": [tcfg.x_height_min, tcfg.x_height_max], "pages": heights},
-        "degradations": dict(MIX) if tcfg.degradation == "mix" else {tcfg.degradation: 1.0},
+        "degradations": ({k: round(v, 4) for k, v in tcfg.mix.pairs()} if tcfg.degradation == "mix"
+                         else {tcfg.degradation: 1.0}),
     }
 
 
@@ -340,10 +340,11 @@ def to_tensor(img: np.ndarray, channels: int = 1) -> torch.Tensor:
 
 
 def make_pair(hr_page: np.ndarray, crop: int, scale: int, degradation: str, rng: np.random.Generator,
-              channels: int = 1, points: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              channels: int = 1, points: np.ndarray | None = None, mix: Sequence[tuple[str, float]] = MIX
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(lq, gt): (C, crop/scale, crop/scale) and (C, crop, crop) float tensors in [0, 1]."""
     gt = random_crop(hr_page, crop, rng, points)
-    lq = degrade(gt, scale, degradation, rng)
+    lq = degrade(gt, scale, degradation, rng, mix)
     return to_tensor(lq, channels), to_tensor(gt, channels)
 
 
@@ -361,10 +362,11 @@ class CropDataset(IterableDataset):
         seed: base seed. Default 0.
         offset: added to the seed, e.g. the step a resumed run starts at. Default 0.
         channels: 1 (grey) or 3 (grey repeated). Default 1.
+        mix: (chain, weight) pairs ``mix`` draws from. Default ``MIX``.
     """
 
     def __init__(self, pages: Sequence[TrainPage], crop: int = 96, scale: int = 2, degradation: str = "bicubic",
-                 seed: int = 0, offset: int = 0, channels: int = 1) -> None:
+                 seed: int = 0, offset: int = 0, channels: int = 1, mix: Sequence[tuple[str, float]] = MIX) -> None:
         super().__init__()
         if not pages:
             raise ValueError("CropDataset: no pages")
@@ -375,7 +377,7 @@ class CropDataset(IterableDataset):
         areas = np.array([max(1, p.shape[0] * p.shape[1]) for p in pages], dtype=np.float64)
         self.probs = np.sqrt(areas) / np.sqrt(areas).sum()
         self.crop, self.scale, self.degradation = crop, scale, degradation
-        self.seed, self.offset, self.channels = seed, offset, channels
+        self.seed, self.offset, self.channels, self.mix = seed, offset, channels, tuple(mix)
 
     def __iter__(self):
         info = get_worker_info()
@@ -385,7 +387,7 @@ class CropDataset(IterableDataset):
             i = int(rng.choice(len(self.paths), p=self.probs))
             page = np.load(self.paths[i], mmap_mode="r")
             points = np.load(self.inks[i]) if self.inks[i] else None
-            yield make_pair(page, self.crop, self.scale, self.degradation, rng, self.channels, points)
+            yield make_pair(page, self.crop, self.scale, self.degradation, rng, self.channels, points, self.mix)
 
 
 def make_loader(dataset: CropDataset, batch_size: int, workers: int, pin_memory: bool) -> DataLoader:
@@ -401,7 +403,7 @@ def make_loader(dataset: CropDataset, batch_size: int, workers: int, pin_memory:
 
 
 def fixed_crops(pages: Sequence[TrainPage], count: int, crop: int, scale: int, degradation: str, seed: int,
-                channels: int = 1) -> tuple[torch.Tensor, torch.Tensor] | None:
+                channels: int = 1, mix: Sequence[tuple[str, float]] = MIX) -> tuple[torch.Tensor, torch.Tensor] | None:
     """A fixed validation batch of ``count`` crops from held-out pages (the same on every call)."""
     if not pages or count <= 0:
         return None
@@ -410,7 +412,7 @@ def fixed_crops(pages: Sequence[TrainPage], count: int, crop: int, scale: int, d
     for k in range(count):
         p = pages[k % len(pages)]
         page = np.load(p.hr, mmap_mode="r")
-        lq, gt = make_pair(page, crop, scale, degradation, rng, channels, np.load(p.ink) if p.ink else None)
+        lq, gt = make_pair(page, crop, scale, degradation, rng, channels, np.load(p.ink) if p.ink else None, mix)
         lqs.append(lq)
         gts.append(gt)
     return torch.stack(lqs), torch.stack(gts)

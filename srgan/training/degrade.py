@@ -9,12 +9,14 @@ The RVL-CDIP chain (``rvl``) imitates how RVL-CDIP pages were made: IIT-CDIP off
 scanned bitonal at about 300 dpi (a threshold or a dither of a slightly blurred page), with
 speckle and, for faxed pages, streaks and dropped rows, then shrunk by area averaging so the
 longest side is 1000 px (about 100 dpi grey), sometimes with noise and JPEG on top.
-``mix`` (the default) draws one of ``MIX`` per crop, so clean bicubic input is learnt as well.
+``mix`` (the default) draws one chain per crop with the weights of ``training.mix`` (default ``MIX``), so clean
+bicubic input is learnt as well.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -144,13 +146,15 @@ def rvl_degrade(hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndar
 
 
 MODES = ("bicubic", "scan", "rvl", "mix")
-MIX = (("bicubic", 0.3), ("scan", 0.2), ("rvl", 0.5))  # what ``mix`` draws per crop, with probabilities
+MIX = (("bicubic", 0.3), ("scan", 0.2), ("rvl", 0.5))  # training.mix's defaults: chain, probability
 
 
-def degrade(hr: np.ndarray, scale: int, mode: str, rng: np.random.Generator) -> np.ndarray:
-    """LR for an HR crop: ``mode`` is ``training.degradation`` (``MODES``)."""
+def degrade(hr: np.ndarray, scale: int, mode: str, rng: np.random.Generator,
+            mix: Sequence[tuple[str, float]] = MIX) -> np.ndarray:
+    """LR for an HR crop: ``mode`` is ``training.degradation`` (``MODES``); ``mix`` the (chain, weight) pairs
+    ``mix`` draws from (``DegradationMix.pairs``)."""
     if mode == "mix":
-        names, probs = zip(*MIX, strict=True)
+        names, probs = zip(*mix, strict=True)
         mode = names[int(rng.choice(len(names), p=np.array(probs) / sum(probs)))]
     if mode == "bicubic":
         return bicubic_down(hr, scale)

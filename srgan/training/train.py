@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan.config import ConfigError, PipelineConfig, load_config, override, to_dict
+from srgan.config import ConfigError, DegradationMix, PipelineConfig, load_config, override, to_dict
 from srgan.inference.engine import autocast_context, cpu_has_fast_bf16, pick_device
 from srgan.models import Discriminator, Generator
 from srgan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_module, save_checkpoint
@@ -349,7 +349,7 @@ def run_stage(run: _Run, total: int, step_fn: Callable[[torch.Tensor, torch.Tens
     first_step, steps_left = run.stage_step, total - run.stage_step
     log_every = max(1, min(50, tcfg.eval_every if tcfg.eval_every > 0 else 50))
     dataset = CropDataset(run.pages.train, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed,
-                          offset=run.step, channels=tcfg.in_channels)
+                          offset=run.step, channels=tcfg.in_channels, mix=tcfg.mix.pairs())
     loader = make_loader(dataset, tcfg.batch_size, tcfg.workers, pin_memory=run.device.type == "cuda")
     log.info("stage %s: steps %d..%d (batch %d, crop %d; about %d steps cover the pages once)", run.stage,
              run.stage_step, total, tcfg.batch_size, tcfg.crop,
@@ -465,7 +465,8 @@ def train(
     work = out_dir / ".work" / "train-pages"
     try:
         pages = prepare_pages(list(data), cfg, work, eval_data)
-        val = fixed_crops(pages.eval, VAL_CROPS, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed, tcfg.in_channels)
+        val = fixed_crops(pages.eval, VAL_CROPS, tcfg.crop, tcfg.scale, tcfg.degradation, tcfg.seed, tcfg.in_channels,
+                          tcfg.mix.pairs())
         if val is not None:  # the figure val_psnr has to beat
             bicubic = F.interpolate(val[0], scale_factor=tcfg.scale, mode="bicubic", align_corners=False)
             log.info("validation: %d held-out crops; bicubic upscaling gets %.2f dB", len(val[0]),
@@ -748,6 +749,17 @@ _OVERRIDES = {  # CLI option -> training key
 }
 
 
+def parse_mix(text: str) -> DegradationMix:
+    """``bicubic=0.7,rvl=0.3`` -> DegradationMix(0.7, 0, 0.3); argparse reports a ValueError as a usage error."""
+    weights = {"bicubic": 0.0, "scan": 0.0, "rvl": 0.0}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() not in weights:
+            raise ValueError(f"unknown chain {name.strip()!r} (bicubic, scan, rvl)")
+        weights[name.strip()] = float(value)
+    return DegradationMix(**weights)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m srgan.training", description=__doc__.splitlines()[0])
     p.add_argument("--config", help="pipeline.yaml (default: the project's)")
@@ -773,6 +785,8 @@ def build_parser() -> argparse.ArgumentParser:
                      ("text_height", float), ("skip", str), ("x_height_min", float), ("x_height_max", float),
                      ("synthetic_max_side", int), ("held_out_family_pages", int)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
+    p.add_argument("--mix", type=parse_mix, metavar="bicubic=W,scan=W,rvl=W",
+                   help="training.mix: the chains' weights for --degradation mix (chains left out weigh 0)")
     p.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=None,
                    help="training.normalise: resample every page to --text-height (default off)")
     return p
@@ -787,6 +801,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, opt)
             if value is not None:
                 cfg = override(cfg, f"training.{key}", value)
+        if args.mix is not None:
+            cfg = override(cfg, "training.mix", args.mix)
         out = Path(args.out or cfg.training.out_dir)
         result = train(cfg, args.data, out, resume=Path(args.resume) if args.resume else None, device=args.device,
                        eval_data=args.eval_data, weights_dir=args.weights_dir, weights_name=args.weights_name,
