@@ -23,7 +23,8 @@ system:
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	[ -d /usr/share/fonts/truetype/liberation ] || missing="$$missing fonts-liberation"; \
 	for pkg in fonts-urw-base35 fonts-texgyre fonts-ebgaramond fonts-linuxlibertine fonts-crosextra-caladea \
-	  fonts-crosextra-carlito fonts-noto-core fonts-freefont-ttf fonts-dejavu-extra fonts-cmu; do \
+	  fonts-crosextra-carlito fonts-noto-core fonts-freefont-ttf fonts-dejavu-extra fonts-cmu \
+	  fonts-league-spartan fonts-quicksand; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \

@@ -98,6 +98,11 @@ FAMILIES: tuple[FontFamily, ...] = (
          "NotoSans-BoldItalic.ttf"),
     _fam("Linux Biolinum", "Biolinum", "sans", "LinBiolinum_R.otf", "LinBiolinum_RB.otf", "LinBiolinum_RI.otf"),
     _fam("CMU Sans Serif", "Computer Modern Sans", "sans", "cmunss.ttf", "cmunsx.ttf", "cmunsi.ttf", "cmunso.ttf"),
+    # geometric sans (round o, single-storey forms, dots close to the stem): a class of its own in office
+    # documents, and none of the families above is one; Avant Garde, the held-out geometric design, stays held out
+    _fam("League Spartan", "Spartan", "sans", "LeagueSpartan-Regular.otf", "LeagueSpartan-Bold.otf"),
+    # fonts-league-spartan (a revival of ATF Spartan, a Futura design)
+    _fam("Quicksand", "Quicksand", "sans", "Quicksand-Regular.ttf", "Quicksand-Bold.ttf"),  # fonts-quicksand
     # held-out sans designs
     _fam("Carlito", "Calibri", "sans", "Carlito-Regular.ttf", "Carlito-Bold.ttf", "Carlito-Italic.ttf",
          "Carlito-BoldItalic.ttf"),  # fonts-crosextra-carlito
