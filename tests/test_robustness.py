@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from srgan.cli import main
@@ -292,20 +293,31 @@ def _type_name(typ: type) -> str:
 
 
 def _every_key() -> list[tuple[str, str, type]]:
-    """(section, key, type) for every key of every pipeline.yaml section."""
+    """(section, key, type) for every leaf key of every pipeline.yaml section; a nested mapping's keys are dotted
+    (``mix.bicubic``)."""
     import typing
 
-    keys = []
-    for section, cls in typing.get_type_hints(PipelineConfig).items():
-        keys += [(section, key, typ) for key, typ in typing.get_type_hints(cls).items()]
-    return keys
+    def leaves(cls: type, prefix: str = "") -> list[tuple[str, type]]:
+        out = []
+        for key, typ in typing.get_type_hints(cls).items():
+            out += leaves(typ, f"{prefix}{key}.") if dataclasses.is_dataclass(typ) else [(prefix + key, typ)]
+        return out
+
+    return [(section, key, typ) for section, cls in typing.get_type_hints(PipelineConfig).items()
+            for key, typ in leaves(cls)]
 
 
 @pytest.mark.parametrize("section,key,typ", _every_key(), ids=lambda v: v if isinstance(v, str) else _type_name(v))
 def test_every_config_key_with_a_wrong_type_is_refused(tmp_path: Path, capsys, section, key, typ) -> None:
     cfg = tmp_path / "p.yaml"
     value = _wrong_value(typ)
-    cfg.write_text(f"{section}:\n  {key}: {value!r}\n" if isinstance(value, str) else f"{section}:\n  {key}: {value}\n")
+    tree: dict = {}
+    *parents, leaf = [section, *key.split(".")]
+    node = tree
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+    cfg.write_text(yaml.safe_dump(tree))
     with pytest.raises(ConfigError) as exc:
         load_config(cfg)
     assert str(exc.value).startswith(f"{section}.{key}: expected {_type_name(typ)}") and "\n" not in str(exc.value)
