@@ -139,8 +139,9 @@ class DegradationMix:
 
     def pairs(self) -> tuple[tuple[str, float], ...]:
         """(chain, probability) for every chain, the probabilities summing to 1."""
-        total = self.bicubic + self.scan + self.rvl
-        return tuple((name, getattr(self, name) / total) for name in ("bicubic", "scan", "rvl"))
+        weights = [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        total = sum(w for _, w in weights)
+        return tuple((name, w / total) for name, w in weights)
 
 
 @dataclass

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
+from srgan.config import DegradationMix
+
 INK = 128  # pixels darker than this are ink (speckle drops ink to white, dots paper to black)
 
 
@@ -146,7 +148,7 @@ def rvl_degrade(hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndar
 
 
 MODES = ("bicubic", "scan", "rvl", "mix")
-MIX = (("bicubic", 0.3), ("scan", 0.2), ("rvl", 0.5))  # training.mix's defaults: chain, probability
+MIX = DegradationMix().pairs()  # training.mix's defaults: (chain, probability)
 
 
 def degrade(hr: np.ndarray, scale: int, mode: str, rng: np.random.Generator,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import functools
 import json
 import logging
@@ -751,11 +752,11 @@ _OVERRIDES = {  # CLI option -> training key
 
 def parse_mix(text: str) -> DegradationMix:
     """``bicubic=0.7,rvl=0.3`` -> DegradationMix(0.7, 0, 0.3); argparse reports a ValueError as a usage error."""
-    weights = {"bicubic": 0.0, "scan": 0.0, "rvl": 0.0}
+    weights = {f.name: 0.0 for f in dataclasses.fields(DegradationMix)}
     for item in text.split(","):
         name, _, value = item.partition("=")
         if name.strip() not in weights:
-            raise ValueError(f"unknown chain {name.strip()!r} (bicubic, scan, rvl)")
+            raise ValueError(f"unknown chain {name.strip()!r} ({', '.join(weights)})")
         weights[name.strip()] = float(value)
     return DegradationMix(**weights)
 
