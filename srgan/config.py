@@ -160,6 +160,7 @@ class TrainingConfig:
     lr_schedule: str = "constant"  # constant | cosine (to lr_min over each stage's budget in one invocation)
     lr_min: float = 1e-6  # learning rate the cosine schedule ends at
     adv_weight: float = 1e-3
+    gap_weight: float = 0.0  # extra L1 weight on the paper between strokes (losses.stroke_gaps); 0 = plain L1
     vgg_layer: str = "relu5_4"  # VGG19 layer for the content loss
     vgg_weights: str = ""  # a file of torchvision VGG19 ImageNet weights; "" = torchvision cache
     ema_decay: float = 0.999  # 0 = no EMA
@@ -261,6 +262,7 @@ class PipelineConfig:
             ("training.eval_fraction", 0 <= self.training.eval_fraction < 1, "must be in [0, 1)"),
             ("training.precision", self.training.precision in ("auto", "fp32", "bf16", "fp16"),
              "must be auto, fp32, bf16 or fp16"),
+            ("training.gap_weight", self.training.gap_weight >= 0, "must be >= 0"),
             ("training.ema_decay", 0 <= self.training.ema_decay < 1, "must be in [0, 1)"),
             ("training.text_height", self.training.text_height > 0, "must be > 0"),
             ("training.lr_schedule", self.training.lr_schedule in ("constant", "cosine"),

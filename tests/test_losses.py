@@ -63,3 +63,32 @@ def test_gan_loss():
     assert math.isclose(float(g(zeros, False, is_disc=True)), math.log(2), rel_tol=1e-5)
     assert float(g(torch.full((4, 1), 10.0), True, is_disc=True)) < 1e-3
     assert float(g(torch.full((4, 1), 10.0), False, is_disc=True)) > 5
+
+
+def test_stroke_gaps_find_the_paper_between_an_i_and_its_dot():
+    from srgan.training.losses import stroke_gaps
+
+    gt = torch.ones(1, 1, 20, 20)
+    gt[0, 0, 8:18, 5] = 0  # the stem of an i
+    gt[0, 0, 4:6, 5] = 0  # its dot, two rows of paper above the stem
+    gaps = stroke_gaps(gt)[0, 0]
+    assert gaps[6:8, 5].tolist() == [1.0, 1.0]  # the two rows between dot and stem
+    assert gaps.sum() == 2  # nothing else: not the ink, not the open paper around it
+    far = torch.ones(1, 1, 20, 20)
+    far[0, 0, 12:18, 5], far[0, 0, 2:4, 5] = 0, 0  # eight rows apart: no gap between strokes
+    assert stroke_gaps(far).sum() == 0
+
+
+def test_gap_weighted_l1_weighs_errors_in_the_gaps_more():
+    from srgan.training.losses import gap_weighted_l1
+
+    gt = torch.ones(1, 1, 20, 20)
+    gt[0, 0, 8:18, 5], gt[0, 0, 4:6, 5] = 0, 0
+    filled = gt.clone()
+    filled[0, 0, 6:8, 5] = 0.5  # the gap half filled: an i on its way to an l
+    elsewhere = gt.clone()
+    elsewhere[0, 0, 0:2, 15] = 0.5  # the same error on open paper
+    plain = torch.nn.functional.l1_loss
+    assert gap_weighted_l1(filled, gt, 0.0) == plain(filled, gt) == plain(elsewhere, gt)
+    assert gap_weighted_l1(filled, gt, 4.0) > gap_weighted_l1(elsewhere, gt, 4.0)
+    assert gap_weighted_l1(gt, gt, 4.0) == 0

@@ -92,6 +92,30 @@ def build_vgg19_features(layer: str, weights_file: str | Path | None = None) -> 
     return features, source
 
 
+GAP_KERNEL = 5  # HR px: paper between two inked pixels closer than this counts as a gap between strokes
+
+
+def stroke_gaps(gt: torch.Tensor, kernel: int = GAP_KERNEL) -> torch.Tensor:
+    """(N, C, H, W) 0/1 mask of the paper between strokes of a [0, 1] HR batch: the ink's morphological
+    closing (a ``kernel`` square) minus the ink, i.e. the gap between an i's dot and its stem, counters, the
+    space between two letters. A model that fills these reads i as l, rn as m, e as c."""
+    ink = (gt < 0.5).float()
+    pad = kernel // 2
+    dilated = F.max_pool2d(ink, kernel, stride=1, padding=pad)
+    paper = F.pad(1.0 - dilated, (pad, pad, pad, pad), value=1.0)  # outside the crop is paper: no gap at its edge
+    closed = 1.0 - F.max_pool2d(paper, kernel, stride=1)  # erosion of the dilation
+    return closed * (1.0 - ink)
+
+
+def gap_weighted_l1(sr: torch.Tensor, gt: torch.Tensor, gap_weight: float) -> torch.Tensor:
+    """L1 with every gap pixel (:func:`stroke_gaps`) weighing 1 + gap_weight, normalised by the weights' sum
+    (plain L1 when gap_weight is 0 or a crop has no gaps)."""
+    if gap_weight <= 0:
+        return F.l1_loss(sr, gt)
+    weight = 1.0 + gap_weight * stroke_gaps(gt)
+    return (weight * (sr - gt).abs()).sum() / weight.sum()
+
+
 class ContentLoss(nn.Module):
     """L1 distance between VGG19 features of SR and HR (the SRGAN content loss).
 

@@ -46,7 +46,7 @@ from srgan.training.data import (
     prepare_pages,
     steps_per_epoch_hint,
 )
-from srgan.training.losses import ContentLoss, GANLoss
+from srgan.training.losses import ContentLoss, GANLoss, gap_weighted_l1
 from srgan.training.plot import write_losses
 
 if TYPE_CHECKING:
@@ -199,11 +199,12 @@ def machine_name(device: torch.device) -> str:
 
 
 def pretrain_step(net_g: Generator, opt_g: torch.optim.Optimizer, lq: torch.Tensor, gt: torch.Tensor,
-                  autocast: Callable[[], contextlib.AbstractContextManager], ema: ModelEMA | None) -> dict[str, float]:
-    """One SRResNet step: L1 between SR and HR."""
+                  autocast: Callable[[], contextlib.AbstractContextManager], ema: ModelEMA | None,
+                  gap_weight: float = 0.0) -> dict[str, float]:
+    """One SRResNet step: L1 between SR and HR (the gaps between strokes weighted by 1 + gap_weight)."""
     with autocast():
         sr = net_g(lq)  # (N, C, h, w) -> (N, C, h*s, w*s)
-    l_pix = F.l1_loss(sr.float(), gt)
+    l_pix = gap_weighted_l1(sr.float(), gt, gap_weight)
     opt_g.zero_grad(set_to_none=True)
     l_pix.backward()
     opt_g.step()
@@ -550,7 +551,7 @@ def _train_stages(run: _Run, ckpt: dict | None, data: list[str], eval_data: Sequ
     # stage 1: SRResNet, L1
     if run.stage == "srresnet":
         run_stage(run, tcfg.pretrain_steps,
-                  lambda lq, gt: pretrain_step(net_g, run.opt_g, lq, gt, autocast, ema),
+                  lambda lq, gt: pretrain_step(net_g, run.opt_g, lq, gt, autocast, ema, tcfg.gap_weight),
                   optimisers=(run.opt_g,), base_lr=tcfg.lr)
         run.save()
 
@@ -676,6 +677,7 @@ def evaluate_and_promote(
         "batch": tcfg.batch_size,
         "crop": tcfg.crop,
         "ema_decay": tcfg.ema_decay,
+        "gap_weight": tcfg.gap_weight,
         "initialised_from": run.init_from,
         "evaluation": new_eval.figures() if new_eval is not None else None,
         "compared_with": None if current is None else {
@@ -746,7 +748,7 @@ _OVERRIDES = {  # CLI option -> training key
     "lr": "lr", "gan_lr": "gan_lr", "lr_schedule": "lr_schedule", "lr_min": "lr_min", "ema_decay": "ema_decay",
     "text_height": "text_height", "skip": "skip", "x_height_min": "x_height_min", "x_height_max": "x_height_max",
     "synthetic_max_side": "synthetic_max_side", "held_out_family_pages": "held_out_family_pages",
-    "normalise": "normalise",
+    "normalise": "normalise", "gap_weight": "gap_weight",
 }
 
 
@@ -784,7 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
                      ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
                      ("gan_lr", float), ("lr_schedule", str), ("lr_min", float), ("ema_decay", float),
                      ("text_height", float), ("skip", str), ("x_height_min", float), ("x_height_max", float),
-                     ("synthetic_max_side", int), ("held_out_family_pages", int)):
+                     ("synthetic_max_side", int), ("held_out_family_pages", int), ("gap_weight", float)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
     p.add_argument("--mix", type=parse_mix, metavar="bicubic=W,scan=W,rvl=W",
                    help="training.mix: the chains' weights for --degradation mix (chains left out weigh 0)")
