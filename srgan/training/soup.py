@@ -31,7 +31,7 @@ def interpolate(net_a: Generator, net_b: Generator, alpha: float) -> Generator:
     if net_a.spec != net_b.spec:
         raise ValueError(f"soup: the two generators differ in architecture ({net_a.spec} against {net_b.spec})")
     state_a, state_b = net_a.state_dict(), net_b.state_dict()
-    blended = {k: torch.lerp(v.float(), state_b[k].float(), alpha).to(v.dtype) if v.is_floating_point() else v
+    blended = {k: ((1 - alpha) * v.float() + alpha * state_b[k].float()).to(v.dtype) if v.is_floating_point() else v
                for k, v in state_a.items()}
     out = Generator.from_spec(net_a.spec)
     out.load_state_dict(blended, strict=True)
