@@ -15,8 +15,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from srgan.models import Generator
 from srgan.weights import WeightsError, load_generator, save_weights
 
