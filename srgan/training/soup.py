@@ -19,7 +19,7 @@ from srgan.models import Generator
 from srgan.weights import WeightsError, load_generator, save_weights
 
 DROPPED_KEYS = ("path", "validated_xheight_px", "validated_estimate_px", "validated_range_evidence",
-                "compared_with", "evaluation", "sha256", "file", "name")  # measured on A, not on the blend
+                "compared_with", "evaluation")  # measured on A, not the blend; save_weights writes name, file, sha256
 
 
 def interpolate(net_a: Generator, net_b: Generator, alpha: float) -> Generator:
