@@ -7,7 +7,7 @@ import pytest
 
 from srgan.config import PipelineConfig, override
 from srgan.fidelity.ocr import have_tesseract
-from srgan.fidelity.rvl_paired import TruthPage, measure, rvl_lr, summarise
+from srgan.fidelity.rvl_paired import TruthPage, measure, references, rvl_lr, summarise
 from srgan.inference.engine import Engine
 from tests.conftest import tiny_generator
 
@@ -61,6 +61,29 @@ def test_measure_reads_every_variant_and_the_hr_page():
     assert row["f1_hr_tesseract"] > 0.8 and row["share_lanczos_tesseract"] > 0.5
     assert row["default"] == "model" and row["f1_default_tesseract"] == row["f1_model_tesseract"]  # no range
     assert {f"f1_{v}_tesseract" for v in ("as_is", "bicubic", "lanczos", "model")} <= row.keys()
+    assert row["f1_hr_output_tesseract"] > 0.8  # the 300 dpi line at the output's 300 dpi: read as the HR page is
+    assert 0 <= row["share_model_bitonal_tesseract"] <= 1.5
+
+
+def test_references_are_the_hr_page_at_the_output_size_and_the_model_thresholded():
+    hr = np.full((300, 240), 255, np.uint8)
+    hr[:, :120] = 0
+    model = np.tile(np.array([[40, 127, 128, 230]], np.uint8), (50, 10))  # (50, 40): a smaller output
+    refs = references(hr, model)
+    assert refs["hr_output"].shape == model.shape
+    assert refs["hr_output"][:, :20].max() == 0 and refs["hr_output"][:, 20:].min() == 255  # area: edges kept
+    assert refs["model_bitonal"][0, :4].tolist() == [0, 0, 255, 255]  # mid-grey: 128 and above is paper
+    bigger = references(hr, np.zeros((600, 480), np.uint8))["hr_output"]  # 4x of a 75 dpi page: above the HR
+    assert bigger.shape == (600, 480) and bigger[:, :200].max() < 64 and bigger[:, 280:].min() > 192
+
+
+def test_summary_reads_rows_without_references():
+    rows = [_row("a", 0.5, 0.7, 0.8, 0.9), {**_row("b", 0.5, 0.7, 0.8, 0.75), "f1_hr_output_tesseract": 1.0}]
+    (s,) = summarise(rows, ["tesseract"])  # an earlier version's row has no references: none in the summary
+    assert "share_hr_output_tesseract" not in s
+    (s,) = summarise([{**r, "f1_hr_output_tesseract": 0.9, "f1_model_bitonal_tesseract": 0.8} for r in rows],
+                     ["tesseract"])
+    assert s["share_hr_output_tesseract"] == pytest.approx(0.9) and s["share_model_bitonal_tesseract"] == 0.8
 
 
 def test_resume_keeps_rows_of_the_same_weights_and_engines_only(tmp_path):

@@ -16,6 +16,11 @@ alone; ``default`` is what ``srgan upscale`` writes: the model or Lanczos as the
 decides (:func:`srgan.pipeline.stages.range_decision`, ``upscale.out_of_range`` / ``no_estimate``).
 Native pages are also read by tesseract untagged (``model_untagged``, ``lanczos_untagged``: as the
 pipeline wrote them before ``upscale.assumed_dpi``). ``share_<variant>_<engine>`` = F1 / F1 of the HR page.
+
+Paired pages also read two references, never baselines (:func:`references`): ``hr_output``, the HR page resampled
+to the output's size (what an upscaler that gave back the original would write: the share an output of that size
+can reach on that reader), and ``model_bitonal``, the model's page thresholded at mid-grey (a diagnostic: does a
+reader lose the model's words on grey, uncommitted strokes, or on the letters' shapes?).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ log = logging.getLogger(__name__)
 
 BASELINES = ("as_is", "bicubic", "lanczos")
 VARIANTS = (*BASELINES, "model", "default")
+REFERENCES = ("hr_output", "model_bitonal")
 HELD_OUT_DPI = 300.0  # the held-out family pages are rendered as a 300 dpi scan of 10 pt text
 HELD_OUT_XHEIGHT = 19.5  # px: 10 pt body text at 300 dpi (6.5 px at 100 dpi, the gate's evaluation size)
 
@@ -94,6 +100,15 @@ def held_out_pages() -> list[TruthPage]:
 
     return [TruthPage(name, doc.image, HELD_OUT_DPI, "\n".join(doc.lines))
             for name, doc in held_out_text_pages(HELD_OUT_XHEIGHT)]
+
+
+def references(hr: np.ndarray, model: np.ndarray) -> dict[str, np.ndarray]:
+    """The paired page's two references at the model output's size: the HR page resampled to it (area when
+    smaller, Lanczos when larger) and the model's page thresholded at mid-grey."""
+    h, w = model.shape[:2]
+    filt = Image.Resampling.BOX if w <= hr.shape[1] else Image.Resampling.LANCZOS
+    return {"hr_output": np.asarray(Image.fromarray(hr).resize((w, h), filt)),
+            "model_bitonal": np.where(model < 128, 0, 255).astype(np.uint8)}
 
 
 def upscales(engine: Engine, lr: np.ndarray, rng: Sequence[float] | None, ucfg: UpscaleConfig
@@ -152,13 +167,14 @@ def measure(engines_by_scale: dict[int, tuple[Engine, list[float] | None]], pair
             images, info = upscales(engine, lr, rng, ucfg)
             if page.name not in hr_reads:
                 hr_reads[page.name] = read_case({"hr": page.image}, "hr", page.truth, {"hr": page.dpi}, ocr_engines)
+            images |= references(page.image, images["model"])
             dpis = {"as_is": lr_dpi, **{k: lr_dpi * scale for k in images if k != "as_is"}}
             row = {"page": page.name, "kind": "paired", "hr_dpi": page.dpi, "lr_dpi": lr_dpi, "scale": scale, **info,
                    **{k: v for k, v in hr_reads[page.name].items() if not k.startswith(("f1_default", "cer_default"))},
                    **read_case(images, info["default"], page.truth, dpis, ocr_engines)}
             for ocr in ocr_engines:
                 hr_f1 = row[f"f1_hr_{ocr}"]
-                for v in VARIANTS:
+                for v in (*VARIANTS, *REFERENCES):
                     row[f"share_{v}_{ocr}"] = row[f"f1_{v}_{ocr}"] / hr_f1 if hr_f1 > 0 else None
             rows.append(row)
             log.info("rvl_paired %s %g dpi x%d: %s", page.name, lr_dpi, scale, _brief(row, ocr_engines))
@@ -194,12 +210,13 @@ def summarise(rows: Sequence[dict], engines: Sequence[str] = ENGINES) -> list[di
                    "pages_model_by_default": sum(r["default"] == "model" for r in at)}
         for ocr in engines:
             names = [*(["hr"] if key[0] == "paired" else []), *VARIANTS]
-            names += [n for n in ("model_untagged", "lanczos_untagged") if f"f1_{n}_{ocr}" in at[0]]
+            names += [n for n in ("model_untagged", "lanczos_untagged", *REFERENCES)
+                      if all(f"f1_{n}_{ocr}" in r for r in at)]  # rows of an earlier version may lack references
             for v in names:
                 s[f"f1_{v}_{ocr}"] = round(float(np.mean([r[f"f1_{v}_{ocr}"] for r in at])), 4)
             if key[0] == "paired":
                 hr = s[f"f1_hr_{ocr}"]
-                for v in VARIANTS:
+                for v in (*VARIANTS, *(r for r in REFERENCES if r in names)):
                     s[f"share_{v}_{ocr}"] = round(s[f"f1_{v}_{ocr}"] / hr, 4) if hr else None
             best = max(BASELINES, key=lambda b, ocr=ocr: s[f"f1_{b}_{ocr}"])
             s[f"best_baseline_{ocr}"] = best
@@ -212,17 +229,20 @@ def summarise(rows: Sequence[dict], engines: Sequence[str] = ENGINES) -> list[di
 
 
 def format_summary(summary: Sequence[dict], engines: Sequence[str] = ENGINES) -> str:
+    def pct(share: float | None) -> str:
+        return "–" if share is None else f"{share:.1%}"
+
     lines = ["| pages | LR dpi | scale | engine | HR | as is | bicubic | Lanczos | model | default | model share of HR "
-             "| model - best baseline (worst page) |", "|" + "---|" * 12]
+             "| model - best baseline (worst page) | share: HR at output size | model thresholded |", "|" + "---|" * 14]
     for s in summary:
         for e in engines:
             hr = f"{s[f'f1_hr_{e}']:.3f}" if f"f1_hr_{e}" in s else "–"
-            share = s.get(f"share_model_{e}")
             lines.append(
                 f"| {s['kind']} {s['pages']} | {s['lr_dpi']:g} | {s['scale']}x | {e} | {hr} | "
                 + " | ".join(f"{s[f'f1_{v}_{e}']:.3f}" for v in VARIANTS)
-                + f" | {'–' if share is None else f'{share:.1%}'} | {s[f'model_minus_best_{e}']:+.3f} "
-                  f"({s[f'model_worst_page_minus_best_{e}']:+.3f}) |")
+                + f" | {pct(s.get(f'share_model_{e}'))} | {s[f'model_minus_best_{e}']:+.3f} "
+                  f"({s[f'model_worst_page_minus_best_{e}']:+.3f}) | "
+                + " | ".join(pct(s.get(f"share_{v}_{e}")) for v in REFERENCES) + " |")
     return "\n".join(lines)
 
 
