@@ -492,3 +492,26 @@ def test_default_checks_flag_lanczos_where_the_model_reads_as_well_and_model_whe
     assert [p["method"] for p in checks["points"]] == ["model", "lanczos", "model"]
     assert checks["trails_model_where_it_reads_as_well"] == ["below@4"]  # Lanczos cost 10 dB there
     assert checks["reads_worse_than_lanczos"] == ["bad@4"]
+
+
+def test_mean_rule_sends_a_size_to_lanczos_only_where_the_model_reads_worse_on_average():
+    from srgan.fidelity.sweep import mean_rule_checks, sizes_read_worse_on_average
+
+    def pt(page, size, est, cer_model, psnr=30.0):
+        return {"page": page, "size": size, "lr_xheight_px": est, "psnr": psnr, "psnr_lanczos": 20.0,
+                "cer_model": cer_model, "cer_lanczos": 0.10, "cer_original": 0.0, "cer_bicubic": 0.1}
+
+    # at 4 px one page of two reads worse than Lanczos (the range rule drops the size), the mean reads better;
+    # at 8 px the mean reads worse; at 16 px the model is below Lanczos by mean PSNR
+    rows = [pt("a", 4.0, 4.1, 0.02), pt("b", 4.0, 4.2, 0.15), pt("a", 8.0, 8.2, 0.3), pt("b", 8.0, 8.1, 0.0),
+            pt("a", 16.0, 16.3, 0.0, psnr=19.0)]
+    assert sizes_read_worse_on_average(rows) == [8.0, 16.0]
+    checks = mean_rule_checks(rows)
+    assert [p["method"] for p in checks["points"]] == ["model", "model", "lanczos", "lanczos", "lanczos"]
+    assert checks["reads_worse_than_lanczos"] == ["b@4"]  # what the mean rule costs: the page it lets through
+    assert checks["trails_model_where_it_reads_as_well"] == ["b@8"]  # and the page its mean holds back
+    # an estimate between sizes goes to the nearest on a log scale; no estimate: Lanczos unless too small to measure
+    near = mean_rule_checks([*rows, pt("c", 4.0, 5.8, 0.02)])["points"][-1]
+    assert near["method"] == "lanczos"  # 5.8 px is nearer 8 than 4 on a log scale (5.66 between)
+    none = mean_rule_checks([*rows, {**pt("d", 4.0, None, 0.02), "estimate_note": "blank page"}])["points"][-1]
+    assert none["method"] == "lanczos"

@@ -155,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1),
             }
             result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence, rows=rows,
-                          default_output=decided.default_output, default_checks=decided.default_checks)
+                          default_output=decided.default_output, default_checks=decided.default_checks,
+                          mean_rule_checks=decided.mean_rule_checks)
             if args.write_manifest:
                 write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
                 print(f"wrote validated_xheight_px {rng} (estimates {estimated}) into "

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,6 +265,7 @@ class RangeDecision:
     estimated: list[float] | None
     default_output: list[dict]
     default_checks: dict | None = None
+    mean_rule_checks: dict | None = None
 
 
 DEFAULT_PSNR_SLACK = 0.3  # dB: the default output may trail the model alone by this where the model reads as well
@@ -276,12 +277,60 @@ def default_checks(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: Upsc
     checked against two promises: where the model reads no worse than Lanczos (:func:`reads_ok` against
     Lanczos alone, every engine), the default output is within DEFAULT_PSNR_SLACK dB of the model alone; and
     the default never reads worse than Lanczos by more than margin (tesseract CER, other engines word F1)."""
+    return _checks(rows, lambda r: range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng,
+                                                  ucfg, r.get("estimate_note"))[1], margin)
+
+
+def sizes_read_worse_on_average(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[float]:
+    """The measured sizes where the model reads worse than Lanczos on the average of the pages measured there:
+    mean PSNR below Lanczos's, or on some reader mean tesseract CER above Lanczos's + margin or mean word F1
+    below Lanczos's - margin, or the native pages failing :func:`native_ok`. The per-size mean, where the range
+    rule asks it of every page."""
+    worse = []
+    for size in sorted({r["size"] for r in rows}):
+        here = [r for r in rows if r["size"] == size]
+        at = [r for r in here if r.get("kind") != "native"]
+        bad = not native_ok([r for r in here if r.get("kind") == "native"], margin)
+        if at:
+            bad |= float(np.mean([r["psnr"] - r["psnr_lanczos"] for r in at])) < 0
+            for e in ENGINES:
+                read = [r for r in at if e in row_engines(r)]
+                if not read:
+                    continue
+                key = "cer" if e == TESSERACT else "f1"
+                diff = float(np.mean([r[field_name(key, "model", e)] - r[field_name(key, "lanczos", e)] for r in read]))
+                bad |= diff > margin if e == TESSERACT else diff < -margin
+        if bad:
+            worse.append(size)
+    return worse
+
+
+def mean_rule_checks(rows: Sequence[dict], margin: float = CER_MARGIN) -> dict:
+    """:func:`default_checks` under a rule no run uses, to show what the range rule costs: each point gets the
+    model unless the measured size nearest its estimate (on a log scale) is one of
+    :func:`sizes_read_worse_on_average`; a page without an estimate is decided as the smallest size when its
+    text is too small to measure, else gets Lanczos."""
+    sizes = sorted({r["size"] for r in rows})
+    worse = set(sizes_read_worse_on_average(rows, margin))
+
+    def decide(r: dict) -> str:
+        est = r.get("lr_xheight_px")
+        if est is None:
+            small = (r.get("estimate_note") or "").startswith(TOO_SMALL)
+            return "lanczos" if not small or sizes[0] in worse else "model"
+        near = min(sizes, key=lambda s: abs(math.log(est * (r.get("normalise_factor") or 1.0) / s)))
+        return "lanczos" if near in worse else "model"
+
+    return {"sizes_read_worse_on_average": sorted(worse), **_checks(rows, decide, margin)}
+
+
+def _checks(rows: Sequence[dict], decide: Callable[[dict], str], margin: float) -> dict:
+    """The two promises of :func:`default_checks` for the resampled points, each decided by ``decide``."""
     points, slow, worse = [], [], []
     for r in rows:
         if r.get("kind") == "native":
             continue
-        method = range_decision(r.get("lr_xheight_px"), r.get("normalise_factor") or 1.0, rng, ucfg,
-                                r.get("estimate_note"))[1]
+        method = decide(r)
         psnr_default = r["psnr"] if method == "model" else r["psnr_lanczos"]
         vs_lanczos = {**r, "cer_original": r["cer_lanczos"]}  # reads_ok against Lanczos alone
         for e in row_engines(r):
@@ -297,15 +346,15 @@ def default_checks(rows: Sequence[dict], rng: Sequence[float] | None, ucfg: Upsc
         points.append(point)
         if model_ok and psnr_default < r["psnr"] - DEFAULT_PSNR_SLACK:
             slow.append(f"{r['page']}@{r['size']:g}")
-        if method == "model" and not all(reads_ok(vs_lanczos, e, margin) for e in row_engines(r)):
+        if method == "model" and not model_ok:
             worse.append(f"{r['page']}@{r['size']:g}")
     return {"points": points, "psnr_slack_db": DEFAULT_PSNR_SLACK, "margin": margin,
             "trails_model_where_it_reads_as_well": slow, "reads_worse_than_lanczos": worse}
 
 
 def decide_range(rows: Sequence[dict], ucfg: UpscaleConfig, text_height: float | None) -> RangeDecision:
-    """per_size, validated_range, estimate_range, default_output_table and default_checks of the rows;
-    prints the sweep."""
+    """per_size, validated_range, estimate_range, default_output_table, default_checks and mean_rule_checks of
+    the rows; prints the sweep."""
     sizes, rng = per_size(rows), validated_range(rows)
     estimated = estimate_range(rows, rng)
     checks = default_checks(rows, estimated, ucfg)
@@ -313,7 +362,13 @@ def decide_range(rows: Sequence[dict], ucfg: UpscaleConfig, text_height: float |
     print(f"default output: {len(checks['points'])} points; trails the model by more than {DEFAULT_PSNR_SLACK} dB "
           f"where the model reads as well as Lanczos: {checks['trails_model_where_it_reads_as_well'] or 'none'}; "
           f"reads worse than Lanczos: {checks['reads_worse_than_lanczos'] or 'none'}")
-    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height), checks)
+    mean = mean_rule_checks(rows)
+    print(f"under the per-size mean rule instead (sizes read worse on average: "
+          f"{mean['sizes_read_worse_on_average'] or 'none'}): trails the model at "
+          f"{len(mean['trails_model_where_it_reads_as_well'])} points, reads worse than Lanczos at "
+          f"{len(mean['reads_worse_than_lanczos'])}: {mean['reads_worse_than_lanczos'] or 'none'}")
+    return RangeDecision(sizes, rng, estimated, default_output_table(rows, estimated, ucfg, text_height), checks,
+                         mean)
 
 
 def format_sweep(sizes: Sequence[dict], rng: list[float] | None) -> str:
@@ -398,7 +453,8 @@ def rescore(loaded: Sequence[tuple[Generator, dict]], out: Path, cfg: PipelineCo
                         rescored=datetime.now(UTC).isoformat(timespec="seconds"),
                         range_before_rescoring=result.get("validated_xheight_px"))
         result.update(validated_xheight_px=rng, validated_estimate_px=estimated, evidence=evidence,
-                      default_output=decided.default_output, default_checks=decided.default_checks)
+                      default_output=decided.default_output, default_checks=decided.default_checks,
+                      mean_rule_checks=decided.mean_rule_checks)
         atomic_write_bytes(src, json.dumps(result, indent=1).encode())
         if write_manifest:
             write_range(Path(manifest["path"]).with_suffix(".json"), rng, evidence, estimated)
