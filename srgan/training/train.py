@@ -46,7 +46,7 @@ from srgan.training.data import (
     prepare_pages,
     steps_per_epoch_hint,
 )
-from srgan.training.losses import ContentLoss, GANLoss, gap_weighted_l1
+from srgan.training.losses import ContentLoss, GANLoss, TextContentLoss, gap_weighted_l1, parse_layer_weights
 from srgan.training.plot import write_losses
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class TrainResult:
     previous_eval: EvalResult | None = None  # the weights it was compared with, same pages
     previous_weights: Path | None = None
     promoted_to: Path | None = None
-    vgg_source: str | None = None
+    content_loss: dict | None = None  # stage 2's content loss: network, file, sha256, layers, weight
     extra: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -95,7 +95,7 @@ class TrainResult:
             "stage": self.stage,
             "steps": self.steps,
             "seconds": round(self.seconds, 1),
-            "vgg_source": self.vgg_source,
+            "content_loss": self.content_loss,
             "eval": fig(self.eval),
             "previous_eval": fig(self.previous_eval),
             **self.extra,
@@ -213,54 +213,79 @@ def pretrain_step(net_g: Generator, opt_g: torch.optim.Optimizer, lq: torch.Tens
     return {"l1": float(l_pix.detach())}
 
 
+@dataclass
+class GanLosses:
+    """Stage 2's generator objective: pixel_weight x L1 + content (weighted module or None) + adversarial
+    (weighted module, or None: no discriminator is trained)."""
+
+    pixel_weight: float
+    content: nn.Module | None
+    adversarial: GANLoss | None
+
+
 def gan_step(
     net_g: Generator,
-    net_d: Discriminator,
+    net_d: Discriminator | None,
     opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    content_loss: ContentLoss,
-    gan_loss: GANLoss,
+    opt_d: torch.optim.Optimizer | None,
+    losses: GanLosses,
     lq: torch.Tensor,
     gt: torch.Tensor,
     autocast: Callable[[], contextlib.AbstractContextManager],
     ema: ModelEMA | None,
 ) -> dict[str, float]:
-    """One SRGAN step, top to bottom: G on content + adversarial, then D on real and fake."""
-    # generator: D is frozen so the adversarial loss moves only G
-    _set_requires_grad(net_d, False)
+    """One SRGAN step, top to bottom: G on L1 + content + adversarial, then D on real and fake."""
+    use_d = net_d is not None and losses.adversarial is not None
+    if use_d:
+        _set_requires_grad(net_d, False)  # D is frozen so the adversarial loss moves only G
+    zero = torch.zeros((), device=gt.device)
     with autocast():
         sr = net_g(lq)  # (N, C, h, w) -> (N, C, h*s, w*s)
-        l_content = content_loss(sr, gt)
-        l_adv = gan_loss(net_d(sr), target_is_real=True)  # G wants D to call its output real
-    l_g = l_content + l_adv
+        l_content = losses.content(sr, gt) if losses.content is not None else zero
+        l_adv = losses.adversarial(net_d(sr), target_is_real=True) if use_d else zero  # G wants "real"
+    l_pix = F.l1_loss(sr.float(), gt)
+    l_g = losses.pixel_weight * l_pix + l_content + l_adv
     opt_g.zero_grad(set_to_none=True)
     l_g.backward()
     opt_g.step()
+    row = {"l1": float(l_pix.detach()), "content": float(l_content.detach()), "adversarial": float(l_adv.detach())}
 
-    # discriminator: real HR crops vs SR; SR is detached so this step does not backpropagate into G
-    _set_requires_grad(net_d, True)
-    opt_d.zero_grad(set_to_none=True)
-    with autocast():
-        real_logits = net_d(gt)  # (N, C, crop, crop) -> (N, 1)
-    l_d_real = gan_loss(real_logits, target_is_real=True, is_disc=True)
-    l_d_real.backward()
-    with autocast():
-        fake_logits = net_d(sr.detach())
-    l_d_fake = gan_loss(fake_logits, target_is_real=False, is_disc=True)
-    l_d_fake.backward()
-    opt_d.step()
+    if use_d:
+        # discriminator: real HR crops vs SR; SR is detached so this step does not backpropagate into G
+        _set_requires_grad(net_d, True)
+        opt_d.zero_grad(set_to_none=True)
+        with autocast():
+            real_logits = net_d(gt)  # (N, C, crop, crop) -> (N, 1)
+        l_d_real = losses.adversarial(real_logits, target_is_real=True, is_disc=True)
+        l_d_real.backward()
+        with autocast():
+            fake_logits = net_d(sr.detach())
+        l_d_fake = losses.adversarial(fake_logits, target_is_real=False, is_disc=True)
+        l_d_fake.backward()
+        opt_d.step()
+        row.update(d_real=float(l_d_real.detach()), d_fake=float(l_d_fake.detach()))
 
     if ema is not None:
         ema.update(net_g)
-    with torch.no_grad():
-        l_pix = F.l1_loss(sr.detach().float(), gt)  # logged only, to compare with stage 1
-    return {
-        "l1": float(l_pix),
-        "content": float(l_content.detach()),
-        "adversarial": float(l_adv.detach()),
-        "d_real": float(l_d_real.detach()),
-        "d_fake": float(l_d_fake.detach()),
-    }
+    return row
+
+
+def content_loss_for(tcfg) -> tuple[nn.Module | None, dict | None]:
+    """The content loss ``training.content_features`` names, and what the manifest records of it.
+
+    Random features are never a content loss: ``vgg19`` without its ImageNet file is refused.
+    """
+    if tcfg.content_features == "none" or tcfg.content_weight == 0:
+        return None, None
+    if tcfg.content_features == "craft":
+        loss = TextContentLoss(parse_layer_weights(tcfg.content_layers), tcfg.content_weight)
+        return loss, loss.describe()
+    loss = ContentLoss(tcfg.vgg_layer, tcfg.content_weight, tcfg.vgg_weights or None)
+    if loss.source != "imagenet":
+        raise ValueError("training.content_features vgg19: no VGG19 ImageNet weights file (training.vgg_weights); "
+                         "random features are never a content loss (use craft)")
+    return loss, {"network": "vgg19_imagenet", "layers": {tcfg.vgg_layer: 1.0}, "weight": tcfg.content_weight,
+                  "form": "L1 between features"}
 
 
 @torch.inference_mode()
@@ -555,41 +580,44 @@ def _train_stages(run: _Run, ckpt: dict | None, data: list[str], eval_data: Sequ
                   optimisers=(run.opt_g,), base_lr=tcfg.lr)
         run.save()
 
-    # stage 2: SRGAN, content + adversarial
-    vgg_source = None
+    # stage 2: SRGAN, L1 + content + adversarial
+    content_info = None
     if tcfg.gan_steps > 0:
         if run.stage != "srgan":
             run.stage, run.stage_step = "srgan", 0
-        with _seeded(tcfg.seed + 1):
-            net_d = Discriminator(tcfg.crop, tcfg.scale, tcfg.in_channels)
-        run.net_d = net_d.to(dev, memory_format=memory_format)
-        content = ContentLoss(tcfg.vgg_layer, 1.0, tcfg.vgg_weights or None).to(dev, memory_format=memory_format)
-        vgg_source = content.source
-        adversarial = GANLoss(tcfg.adv_weight)
+        content, content_info = content_loss_for(tcfg)
+        if content is not None:
+            content = content.to(dev, memory_format=memory_format)
+        adversarial = GANLoss(tcfg.adv_weight) if tcfg.adv_weight > 0 else None
+        if adversarial is not None:
+            with _seeded(tcfg.seed + 1):
+                net_d = Discriminator(tcfg.crop, tcfg.scale, tcfg.in_channels, tcfg.disc_feat)
+            run.net_d = net_d.to(dev, memory_format=memory_format)
+            run.opt_d = torch.optim.Adam(run.net_d.parameters(), lr=tcfg.gan_lr, betas=(0.9, 0.999))
         run.opt_g = torch.optim.Adam(net_g.parameters(), lr=tcfg.gan_lr, betas=(0.9, 0.999))
-        run.opt_d = torch.optim.Adam(run.net_d.parameters(), lr=tcfg.gan_lr, betas=(0.9, 0.999))
         if ckpt is not None and ckpt["stage"] == "srgan":
             run.opt_g.load_state_dict(ckpt["opt_g"])
-            if ckpt["net_d"] is None:  # a repository checkpoint: G, its optimiser and EMA only
+            if run.net_d is not None and ckpt["net_d"] is None:  # a repository checkpoint: G, optimiser, EMA
                 log.info("resume: the checkpoint has no discriminator (a repository checkpoint); a fresh one starts")
-            else:
+            elif run.net_d is not None:
                 restore_module(run.net_d, ckpt["net_d"], "discriminator")
                 run.opt_d.load_state_dict(ckpt["opt_d"])
+        losses = GanLosses(tcfg.pixel_weight, content, adversarial)
+        optimisers = (run.opt_g,) if run.opt_d is None else (run.opt_g, run.opt_d)
         run_stage(run, tcfg.gan_steps,
-                  lambda lq, gt: gan_step(net_g, run.net_d, run.opt_g, run.opt_d, content, adversarial, lq, gt,
-                                          autocast, ema),
-                  optimisers=(run.opt_g, run.opt_d), base_lr=tcfg.gan_lr)
+                  lambda lq, gt: gan_step(net_g, run.net_d, run.opt_g, run.opt_d, losses, lq, gt, autocast, ema),
+                  optimisers=optimisers, base_lr=tcfg.gan_lr)
         run.save()
     train_seconds = time.monotonic() - t_start
     final_g = ema.module if ema is not None else net_g
 
-    return evaluate_and_promote(final_g, run.pages, run.cfg, run.out_dir, dev, data, eval_data, run, vgg_source,
+    return evaluate_and_promote(final_g, run.pages, run.cfg, run.out_dir, dev, data, eval_data, run, content_info,
                                 train_seconds, t_start=t_start, **promotion)
 
 
 def evaluate_and_promote(
     net_g: Generator, pages: PageSets, cfg: PipelineConfig, out_dir: Path, dev: torch.device, data: list[str],
-    eval_data: Sequence[str] | None, run: _Run, vgg_source: str | None, train_seconds: float, *,
+    eval_data: Sequence[str] | None, run: _Run, content_info: dict | None, train_seconds: float, *,
     weights_dir: str | Path, weights_name: str | None, promote: bool, t_start: float,
     ocr_eval_data: Sequence[str] | None = None,
 ) -> TrainResult:
@@ -669,8 +697,9 @@ def evaluate_and_promote(
             **describe_training_data(pages, tcfg),
         },
         "stage": run.stage,
-        "vgg": vgg_source,
-        "vgg_layer": tcfg.vgg_layer if vgg_source else None,
+        "content_loss": content_info,  # the feature network, its file's sha256, layers and weights (stage 2)
+        "stage2_weights": {"pixel": tcfg.pixel_weight, "content": tcfg.content_weight if content_info else 0.0,
+                           "adversarial": tcfg.adv_weight, "disc_feat": tcfg.disc_feat} if run.stage == "srgan" else None,
         "training_seconds": round(train_seconds, 1),
         "machine": machine_name(dev),
         "steps": run.step,
@@ -700,7 +729,7 @@ def evaluate_and_promote(
         promoted=promoted, reason=reason, eval=new_eval, new_weights=new_weights,
         seconds=time.monotonic() - t_start, steps=run.step, checkpoint=run.checkpoint or out_dir / CHECKPOINT_NAME,
         stage=run.stage, previous_eval=prev_eval, previous_weights=current, promoted_to=promoted_to,
-        vgg_source=vgg_source, extra={"fidelity_gate": gate.to_dict() if gate is not None else None},
+        content_loss=content_info, extra={"fidelity_gate": gate.to_dict() if gate is not None else None},
     )
 
 
@@ -748,7 +777,9 @@ _OVERRIDES = {  # CLI option -> training key
     "lr": "lr", "gan_lr": "gan_lr", "lr_schedule": "lr_schedule", "lr_min": "lr_min", "ema_decay": "ema_decay",
     "text_height": "text_height", "skip": "skip", "x_height_min": "x_height_min", "x_height_max": "x_height_max",
     "synthetic_max_side": "synthetic_max_side", "held_out_family_pages": "held_out_family_pages",
-    "normalise": "normalise", "gap_weight": "gap_weight",
+    "normalise": "normalise", "gap_weight": "gap_weight", "content_features": "content_features",
+    "content_layers": "content_layers", "content_weight": "content_weight", "pixel_weight": "pixel_weight",
+    "adv_weight": "adv_weight", "disc_feat": "disc_feat",
 }
 
 
@@ -786,7 +817,9 @@ def build_parser() -> argparse.ArgumentParser:
                      ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
                      ("gan_lr", float), ("lr_schedule", str), ("lr_min", float), ("ema_decay", float),
                      ("text_height", float), ("skip", str), ("x_height_min", float), ("x_height_max", float),
-                     ("synthetic_max_side", int), ("held_out_family_pages", int), ("gap_weight", float)):
+                     ("synthetic_max_side", int), ("held_out_family_pages", int), ("gap_weight", float),
+                     ("content_features", str), ("content_layers", str), ("content_weight", float),
+                     ("pixel_weight", float), ("adv_weight", float), ("disc_feat", int)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
     p.add_argument("--mix", type=parse_mix, metavar="bicubic=W,scan=W,rvl=W",
                    help="training.mix: the chains' weights for --degradation mix (chains left out weigh 0)")
