@@ -16,12 +16,13 @@ input side), ``conv3_2`` (256, 1/4), ``conv4_2`` (512, 1/8).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from srgan.weights import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,6 @@ def craft_weights_file() -> Path:
     return path
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_craft_backbone(last_layer: str, weights_file: str | Path | None = None) -> tuple[nn.Sequential, dict]:
     """CRAFT's ``vgg16_bn`` backbone up to ``last_layer``, frozen, in eval mode; returns (module, source).
 
@@ -99,7 +92,7 @@ def build_craft_backbone(last_layer: str, weights_file: str | Path | None = None
     features.eval()
     for p in features.parameters():
         p.requires_grad_(False)
-    source = {"network": "craft_vgg16_bn", "file": path.name, "sha256": sha256_file(path)}
+    source = {"network": "craft_vgg16_bn", "file": path.name, "sha256": sha256_of(path)}
     log.info("content features: CRAFT vgg16_bn up to %s from %s", last_layer, path)
     return features, source
 
