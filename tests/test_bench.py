@@ -72,3 +72,12 @@ def test_orchestration_case_runs_plain_and_flow_on_the_same_pages(tmp_path, tiny
     assert row["pages_per_task"] == 2 and row["task_runs"] == 1 + 1 + 4 * 3  # discover, spool, 3 batches of 4
     assert row["plain_pages_per_s"] > 0 and row["flow_pages_per_s"] > 0
     assert abs(row["flow_over_plain"] - row["flow_pages_per_s"] / row["plain_pages_per_s"]) < 0.01
+
+
+def test_train_speed_case_times_each_objective():
+    from srgan.bench.training_speed import OBJECTIVES, bench_training_speed
+
+    rows = bench_training_speed(2, num_feat=4, num_block=1, batch=2, crop=24, content_layers="conv1_2",
+                                disc_feat=4, precisions=("fp32",), channels_last=(False,), steps=1, warmup=1)
+    assert [r["objective"] for r in rows] == list(OBJECTIVES)
+    assert all(r["steps_per_s"] > 0 and r["lr_crop"] == 12 and r["case"] == "train_speed" for r in rows)

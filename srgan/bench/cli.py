@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scaleout-model", default="2x8", help="scaleout case: the untrained generator, BLOCKSxFEATURES")
     p.add_argument("--no-pin", action="store_true",
                    help="scaleout case: workers share every core (default: one core each, as one-core machines)")
+    p.add_argument("--train-scales", default="2,4", help="train_speed case: scales (8 x 32 generator, batch 8)")
+    p.add_argument("--train-steps", type=int, default=10, help="train_speed case: timed steps per row")
+    p.add_argument("--train-crop", type=int, default=96, help="train_speed case: HR crop side")
+    p.add_argument("--train-precisions", default="fp32,bf16", help="train_speed case: fp32 and/or bf16 autocast")
+    p.add_argument("--content-layers", default="conv2_2,conv3_2", help="train_speed case: CRAFT layers of the loss")
+    p.add_argument("--disc-feat", type=int, default=64, help="train_speed case: discriminator stem channels")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
     p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
     a = p.parse_args(argv)
@@ -214,6 +220,17 @@ def main(argv: list[str] | None = None) -> int:
                                      units_per_worker=a.units_per_worker,
                                      model=tuple(int(v) for v in a.scaleout_model.split("x"))[::-1])
         cases.remove("scaleout")
+    if "train_speed" in cases:  # training steps/s of each objective (srgan/bench/training_speed.py)
+        from srgan.bench.training_speed import bench_training_speed
+
+        for scale in (int(v) for v in a.train_scales.split(",")):
+            speed = bench_training_speed(scale, crop=a.train_crop, steps=a.train_steps,
+                                         precisions=tuple(a.train_precisions.split(",")),
+                                         content_layers=a.content_layers, disc_feat=a.disc_feat)
+            for row in speed:
+                print(json.dumps(row), flush=True)
+            scale_rows += speed
+        cases.remove("train_speed")
     if "pdf_dpi" in cases:
         from srgan.bench.pdfdpi import bench_pdf_dpi
 
