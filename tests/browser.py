@@ -5,6 +5,8 @@ full-page screenshot."""
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import json
 import os
 import select
@@ -38,16 +40,20 @@ class DevTools:
     def __init__(self, chromium: str, timeout_s: float = 60.0) -> None:
         self.timeout_s = timeout_s
         self.profile = tempfile.mkdtemp(prefix="report-chromium-")
+        self._log = Path(self.profile) / "chromium.log"
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
+        # above fd 9 (bash redirects them onto 3 and 4; dash would refuse fds past 9), so neither
+        # redirection can overwrite the other end
+        to_browser_r, from_browser_w = (_above(fd, 10) for fd in (to_browser_r, from_browser_w))
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
                  "--disable-extensions", "--disable-background-networking", "--disable-sync",
                  "--disable-dev-shm-usage", f"--user-data-dir={self.profile}", "--remote-debugging-pipe",
                  "about:blank"]
         # fd 3: what the browser reads (our commands), fd 4: what it writes (replies and events)
-        self.proc = subprocess.Popen(["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
+        self.proc = subprocess.Popen(["bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
                                       chromium, *flags], pass_fds=(to_browser_r, from_browser_w),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=self._log.open("wb"))
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buf = b""
@@ -76,7 +82,8 @@ class DevTools:
                 raise TimeoutError("chromium did not answer over the DevTools pipe")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
+                tail = self._log.read_text(errors="replace")[-2000:] if self._log.exists() else ""
+                raise RuntimeError(f"chromium closed the DevTools pipe; its log ends: {tail}")
             self._buf += chunk
         raw, self._buf = self._buf.split(b"\0", 1)
         return json.loads(raw)
@@ -107,6 +114,12 @@ class DevTools:
             if event.get("method") == method:
                 return event
             self.events.append(event)
+
+
+def _above(fd: int, lowest: int) -> int:
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, lowest)
+    os.close(fd)
+    return moved
 
 
 def look_at(url: str, chromium: str, width: int = 1200) -> PageLook:
@@ -140,8 +153,6 @@ def look_at(url: str, chromium: str, width: int = 1200) -> PageLook:
                 errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params["args"]))
             elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
                 errors.append(params["entry"].get("text", ""))
-        import base64
-
         return PageLook(images=seen["images"], errors=errors, screenshot=base64.b64decode(shot), title=seen["title"])
     finally:
         tools.close()

@@ -9,7 +9,7 @@ from srgan.report.figures import gain_figure, pace_figure, text_height_figure
 from srgan.report.html import render_html
 from srgan.report.load import read_night
 from srgan.report.pictures import Pick, attach_pictures, pick_pages
-from srgan.report.summary import format_night, gains, night_summary
+from srgan.report.summary import format_night, model_gains, night_summary
 from srgan.storage.files import Location, join
 
 REPORT_NAME = "report.html"  # under the output location unless told otherwise
@@ -32,12 +32,9 @@ def make_report(out: Location, html: Location | None = None, records: str = "rec
     """Read OUT/<records>, write the HTML page (OUT/report.html unless `html` says where; atomically)."""
     night = read_night(join(out, records))
     summary = night_summary(night, out)
-    done = night.pages.filter(night.pages.column("status") == "ok") if night.pages.num_rows else night.pages
-    model_gain = gains(done)[(done.column("method").to_numpy(zero_copy_only=False) == "model")] \
-        if done.num_rows else gains(done)
     figures = {
         "text height": text_height_figure(night.pages, summary["validated_range"]),
-        "gain over bicubic": gain_figure(model_gain),
+        "gain over bicubic": gain_figure(model_gains(night.pages)),
         "pace per unit": pace_figure(night.pages),
     }
     picks = pick_pages(night.pages) if pictures else []

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from srgan.pipeline.records import records_dataset
+from srgan.pipeline.records import SCHEMA, records_dataset
 from srgan.storage.files import Location
 
 PAGE_KEY = ("source", "container", "member", "page_index")
@@ -45,13 +45,17 @@ def read_night(records_dir: Location) -> Night:
     current one; older parts simply miss the newer columns)."""
     dataset = records_dataset(records_dir)
     if dataset is None:
-        return Night(pa.table({c: pa.array([], pa.string()) for c in WANTED}), 0)
+        return Night(pa.table({c: pa.array([], _type(c)) for c in WANTED}), 0)
     columns = [c for c in WANTED if c in dataset.schema.names]
     table = dataset.to_table(columns=columns)
     for name in WANTED:  # a column this schema does not have at all: nulls, so the report reads one shape
         if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+            table = table.append_column(name, pa.nulls(table.num_rows, _type(name)))
     return Night(latest_per_page(table), table.num_rows)
+
+
+def _type(column: str) -> pa.DataType:
+    return SCHEMA.field(column).type if column in SCHEMA.names else pa.string()
 
 
 def latest_per_page(table: pa.Table) -> pa.Table:
@@ -60,7 +64,7 @@ def latest_per_page(table: pa.Table) -> pa.Table:
         return table
     table = table.append_column("_read", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     sort_keys = [(k, "ascending") for k in (*PAGE_KEY, *ORDER, "_read")]
-    ordered = table.take(pc.sort_indices(table, sort_keys=sort_keys, null_placement="at_start"))
+    ordered = table.take(pc.sort_indices(table, sort_keys=sort_keys))
     n = ordered.num_rows
     last = np.zeros(n, dtype=bool)
     last[-1] = True

@@ -24,7 +24,7 @@ from srgan.pipeline.stages import compare_picture, encode_image
 from srgan.readers import DocumentRef, read_pages
 from srgan.readers.refs import one_line
 from srgan.readers.sources import page_kind
-from srgan.report.summary import gains, page_names
+from srgan.report.summary import gains, is_ok, page_names
 from srgan.storage.files import Location, exists, join, read_bytes
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Pick:
 
 def pick_pages(pages: pa.Table, per_kind: int = PER_KIND) -> list[Pick]:
     """Largest drops below bicubic, smallest gains (at or above 0), and Lanczos fallbacks (in read order)."""
-    done = pages.filter(pc.fill_null(pc.equal(pages.column("status"), "ok"), False))
+    done = pages.filter(is_ok(pages))
     if done.num_rows == 0:
         return []
     gain = gains(done)

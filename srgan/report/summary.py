@@ -36,17 +36,17 @@ def counts(column: pa.ChunkedArray | pa.Array, top: int = TOP, none: str = "(non
 def method_reasons(pages: pa.Table) -> pa.ChunkedArray:
     """model | lanczos: outside the validated range | lanczos: no text-height estimate (<note>)."""
     out_of_range = pc.equal(pages.column("in_validated_range"), False)
-    note = pc.fill_null(pc.cast(pages.column("text_height_note"), pa.string()), "no note")
+    note = error_causes(pages.column("text_height_note"), "no note")  # "(N ink components)": one group
     no_estimate = pc.binary_join_element_wise("lanczos: no text-height estimate (", note, ")", "")
     lanczos = pc.if_else(pc.fill_null(out_of_range, False), "lanczos: outside the validated range", no_estimate)
     method = pc.fill_null(pc.cast(pages.column("method"), pa.string()), "(none)")
     return pc.if_else(pc.equal(method, "lanczos"), lanczos, method)
 
 
-def error_causes(errors: pa.ChunkedArray) -> pa.ChunkedArray:
-    """An error line with its particulars (quoted names, numbers) masked, so like failures group together."""
-    text = pc.fill_null(pc.cast(errors, pa.string()), "(no message)")
-    text = pc.replace_substring_regex(text, r"'[^']*'|\"[^\"]*\"", "'…'")
+def error_causes(errors: pa.ChunkedArray, none: str = "(no message)") -> pa.ChunkedArray:
+    """An error line (or note) with its particulars (quoted names, numbers) masked, so like ones group together."""
+    text = pc.fill_null(pc.cast(errors, pa.string()), none)
+    text = pc.replace_substring_regex(text, r"'[^']*'|\"[^\"]*\"|\([^()]*[/\\][^()]*\)", "'…'")
     return pc.replace_substring_regex(text, r"\d+", "N")
 
 
@@ -105,6 +105,17 @@ def gains(pages: pa.Table) -> np.ndarray:
     return pc.subtract(model, bicubic).to_numpy()
 
 
+def is_ok(pages: pa.Table) -> pa.ChunkedArray:
+    return pc.fill_null(pc.equal(pages.column("status"), "ok"), False)
+
+
+def model_gains(pages: pa.Table) -> np.ndarray:
+    """The finite gains over bicubic of the ok pages the model wrote (Lanczos pages left out)."""
+    model = pc.and_(is_ok(pages), pc.fill_null(pc.equal(pages.column("method"), "model"), False))
+    gain = gains(pages.filter(model))
+    return gain[np.isfinite(gain)]
+
+
 def validated_range(pages: pa.Table) -> tuple[float, float] | None:
     lo, hi = pages.column("validated_xheight_lo"), pages.column("validated_xheight_hi")
     lo, hi = pc.cast(lo, pa.float64()).drop_null(), pc.cast(hi, pa.float64()).drop_null()
@@ -116,11 +127,9 @@ def validated_range(pages: pa.Table) -> tuple[float, float] | None:
 def night_summary(night: Night, out: Location) -> dict:
     """Everything the text summary and the HTML page show that is not a figure or a picture."""
     pages = night.pages
-    ok = pc.fill_null(pc.equal(pages.column("status"), "ok"), False)
+    ok = is_ok(pages)
     done = pages.filter(ok)
-    gain = gains(done)
-    model_gain = gain[pc.fill_null(pc.equal(done.column("method"), "model"), False).to_numpy(zero_copy_only=False)]
-    model_gain = model_gain[np.isfinite(model_gain)]
+    model_gain = model_gains(pages)
     return {
         "output": str(out),
         "pages": pages.num_rows,
