@@ -214,8 +214,9 @@ def cmd_make_sample(args: argparse.Namespace) -> int:
     from srgan.sample import make_sample
 
     written = make_sample(Path(args.dir), pages=args.pages)
-    for key, value in written.items():
-        print(f"{key}: {value}")
+    print(f"archive: {written['archive']}")
+    print(f"pdf: {written['pdf']}")
+    print(f"originals: {written['originals']} ({len(written['original_files'])} pages at full resolution)")
     return EXIT_OK
 
 

@@ -19,10 +19,7 @@ from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import LimitsConfig, PdfConfig
-from srgan.imaging.metrics import bicubic_upscale
-from srgan.pipeline.stages import compare_picture, encode_image
-from srgan.readers import DocumentRef, read_pages
-from srgan.readers.refs import one_line
+from srgan.readers.refs import DocumentRef, one_line
 from srgan.readers.sources import page_kind
 from srgan.report.summary import gains, is_ok, page_names
 from srgan.storage.files import Location, exists, join, read_bytes
@@ -113,6 +110,11 @@ def input_ref(row: dict) -> DocumentRef:
 
 def make_picture(row: dict, output_page: Location) -> bytes:
     """input (nearest) | bicubic | output for the page's inkiest crop, grey, as PNG bytes."""
+    # here, not at the top: the readers and the metrics bring torch, which a report without pictures never needs
+    from srgan.imaging.metrics import bicubic_upscale
+    from srgan.pipeline.stages import compare_picture, encode_image
+    from srgan.readers import read_pages
+
     scale = int(row.get("scale") or 2)
     page = next((p for p in read_pages([input_ref(row)], PdfConfig(), LimitsConfig(), "grey")
                  if p.page_index == row["page_index"]), None)
