@@ -58,7 +58,8 @@ def synthetic_night(records_dir: Path, rows: int, seed: int = 0) -> int:
         members = [f"images/{i % 97:02d}/{i:08d}.tif" for i in ids]
         errors = [CAUSES[i % 3].format(m) if f else None for i, m, f in zip(ids, members, failed, strict=True)]
         cols = {
-            "run_id": [f"20261207T2200{u:02d}-unit{u:02d}" + ("-rerun" if r else "") for u, r in zip(unit, rerun, strict=True)],
+            "run_id": [f"20261207T2200{u:02d}-unit{u:02d}{'-rerun' if r else ''}"
+                       for u, r in zip(unit, rerun, strict=True)],
             "started_at": started, "finished_at": finished, "source": ["s3://scans/night"] * n,
             "container": [f"batch{a:03d}.tar" for a in archive], "member": members,
             "page_index": np.zeros(n, np.int32), "label": [RVL_CDIP_CLASSES[i % 16] for i in ids],

@@ -3,7 +3,7 @@
 Picked from the latest rows with numpy over the gain column: the largest drops below bicubic, the
 smallest gains, and the Lanczos fallbacks. A page whose run wrote no picture (only a run's first
 ``upscale.compare_pages`` pages get one) has it made here, from its input read again and its written
-output page, and saved under ``OUT/compare/`` like the run's own (atomically), so the next report finds it.
+output page; it goes into the report only (``OUT/compare/`` stays the runs' own pictures).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from srgan.atomic import atomic_write_bytes
 from srgan.config import LimitsConfig, PdfConfig
 from srgan.readers.refs import DocumentRef, one_line
 from srgan.readers.sources import page_kind
@@ -76,7 +75,7 @@ def page_stem(output_path: str | None) -> str | None:
 
 
 def attach_pictures(picks: list[Pick], out: Location) -> None:
-    """Each pick's side-by-side picture: the run's own under OUT/compare/, else one made now (and saved)."""
+    """Each pick's side-by-side picture: the run's own under OUT/compare/, else one made now."""
     for pick in picks:
         stem = page_stem(pick.row.get("output_path"))
         if stem is None:
@@ -89,7 +88,6 @@ def attach_pictures(picks: list[Pick], out: Location) -> None:
                 continue
             pick.picture = make_picture(pick.row, join(out, "pages", pick.row["output_path"].replace("\\", "/")
                                                       .rsplit("/pages/", 1)[1]))
-            atomic_write_bytes(target, pick.picture)
             pick.made_now = True
         except Exception as exc:  # noqa: BLE001 - one page without a picture: said beside it, the report goes on
             pick.picture = None
