@@ -113,8 +113,9 @@ def test_pictures_are_made_for_pages_without_one_and_kept(night: Path) -> None:
     for p in report.picks:
         pic = np.asarray(Image.open(io.BytesIO(p.picture)).convert("L"))
         assert pic.shape[1] > 2.5 * pic.shape[0] > 0  # three square panels side by side, captions above
-        assert (pic < 128).mean() > 0.02  # the inkiest crop: text, not paper
-    assert len(list((night / "compare").glob("*.png"))) == 2  # the runs' own only: nothing added
+        if p.reason != "Lanczos fallback":  # (the blank page)
+            assert (pic < 128).mean() > 0.02  # the inkiest crop: text, not paper
+    assert [p.name for p in (night / "compare").glob("*.png")] == ["a.png"]  # the first run's own: nothing added
 
 
 @pytest.mark.slow
