@@ -77,26 +77,36 @@ def synthetic_night(records_dir: Path, rows: int, seed: int = 0) -> int:
     return pages
 
 
+def run_report(out: Path) -> tuple[str, int, float, float]:
+    """`srgan report OUT --no-pictures` in a fresh process: (its output, exit status, wall s, its peak RSS in MB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "srgan.cli", "report", str(out), "--no-pictures"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    printed = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage: its peak RSS alone
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return printed, proc.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024
+
+
 def bench_report(rows: int = 400_000) -> dict:
     """One row: `srgan report --no-pictures` over a synthetic night of `rows` rows, in a fresh process
-    (whole-process figures: interpreter start and imports included)."""
+    (whole-process figures: interpreter start and imports included), and the same command on an output
+    without records (what the interpreter and the imports alone take)."""
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        empty = Path(tmp) / "empty"
+        empty.mkdir()
+        _, _, empty_s, empty_mb = run_report(empty)  # exit 1: no pages
         out = Path(tmp) / "night"
         t0 = time.perf_counter()
         pages = synthetic_night(out / "records", rows)
         made = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "srgan.cli", "report", str(out), "--no-pictures"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        printed = proc.stdout.read().decode(errors="replace")
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError(f"srgan report exited {proc.returncode}: {printed[-500:]}")
+        printed, status, wall, peak_mb = run_report(out)
+        if status != 0:
+            raise RuntimeError(f"srgan report exited {status}: {printed[-500:]}")
         html_mb = (out / "report.html").stat().st_size / 1e6
     if f"pages: {pages} " not in printed:
         raise RuntimeError(f"srgan report counted other pages than the night's {pages}: {printed[:300]}")
     return {"case": "report", "rows": rows, "pages": pages, "parts": -(-rows // PART_ROWS),
-            "seconds": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "html_mb": round(html_mb, 2),
+            "seconds": round(wall, 2), "peak_rss_mb": round(peak_mb, 1), "html_mb": round(html_mb, 2),
+            "seconds_no_records": round(empty_s, 2), "peak_rss_mb_no_records": round(empty_mb, 1),
             "seconds_writing_the_records": round(made, 1)}

@@ -92,11 +92,11 @@ def pace_figure(pages: pa.Table) -> bytes | None:
     per_run = np.bincount(codes * nbins + bins, minlength=len(names) * nbins).reshape(len(names), nbins) / bin_min
     order = np.argsort(-per_run.sum(axis=1))
     fig, ax = plt.subplots(figsize=FIGSIZE)
-    x = np.arange(nbins) * bin_min
+    edges = np.arange(nbins + 1) * bin_min  # each bin drawn over its own width, the last one too
     for i in order[:MAX_LINES]:
-        ax.step(x, per_run[i], where="post", label=names[i], linewidth=1)
+        ax.stairs(per_run[i], edges, label=names[i], linewidth=1.2)
     if len(order) > MAX_LINES:
-        ax.step(x, per_run[order[MAX_LINES:]].sum(axis=0), where="post", label="other units", linewidth=1)
+        ax.stairs(per_run[order[MAX_LINES:]].sum(axis=0), edges, label="other units", linewidth=1.2)
     ax.set_xlabel(f"minutes since the first page ({bin_min:g}-minute bins)")
     ax.set_ylabel("pages per minute")
     ax.set_title(f"pace per unit ({len(names)} runs)", fontsize=10)

@@ -9,7 +9,8 @@ from html import escape
 from srgan.report.pictures import Pick
 
 STYLE = """
-body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1100px;color:#222}
+body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:1.5em auto;padding:0 1em;max-width:1200px;color:#222}
+.plots{display:flex;flex-wrap:wrap;gap:.6em}.plots figure{margin:0;flex:1 1 480px;max-width:600px}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.4em 1.2em .8em 0;font-size:.9em;display:inline-table;vertical-align:top}
 td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left}td.n{text-align:right}
@@ -82,7 +83,7 @@ attempts replaced by a later row).</p>
 {count_table("status", s["by_status"])}{count_table("method (ok pages)", s["by_method"])}
 {count_table("label", s["by_label"])}{count_table("container", s["by_container"])}{count_table("run", s["by_run"])}
 <h2>Figures</h2>
-{plots or "<p>No page has figures yet.</p>"}
+<div class=plots>{plots or "<p>No page has figures yet.</p>"}</div>
 {picks_section(picks)}
 </body></html>
 """
