@@ -253,10 +253,11 @@ def outputs_markdown(summary: dict, pictures: list[str]) -> str:
 
 def attach_report(out: str, records: str, title: str, key: str) -> str | None:
     """Write OUT/report.html (srgan.report: every page's latest row, all runs into OUT) and attach it to
-    this run as a markdown artifact; returns where the HTML is. A report that cannot be made is one
-    warning: the pages and records are written already."""
+    this run as a markdown artifact; returns where the HTML is. Pages to look at first get the runs' own
+    side-by-side pictures only (`srgan report OUT` draws the others: that reads inputs again). A report
+    that cannot be made is one warning: the pages and records are written already."""
     try:
-        report = make_report(out, records=records)
+        report = make_report(out, records=records, make_missing=False)
     except Exception as exc:  # noqa: BLE001 - the run's work is done; the report is said to be missing
         get_run_logger().warning("report of %s not written: %s", out, one_line(exc))
         return None

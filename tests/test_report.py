@@ -110,6 +110,9 @@ def test_pictures_are_made_for_pages_without_one_and_kept(night: Path) -> None:
         if p.reason != "Lanczos fallback":  # (the blank page)
             assert (pic < 128).mean() > 0.02  # the inkiest crop: text, not paper
     assert [p.name for p in (night / "compare").glob("*.png")] == ["a.png"]  # the first run's own: nothing added
+    runs_only = make_report(night, html=night.parent / "runs_only.html", make_missing=False)  # as the flows do
+    assert {p.name for p in runs_only.picks if p.picture} == {"a.png p1"} & {p.name for p in runs_only.picks}
+    assert all("srgan report OUT" in p.note for p in runs_only.picks if not p.picture)
 
 
 @pytest.mark.slow

@@ -28,8 +28,11 @@ class Report:
 
 
 def make_report(out: Location, html: Location | None = None, records: str = "records",
-                pictures: bool = True) -> Report:
-    """Read OUT/<records>, write the HTML page (OUT/report.html unless `html` says where; atomically)."""
+                pictures: bool = True, make_missing: bool = True) -> Report:
+    """Read OUT/<records>, write the HTML page (OUT/report.html unless `html` says where; atomically).
+
+    pictures: the pages to look at first, with their side-by-side pictures; make_missing: draw those a run
+    did not (srgan.report.pictures), else name them without a picture."""
     night = read_night(join(out, records))
     summary = night_summary(night, out)
     figures = {
@@ -38,7 +41,7 @@ def make_report(out: Location, html: Location | None = None, records: str = "rec
         "pace per unit": pace_figure(night.pages),
     }
     picks = pick_pages(night.pages) if pictures else []
-    attach_pictures(picks, out)
+    attach_pictures(picks, out, make_missing)
     target = html if html is not None else join(out, REPORT_NAME)
     atomic_write_bytes(target, render_html(summary, figures, picks).encode())
     return Report(summary, figures, picks, str(target))

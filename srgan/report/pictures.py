@@ -74,8 +74,9 @@ def page_stem(output_path: str | None) -> str | None:
     return output_path.replace("\\", "/").rsplit("/pages/", 1)[1].rsplit(".", 1)[0]
 
 
-def attach_pictures(picks: list[Pick], out: Location) -> None:
-    """Each pick's side-by-side picture: the run's own under OUT/compare/, else one made now."""
+def attach_pictures(picks: list[Pick], out: Location, make_missing: bool = True) -> None:
+    """Each pick's side-by-side picture: the run's own under OUT/compare/, else one made now (make_missing:
+    the input is read again, an archive streamed to its member; the flows leave that to `srgan report`)."""
     for pick in picks:
         stem = page_stem(pick.row.get("output_path"))
         if stem is None:
@@ -85,6 +86,9 @@ def attach_pictures(picks: list[Pick], out: Location) -> None:
         try:
             if exists(target):
                 pick.picture = read_bytes(target)
+                continue
+            if not make_missing:
+                pick.note = "no side-by-side picture from the run: `srgan report OUT` draws it from the input"
                 continue
             pick.picture = make_picture(pick.row, join(out, "pages", pick.row["output_path"].replace("\\", "/")
                                                       .rsplit("/pages/", 1)[1]))
