@@ -13,7 +13,8 @@ install: system $(STAMP)
 # Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks and
 # upscale.ocr_layer), jbig2dec (JBIG2 scan images read in place by pikepdf), qpdf (the PDF tests' --check),
 # the type families of the synthetic training documents (srgan/training/fonts.py), and PostgreSQL (with
-# pg_trgm) for the Prefect server of `make server` and the deployment tests.
+# pg_trgm) for the Prefect server of `make server` and the deployment tests; Chromium, in which the report
+# test opens `srgan report`'s HTML page headless (tests/browser.py).
 system:
 	@missing=""; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
@@ -29,6 +30,7 @@ system:
 	done; \
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -44,9 +46,7 @@ demo: install
 	$(BIN)/srgan upscale $(DEMO)/sample/rvl_sample.tar.gz $(DEMO)/sample/sample.pdf --out $(DEMO)/result; \
 	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status
 	@echo
-	@echo "pages:        $(CURDIR)/$(DEMO)/result/pages"
-	@echo "records:      $(CURDIR)/$(DEMO)/result/records  (read with pyarrow.dataset)"
-	@echo "side-by-side: $(CURDIR)/$(DEMO)/result/compare"
+	$(BIN)/srgan report $(CURDIR)/$(DEMO)/result
 
 test: install
 	$(BIN)/python -m pytest -q -ra

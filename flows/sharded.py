@@ -43,7 +43,7 @@ from prefect.deployments import run_deployment
 from prefect.states import Failed, Scheduled
 
 from flows.recovery import GAVE_UP, gives_up_after_max_attempts
-from flows.upscale import discover_documents, shard_of
+from flows.upscale import attach_report, discover_documents, shard_of
 from srgan.atomic import atomic_write_bytes
 from srgan.config import load_config, to_dict
 from srgan.readers.refs import refs_to_json
@@ -140,6 +140,8 @@ def upscale_sharded(
                              idempotency_key=f"{parent}:{i}-of-{count}" if parent else None)
         unit.flow_run_id = run.id
     wait_for_units(units, cfg.flow.max_attempts, poll_s, timeout_s, settle_s)
+    # one report for the whole night (the units write none), failed units or not
+    report = attach_report(location(output_dir), cfg.records.dir, f"Night report: {output_dir}", "night-report")
     for name in list_names(lists, ".json"):  # every unit has settled: its list is no longer read
         remove(join(lists, name))
     if not is_url(lists):
@@ -159,7 +161,7 @@ def upscale_sharded(
         return Failed(name="Incomplete", message=f"{len(failed)} of {len(rows)} units did not complete: "
                       + ", ".join(f"{r['unit']} ({r['state']})" for r in failed))
     return {"documents": len(docs), "units": rows, "output_dir": output_dir,
-            "unit_attempts": sum(r["attempts"] for r in rows)}
+            "unit_attempts": sum(r["attempts"] for r in rows), "report": report}
 
 
 def existing_units(parent: UUID) -> dict[int, tuple[UUID, int]]:

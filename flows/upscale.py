@@ -50,6 +50,8 @@ from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import DocumentRef, discover, read_pages
 from srgan.readers.refs import one_line, refs_from_json
 from srgan.readers.spool import spool_archives
+from srgan.report.build import make_report
+from srgan.report.markdown import report_markdown
 from srgan.storage.files import exists, join, read_bytes, scratch_root
 from srgan.storage.files import normalise as location
 from srgan.weights import decision_range, load_generator, read_manifest, resolve_weights
@@ -249,6 +251,21 @@ def outputs_markdown(summary: dict, pictures: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def attach_report(out: str, records: str, title: str, key: str) -> str | None:
+    """Write OUT/report.html (srgan.report: every page's latest row, all runs into OUT) and attach it to
+    this run as a markdown artifact; returns where the HTML is. Pages to look at first get the runs' own
+    side-by-side pictures only (`srgan report OUT` draws the others: that reads inputs again). A report
+    that cannot be made is one warning: the pages and records are written already."""
+    try:
+        report = make_report(out, records=records, make_missing=False)
+    except Exception as exc:  # noqa: BLE001 - the run's work is done; the report is said to be missing
+        get_run_logger().warning("report of %s not written: %s", out, one_line(exc))
+        return None
+    create_markdown_artifact(report_markdown(report.summary, report.figures, report.html_path, title), key=key,
+                             description=f"{report.summary['pages']} pages, {report.summary['failed']} failed")
+    return report.html_path
+
+
 def resolve_config(config_path: str | None, scale: int | None, weights: str | None,
                    normalise: bool | None) -> PipelineConfig:
     cfg = load_config(config_path)
@@ -357,6 +374,8 @@ def upscale(
                           key="upscale-summary", description=f"run {run_id}")
     pictures = compare_pictures(first_rows or [], out, cfg.upscale.compare_pages)
     create_markdown_artifact(outputs_markdown(summary, pictures), key="upscale-outputs", description=f"run {run_id}")
+    if shard_count is None:  # a unit of a night: the night's parent writes the one report (flows/sharded.py)
+        summary.update(report=attach_report(out, cfg.records.dir, f"Upscale report: {out}", "upscale-report"))
     logger.info("run %s done: %d pages, %d errors", run_id, summary["pages"], summary["errors"])
     return summary
 

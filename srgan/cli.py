@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--name", help="worker name (default: <host>-<pid>, control-<host>-<pid> with --control)")
     wk.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
 
+    rp = sub.add_parser("report", help="the night at a glance: summary and one HTML page from OUT's records")
+    rp.add_argument("out", help="the output folder or URL (s3://bucket/prefix) of the runs")
+    rp.add_argument("--html", help="where to write the HTML page (default: OUT/report.html)")
+    rp.add_argument("--no-pictures", action="store_true",
+                    help="leave out the pages to look at first (no input is read again)")
+
     dp = sub.add_parser("deploy", help="create the work pool, GPU concurrency limit and deployments on PREFECT_API_URL")
     dp.add_argument("--config", help="pipeline.yaml naming the GPU concurrency limit (flow.gpu_concurrency_limit)")
     dp.add_argument("--prefect-file", help="deployments file (default: the project's prefect.yaml)")
@@ -208,8 +214,9 @@ def cmd_make_sample(args: argparse.Namespace) -> int:
     from srgan.sample import make_sample
 
     written = make_sample(Path(args.dir), pages=args.pages)
-    for key, value in written.items():
-        print(f"{key}: {value}")
+    print(f"archive: {written['archive']}")
+    print(f"pdf: {written['pdf']}")
+    print(f"originals: {written['originals']} ({len(written['original_files'])} pages at full resolution)")
     return EXIT_OK
 
 
@@ -228,6 +235,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                    init_weights=args.init_weights)
     print(json.dumps(result.summary() if hasattr(result, "summary") else str(result), indent=2, default=str))
     return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from srgan.report.build import make_report
+
+    out = normalise(args.out)
+    if not exists(out):
+        raise UsageError(f"srgan report: output not found: {args.out}")
+    report = make_report(out, normalise(args.html) if args.html else None, pictures=not args.no_pictures)
+    print(report.text)
+    return EXIT_OK if report.summary["pages"] else EXIT_FAILED
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -290,7 +308,7 @@ def legacy_main(argv: list[str]) -> int:
 
 def dispatch(args: argparse.Namespace) -> int:
     commands = {"upscale": cmd_upscale, "evaluate": cmd_evaluate, "make-sample": cmd_make_sample, "train": cmd_train,
-                "deploy": cmd_deploy, "worker": cmd_worker}
+                "deploy": cmd_deploy, "worker": cmd_worker, "report": cmd_report}
     return commands[args.command](args)
 
 

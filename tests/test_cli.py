@@ -85,3 +85,10 @@ def test_console_script_in_ephemeral_mode_speaks_once_unless_verbose(tmp_path, t
     assert verbose.returncode == 0, verbose.stderr[-2000:]
     assert "pages: 1  ok: 1  errors: 0" in verbose.stdout
     assert "Finished in state Completed" in verbose.stdout + verbose.stderr
+
+
+def test_make_sample_prints_one_path_a_line(tmp_path, capsys):
+    assert main(["make-sample", str(tmp_path / "s"), "--pages", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"archive: {tmp_path / 's' / 'rvl_sample.tar.gz'}", f"pdf: {tmp_path / 's' / 'sample.pdf'}",
+                     f"originals: {tmp_path / 's' / 'originals'} (2 pages at full resolution)"]

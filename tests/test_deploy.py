@@ -375,6 +375,11 @@ def test_sharded_night_spreads_its_units_over_both_workers(workers, weights_dir,
     table = json.loads(table) if isinstance(table, str) else table
     assert sorted(r["unit"] for r in table) == [0, 1, 2, 3]
     assert all(r["state"] == "COMPLETED" and r["attempts"] == 1 for r in table)
+    # one report for the night, from the parent; the units write none
+    md = arts["night-report"].data
+    assert str(out / "report.html") in md and "**14** pages: **14** ok, **0** failed" in md
+    assert "](data:image/png;base64," in md and (out / "report.html").read_text().count("<img ") >= 3
+    assert not any("upscale-report" in artifacts_of(r.id) for r in children)
 
 
 def test_dask_option_runs_cpu_stages_on_a_local_cluster(workers, weights_dir, tmp_path):

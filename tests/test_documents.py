@@ -14,6 +14,7 @@ from srgan.imaging.colour import split_luma
 from srgan.imaging.textsize import resize_to
 from srgan.inference.engine import Engine
 from srgan.models import Generator
+from srgan.pipeline.captions import CAPTION_BG
 from srgan.pipeline.records import read_records
 from srgan.pipeline.run import run_pipeline
 from srgan.pipeline.stages import compare_picture
@@ -187,9 +188,9 @@ def test_compare_picture_labels_each_panel() -> None:
     pic = compare_picture(inp, big, big, 2, 64, "srgan_x2")
     assert pic.shape[0] > 128  # a caption strip above the panels
     strip = pic[: pic.shape[0] - 128]
-    for x0 in (0, 128 + 8, 2 * (128 + 8)):  # each panel's caption has dark text on white
+    for x0 in (0, 128 + 8, 2 * (128 + 8)):  # each panel's caption has dark text on the strip's grey
         caption = strip[:, x0 : x0 + 128]
-        assert (caption < 100).sum() > 20 and (caption == 255).mean() > 0.5
+        assert (caption < 100).sum() > 20 and (caption == CAPTION_BG).mean() > 0.5
     assert not np.array_equal(strip[:, :128], strip[:, 136:264])  # different words
 
 

@@ -33,6 +33,15 @@ def test_upscale_flow_end_to_end(prefect_harness, tiny_weights, small_inputs, tm
     assert (out / "pages" / "sub" / "b.png").exists()
     assert len(list((out / "compare").glob("*.png"))) >= 1
     assert not (out / ".work").exists()  # work files cleaned up
+    # the run's report: OUT/report.html and a markdown artifact with the figures and where the page is
+    assert summary["report"] == str(out / "report.html") and "empty.png p1" in (out / "report.html").read_text()
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["upscale-report"])))
+    (md,) = [a.data for a in arts if str(out / "report.html") in a.data]
+    assert "**5** pages: **4** ok, **1** failed" in md and md.count("](data:image/png;base64,") >= 2
 
 
 def test_normalisation_on_and_off(prefect_harness, tmp_path):

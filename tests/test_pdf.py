@@ -211,6 +211,7 @@ def test_mixed_document_each_page_its_own_path_and_ocr_where_text_is_missing(tmp
     assert (rows[2]["input_width"], rows[2]["input_height"]) == (1000, 754)  # as the turned page shows it
     assert rows[2]["seconds_ocr"] > 0 and rows[0]["seconds_ocr"] is None
     assert not Path(rows[0]["output_path"]).with_suffix(".text.pdf").exists()  # a page with text is not read
+    assert not list((out / "pages").glob("*.text.pdf"))  # the added layer lives in the document, not beside pages
     doc = out / "documents" / "mixed.pdf"
     assert _structure(doc) == _structure(src)
     # each page looks as it did (poppler at 30 dpi): the turned scan replaced in its own orientation

@@ -25,6 +25,8 @@ And once, whatever the models:
 - ``scaleout``: one night of ``--scale-pages`` pages over ``--workers`` unit workers (one row per count and
   ``--storage``: local folder or a local S3 server), then one row per ``--faults`` item (worker killed,
   night started twice, store unreachable 10 s, Prefect server restarted): ``srgan/bench/scaleout.py``.
+- ``report``: ``srgan report`` over a synthetic night of ``--report-rows`` record rows (400,000) in a fresh
+  process: seconds and peak RSS (srgan/bench/report.py).
 - ``pdf_dpi``: the PDFs given by ``--pdfs`` through the plain runner (``output_format: document``) with
   ``pdf.dpi`` native and ``--pdf-fixed-dpi`` (150), with the first of ``--models``: ``srgan/bench/pdfdpi.py``.
 Timings live here, never in pass/fail tests.
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-precisions", default="fp32,bf16", help="train_speed case: fp32 and/or bf16 autocast")
     p.add_argument("--content-layers", default="conv2_2,conv3_2", help="train_speed case: CRAFT layers of the loss")
     p.add_argument("--disc-feat", type=int, default=64, help="train_speed case: discriminator stem channels")
+    p.add_argument("--report-rows", type=int, default=400_000, help="report case: rows of the synthetic night")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
     p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
     a = p.parse_args(argv)
@@ -231,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), flush=True)
             scale_rows += speed
         cases.remove("train_speed")
+    if "report" in cases:  # the night report over synthetic records: its own process, no model
+        from srgan.bench.report import bench_report
+
+        scale_rows.append(bench_report(a.report_rows))
+        print(json.dumps(scale_rows[-1]), flush=True)
+        cases.remove("report")
     if "pdf_dpi" in cases:
         from srgan.bench.pdfdpi import bench_pdf_dpi
 

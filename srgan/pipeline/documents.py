@@ -34,7 +34,7 @@ from PIL import Image
 from srgan.atomic import atomic_target
 from srgan.pdf.rebuild import NotRebuildable, PageOut, rebuild_pdf
 from srgan.pdf.textlayer import text_pdf_path
-from srgan.storage.files import Location, exists, is_url, join, local_copy, read_bytes
+from srgan.storage.files import Location, exists, is_url, join, local_copy, read_bytes, remove
 
 if TYPE_CHECKING:
     from srgan.pipeline.work import PageWork, RunContext
@@ -113,6 +113,9 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
                     .splitlines()[0])
         log.warning("%s", last["error"])
         return rows
+    for page in ordered:  # the document holds each text layer now: no text-only PDF stays among the pages
+        if page.text_pdf:
+            remove(page.text_pdf)
     for row in rows:
         row["document_path"] = str(target)
     return rows

@@ -74,6 +74,7 @@ SCHEMA = pa.schema(
         ("text_layer", pa.string()),  # PDF pages of output documents: kept | added | none
         ("seconds_ocr", pa.float64()),  # upscale.ocr_layer add: tesseract on the upscaled page
         ("dpi_assumed", pa.bool_()),  # input_dpi is upscale.assumed_dpi: the file had no dpi tag
+        ("finished_at", pa.timestamp("us", tz="UTC")),  # when the write step took the page (the report's pace)
     ]
 )
 

@@ -327,6 +327,7 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
     return {
         "run_id": ctx.run_id,
         "started_at": ctx.started_at,
+        "finished_at": datetime.now(UTC),  # the page reached its write step (rates over the night)
         "source": printable(d.source),  # non-UTF-8 file names as \xNN: Parquet strings are UTF-8
         "member": printable(d.member),
         "container": printable(container_path(d)),  # which archive/document file under source
