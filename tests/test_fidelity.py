@@ -67,13 +67,16 @@ def test_gate_refuses_a_generator_that_reads_worse_than_lanczos(tmp_path):
     assert row["cer_model"] > 0.5 and row["f1_model"] < 0.5
     gate = fidelity_gate([row], new_gain_db=3.0, current_gain_db=None)
     assert not gate.passed
-    # both readers catch the garbled letters, each by its own rule
-    assert [(f["rule"], f["page"]) for f in gate.failures] == [("cer", "fox"), ("words_easyocr", "fox")][
+    # both readers catch the garbled letters, each by its own rule: tesseract's per page, EasyOCR's paired
+    # words rule over the pages (here one), which the rows' word evidence lets it judge
+    assert [(f["rule"], f["page"]) for f in gate.failures][:2] == [("cer", "fox"), ("words_easyocr", None)][
         : len(engines)]
     assert "rule cer on fox" in gate.reason()
+    assert len(row["found_model"]) == 9 and row["found_lanczos"].count("1") > row["found_model"].count("1")
     if len(engines) == 2:
         assert row["f1_lanczos_easyocr"] > 0.5 and row["f1_model_easyocr"] < 0.5
-        assert "rule words_easyocr on fox" in gate.reason()
+        assert "rule words_easyocr: model reads fewer words" in gate.reason() and "p = " in gate.reason()
+        assert [t["engine"] for t in gate.words_tests] == ["tesseract", "easyocr"]
 
 
 def test_gate_rule_on_the_neural_engine_uses_word_f1():
