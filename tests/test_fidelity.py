@@ -67,15 +67,15 @@ def test_gate_refuses_a_generator_that_reads_worse_than_lanczos(tmp_path):
     assert row["cer_model"] > 0.5 and row["f1_model"] < 0.5
     gate = fidelity_gate([row], new_gain_db=3.0, current_gain_db=None)
     assert not gate.passed
-    # both readers catch the garbled letters, each by its own rule: tesseract's per page, EasyOCR's paired
-    # words rule over the pages (here one), which the rows' word evidence lets it judge
-    assert [(f["rule"], f["page"]) for f in gate.failures][:2] == [("cer", "fox"), ("words_easyocr", None)][
-        : len(engines)]
-    assert "rule cer on fox" in gate.reason()
+    # both readers catch the garbled letters, each by the paired words rule over the pages (here one), which the
+    # rows' word evidence lets it judge; the per-page CER rule's trip is kept as a note
+    assert sorted({f["rule"] for f in gate.failures}) == ["words_easyocr", "words_tesseract"][2 - len(engines):]
+    assert "rule words_tesseract: model reads fewer words" in gate.reason() and "p = " in gate.reason()
+    assert any(n.startswith("per_page_cer fox") for n in gate.notes)
     assert len(row["found_model"]) == 9 and row["found_lanczos"].count("1") > row["found_model"].count("1")
     if len(engines) == 2:
         assert row["f1_lanczos_easyocr"] > 0.5 and row["f1_model_easyocr"] < 0.5
-        assert "rule words_easyocr: model reads fewer words" in gate.reason() and "p = " in gate.reason()
+        assert "rule words_easyocr: model reads fewer words" in gate.reason()
         assert [t["engine"] for t in gate.words_tests] == ["tesseract", "easyocr"]
 
 

@@ -121,6 +121,26 @@ def test_rows_without_word_evidence_fall_back_to_the_per_page_rule_with_a_note()
     assert not [t for t in gate.words_tests if t["engine"] == "easyocr"]
 
 
+def test_tesseract_is_judged_by_its_words_where_rows_have_evidence():
+    rows = clean_pages(12)
+    for r in rows:
+        for variant in ("model", "bicubic", "lanczos"):
+            r[f"found_{variant}"], r[f"extra_{variant}"], r[f"f1_{variant}"] = all_found(), 0, 1.0
+    # one word misread by tesseract on a 450-character page: CER +0.011, beyond the per-page margin of 0.005
+    rows[0].update(cer_model=0.011, found_model=missing(4), extra_model=1, f1_model=_reading(missing(4), 1)["f1"])
+    rows[1].update(cer_lanczos=0.011, cer_bicubic=0.011, found_lanczos=missing(8), extra_lanczos=1,
+                   found_bicubic=missing(8), extra_bicubic=1)
+    gate = fidelity_gate(rows, None, None)
+    assert gate.passed, gate.reason()
+    assert any(n.startswith("per_page_cer p0") for n in gate.notes)
+    assert [t["engine"] for t in gate.words_tests] == ["tesseract", "easyocr"]
+    # without the evidence the per-page CER rule applies, as before
+    for r in rows:
+        for variant in ("model", "bicubic", "lanczos"):
+            del r[f"found_{variant}"]
+    assert [(f["rule"], f["page"]) for f in fidelity_gate(rows, None, None).failures] == [("cer", "p0")]
+
+
 def test_evidence_of_different_lengths_is_refused_with_the_page_named():
     row = page("odd", (all_found(69), 0), (all_found(), 0), (all_found(), 0))
     with pytest.raises(ValueError, match="page odd"):

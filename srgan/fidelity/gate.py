@@ -8,14 +8,14 @@ the PSNRs (:func:`measure_page`). Tesseract's figures keep their plain names (``
 another engine's carry its name (``cer_model_easyocr``, ``f1_model_easyocr``).
 
 :func:`fidelity_gate` is the promotion rule of training and of ``python -m srgan.fidelity --gate-only``. Weights
-pass only when the model reads no worse than the baselines on *both* engines: rule ``cer`` (tesseract, every page)
-``CER model <= min(CER bicubic, CER Lanczos) + 0.005``; rule ``words_easyocr`` (EasyOCR, whose lines are not in
-reading order on multi-column pages, so its order-free words judge it), since 2026-12-08 the paired words rule
-over all pages (:mod:`srgan.fidelity.paired_words`: no loss of words against the per-page better baseline at 95%
-one-sided confidence, and a pooled word F1 not below Lanczos's); rows without word evidence keep the per-page
-rule ``F1 model >= max(F1 bicubic, F1 Lanczos) - 0.005`` with a note. And their mean PSNR gain over bicubic
-beats the current weights' on the same pages (rule ``psnr``). The result names each failed rule and page (or
-the test, its counts and p-value).
+pass only when the model reads no worse than the baselines on *both* engines and their mean PSNR gain over bicubic
+beats the current weights' on the same pages (rule ``psnr``). Since 2026-12-08 each engine's OCR rule
+(``words_tesseract``, ``words_easyocr``) is the paired words rule over all pages (:mod:`srgan.fidelity.paired_words`:
+no loss of words against the per-page better baseline at 95% one-sided confidence, and a pooled word F1 not below
+Lanczos's). Rows without word evidence keep the per-page rules of before, with a note: rule ``cer`` (tesseract)
+``CER model <= min(CER bicubic, CER Lanczos) + 0.005`` and rule ``words_easyocr`` ``F1 model >= max(F1 bicubic,
+F1 Lanczos) - 0.005`` on every page. The result names each failed rule and page (or the test, its counts and
+p-value).
 """
 
 from __future__ import annotations
@@ -177,32 +177,28 @@ def cer_failures(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]
 def ocr_rules(rows: Sequence[dict], margin: float = CER_MARGIN) -> tuple[list[dict], list[str], list[dict]]:
     """The gate's OCR rules: (failures, notes, paired words tests).
 
-    Tesseract: rule ``cer`` per page, as :func:`cer_failures`; its words are judged by the paired words rule too,
-    reported in a note and the tests, never failed (CER judges tesseract). Every other engine: rule
-    ``words_<engine>`` is the paired words rule over all rows (one failure per part that fails, page None, the
-    detail naming the test, counts, p-value and confidence); the per-page words rule's trips become notes
-    (``per_page_words``). Where a row lacks word evidence the per-page rule fails as before, with a note saying
-    the paired rule could not judge.
+    Each engine's rule ``words_<engine>`` is the paired words rule over all rows read by it
+    (:func:`srgan.fidelity.paired_words.paired_words_test`; one failure per part that fails, page None, the detail
+    naming the test, counts, p-value and confidence). The per-page rules (:func:`cer_failures`: ``cer`` for
+    tesseract, ``words_<engine>`` per page for the others) trip on one word of a ~70-word page, so where the paired
+    rule judges, their trips become notes (``per_page_cer`` / ``per_page_words``), kept for comparison. Where a row
+    lacks word evidence (stored before 2026-12-08) the paired rule cannot judge and the per-page rule fails as
+    before, with a note saying so: such rows never pass for want of evidence.
     """
     per_page = cer_failures(rows, margin)
-    failures = [f for f in per_page if f["rule"] == "cer"]
-    notes, tests = [], []
+    failures, notes, tests = [], [], []
     engines = sorted({e for r in rows for e in row_engines(r)}, key=lambda e: (e != TESSERACT, e))
     for ocr in engines:
         judged_rows = [r for r in rows if ocr in row_engines(r)]
         test = paired_words_test(judged_rows, ocr)
-        trips = [f for f in per_page if f["rule"] == f"words_{ocr}"]
-        if test.judged:
-            tests.append(test.to_dict())
-        if ocr == TESSERACT:
-            if test.judged:
-                notes.append(f"words_tesseract (reported, not a rule): {test.summary()}")
-            continue
+        per_page_rule = "cer" if ocr == TESSERACT else f"words_{ocr}"
+        trips = [f for f in per_page if f["rule"] == per_page_rule]
         if not test.judged:
             failures += trips
-            notes.append(f"{test.summary()}; the per-page rule words_{ocr} applies")
+            notes.append(f"{test.summary()}; the per-page rule {per_page_rule} applies")
             continue
-        notes += [f"per_page_words {f['page']}: {f['detail']}" for f in trips]
+        tests.append(test.to_dict())
+        notes += [f"per_page_{'cer' if ocr == TESSERACT else 'words'} {f['page']}: {f['detail']}" for f in trips]
         if test.worse_with_confidence:
             failures.append({"rule": f"words_{ocr}", "page": None, "scale": _scale(judged_rows),
                              "detail": f"model reads fewer words than the best baseline: {test.summary()}"})
