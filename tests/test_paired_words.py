@@ -117,7 +117,7 @@ def test_rows_without_word_evidence_fall_back_to_the_per_page_rule_with_a_note()
     assert not paired_words_test(rows, "easyocr").judged
     gate = fidelity_gate(rows, None, None)
     assert [(f["rule"], f["page"]) for f in gate.failures] == [("words_easyocr", "p3")]  # the old rule, never a pass
-    assert any("cannot judge" in n and "p2, p3" in n for n in gate.notes)
+    assert any("cannot judge" in n and "2 of 4 pages (p2, p3;" in n for n in gate.notes)
     assert not [t for t in gate.words_tests if t["engine"] == "easyocr"]
 
 

@@ -74,8 +74,10 @@ class WordsTest:
     def summary(self) -> str:
         """One line: the test, the counts, the p-value, the confidence and the pooled word F1s."""
         if not self.judged:
-            return (f"{self.engine} paired words rule cannot judge: no word evidence on "
-                    f"{', '.join(self.unjudged_pages or [])} (rows stored before 2026-12-08)")
+            missing = self.unjudged_pages or []
+            named = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            return (f"{self.engine} paired words rule cannot judge: no word evidence on {len(missing)} of "
+                    f"{self.pages} pages ({named}; rows stored before 2026-12-08)")
         f1 = self.pooled_f1 or {}
         return (f"{self.engine} {self.test}: {self.losses} words lost against the best baseline, {self.wins} won "
                 f"(of them inserted {self.inserted_losses} / {self.inserted_wins}), {self.words} words on "
@@ -135,7 +137,7 @@ def paired_words_test(rows: Sequence[dict], engine: str, confidence: float = WOR
     """The paired words rule over all rows (the gate's pages) for one engine."""
     missing = [r["page"] for r in rows if not has_word_evidence(r, engine)]
     if missing or not rows:
-        return WordsTest(engine, judged=False, confidence=confidence, unjudged_pages=missing)
+        return WordsTest(engine, judged=False, confidence=confidence, pages=len(rows), unjudged_pages=missing)
     units = [page_units(r, engine) for r in rows]
     losses, wins, ins_losses, ins_wins = (sum(u[i] for u in units) for i in range(4))
     p = sign_test_p(losses, wins)
