@@ -154,8 +154,8 @@ def row_engines(row: dict) -> list[str]:
 def cer_failures(rows: Sequence[dict], margin: float = CER_MARGIN) -> list[dict]:
     """The per-page OCR rules, per page and engine: rule ``cer`` (tesseract) where the model's CER is above
     min(bicubic, Lanczos) + margin; rule ``words_<engine>`` (the other engines, whose line order is not the
-    reading order) where its word F1 is below max(bicubic, Lanczos) - margin. The gate (:func:`ocr_rules`) keeps
-    the first and replaces the second by the paired words rule where the rows have word evidence."""
+    reading order) where its word F1 is below max(bicubic, Lanczos) - margin. The gate (:func:`ocr_rules`) applies
+    them only to rows without word evidence; elsewhere the paired words rule judges and these are notes."""
     out = []
     for r in rows:
         for ocr in row_engines(r):
