@@ -228,9 +228,10 @@ def test_training_does_not_promote_a_generator_that_fails_the_gate(tmp_path, mon
     result = train(cfg, [], tmp_path / "run", device="cpu", weights_dir=wdir,
                    ocr_eval_data=[str(rendered_page(tmp_path / "eval"))])
     assert not result.promoted  # no current weights: PSNR alone would have promoted it
-    assert "rule cer on fox" in result.reason
+    assert "rule words_tesseract: model reads fewer words" in result.reason
     gate = result.summary()["fidelity_gate"]
-    assert not gate["passed"] and gate["failures"][0]["page"] == "fox"
+    assert not gate["passed"] and gate["words_tests"][0]["losses"] > gate["words_tests"][0]["wins"]
+    assert any(n.startswith("per_page_cer fox") for n in gate["notes"])  # the per-page rule's trip, kept as a note
     assert not (wdir / "srgan_x2.pt").exists()
     assert json.loads(result.new_weights.with_suffix(".json").read_text())["fidelity_gate"]["passed"] is False
 
