@@ -75,6 +75,6 @@ def test_training_gate_reads_the_held_out_family_pages(monkeypatch, held):
     (row,) = gate.rows
     assert row["page"] == f"held_out_text/{heldout.family_slug(held[0].name)}"
     assert row["cer_original"] < 0.02  # its ground truth matches the page
-    assert not gate.passed and gate.failures[0]["rule"] == "cer"  # a garbling generator fails on it
+    assert not gate.passed and gate.failures[0]["rule"] == "words_tesseract"  # a garbling generator fails on it
     off = _fidelity_gate(garbling_generator(), override(cfg, "training.held_out_family_pages", 0), cfg, [], None, None)
     assert off.rows == []

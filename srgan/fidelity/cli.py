@@ -21,6 +21,7 @@ from pathlib import Path
 from srgan.atomic import atomic_write_bytes
 from srgan.config import ConfigError, load_config
 from srgan.fidelity.gate import (
+    GateResult,
     OcrCache,
     OcrPage,
     fidelity_gate,
@@ -53,12 +54,39 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def ocr_verdict(gate: GateResult) -> dict:
+    """The OCR rules' part of a gate result, as stored under ``cer_rule`` in fidelity_<weights>.json."""
+    return {"passed": not gate.failures, "failures": gate.failures, "notes": gate.notes,
+            "words_tests": gate.words_tests}
+
+
+def print_verdict(label: str, gate: GateResult) -> None:
+    verdict = "passed" if not gate.failures else "failed: " + "; ".join(
+        f"{f['rule']}" + (f" on {f['page']}" if f.get("page") else "") + f": {f['detail']}" for f in gate.failures)
+    print(f"{label}, OCR rules: {verdict}")
+    for note in gate.notes:
+        print(f"  note: {note}")
+
+
+def judge(files: Sequence[str]) -> int:
+    """Judge stored gate rows again under the current OCR rules (no model, no OCR): 0 when all pass, 1 if not."""
+    failed = 0
+    for f in files:
+        stored = json.loads(Path(f).read_text())
+        gate = fidelity_gate(stored["native"], None, None)
+        print_verdict(f"{f} ({stored.get('weights')} x{stored.get('scale')}, {len(stored['native'])} pages)", gate)
+        failed += not gate.passed
+    return 1 if failed else 0
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m srgan.fidelity", description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", nargs="+", required=True, help="names in the weights folder or .pt paths")
+    p.add_argument("--weights", nargs="+", help="names in the weights folder or .pt paths (required but with --judge)")
+    p.add_argument("--judge", nargs="+", metavar="FILE",
+                   help="no measuring: judge the native rows of stored fidelity_<weights>.json / gate files again "
+                        "under the gate's OCR rules (exit 1 when any fails)")
     p.add_argument("--weights-dir", help="weights folder (default: upscale.weights_dir)")
-    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--scale", type=int, help="the weights' scale (required but with --judge)")
     p.add_argument("--pages", nargs="+", help="folders or files; pages with a sibling .txt are used")
     p.add_argument("--sizes", nargs="+", type=float, default=list(SIZES), help="LR x-heights of the sweep, px")
     p.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS)
@@ -82,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.judge:
+        return judge(args.judge)
+    if not args.weights or args.scale is None:
+        parser.error("--weights and --scale are required (or --judge FILE...)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config)
@@ -116,9 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                           args.engines)
         gate = fidelity_gate(native, None, None)
         result: dict = {"weights": name, "sha256": manifest.get("sha256"), "scale": args.scale,
-                        "native": native, "cer_rule": {"passed": not gate.failures, "failures": gate.failures}}
-        verdict = "passed" if not gate.failures else "failed: " + "; ".join(f["detail"] for f in gate.failures)
-        print(f"{name} x{args.scale} at native size, rule cer: {verdict}")
+                        "native": native, "cer_rule": ocr_verdict(gate)}
+        print_verdict(f"{name} x{args.scale} at native size", gate)
         for r in native:
             reads = "; ".join(
                 f"{e} CER original {r[field_name('cer', 'original', e)]:.3f} bicubic "

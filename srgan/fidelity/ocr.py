@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -164,7 +165,37 @@ def field_name(metric: str, kind: str, engine: str = TESSERACT) -> str:
     return f"{metric}_{kind}" if engine == TESSERACT else f"{metric}_{kind}_{engine}"
 
 
+def word_outcomes(hypothesis: str, reference: str) -> tuple[str, int]:
+    """The word evidence behind :func:`word_f1`, kept so that two readings of a page can be paired word by word.
+
+    found: one character per ground-truth word occurrence, ``"1"`` where the reading has it, ``"0"`` where not,
+    in the order of ``word_bag(reference)`` with each word's occurrences together (occurrence k of word w is
+    found when k <= the count of w in the reading, the same multiset match as word_f1's). extra: the words read
+    that match no ground-truth word (misreadings and hallucinations). word_f1 = 2 x found / (words read + words in
+    the reference), with words read = found + extra.
+    """
+    hyp, ref = word_bag(hypothesis), word_bag(reference)
+    found = "".join("1" if k < hyp[w] else "0" for w, n in ref.items() for k in range(n))
+    return found, sum(hyp.values()) - sum((hyp & ref).values())
+
+
+class Reading(NamedTuple):
+    """One reading of a page by one engine against its ground truth: CER, word F1 and their word evidence
+    (:func:`word_outcomes`)."""
+
+    cer: float
+    f1: float
+    found: str
+    extra: int
+
+
+def read_page(image: np.ndarray, truth: str, dpi: float | None, engine: str) -> Reading:
+    """One reading of a page by engine, scored against the ground truth."""
+    text = ocr_text(image, dpi, engine=engine)
+    return Reading(cer(text, truth), word_f1(text, truth), *word_outcomes(text, truth))
+
+
 def read_scores(image: np.ndarray, truth: str, dpi: float | None, engine: str) -> tuple[float, float]:
     """(CER, word F1) of one reading of a page by engine."""
-    text = ocr_text(image, dpi, engine=engine)
-    return cer(text, truth), word_f1(text, truth)
+    reading = read_page(image, truth, dpi, engine)
+    return reading.cer, reading.f1
