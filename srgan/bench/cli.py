@@ -8,6 +8,8 @@ Cases, for every selected model in weights/:
   else running: srgan/bench/stage_cpu.py), their sum (``cpu_ms_per_page_total``) and the page rate that CPU
   work alone allows with the configured workers (``cpu_bound_pages_per_s``);
 - ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do;
+- ``layers``: a per-layer profile (ms, share, GFLOP/s of each convolution) of the engine's inference
+  form on one batch of tiles, fp32 and the engine's precision: srgan/bench/layers.py;
 - ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
   (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
   not grow with the archive.
@@ -43,6 +45,7 @@ from pathlib import Path
 from PIL import Image
 
 from srgan.bench.decoding import bench_archive, bench_colour
+from srgan.bench.layers import format_layers, profile_layers
 from srgan.bench.memory import bench_memory, write_tar
 from srgan.bench.orchestration import bench_orchestration
 from srgan.bench.orchestration import format_row as format_orchestration
@@ -57,6 +60,7 @@ from srgan.bench.throughput import (
 )
 from srgan.config import EngineConfig, PipelineConfig, load_config
 from srgan.inference.engine import Engine
+from srgan.inference.fold import fold_generator
 from srgan.models import Generator
 from srgan.pipeline.run import cpu_stage_workers, run_pipeline
 from srgan.weights import load_generator, resolve_weights_dir
@@ -105,6 +109,13 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                 seconds, flops, cpu_s = bench_model(naive, few, naive_flops)
                 precision = naive.info.precision
                 n = len(few)
+            elif case == "layers":
+                for layer_precision in dict.fromkeys(("fp32", engine.info.precision)):
+                    layer_rows = profile_layers(fold_generator(net_g) if cfg.engine.fold_tail else net_g,
+                                                (engine.batch_size, 1, win, win), layer_precision)
+                    rows.append({"case": case, **base, "precision": layer_precision, "layers": layer_rows})
+                    print(format_layers(f"{name} {layer_precision}", layer_rows), flush=True)
+                continue
             elif case == "memory":
                 mem_cfg = dataclasses.replace(cfg, engine=engine_cfg)
                 for r in bench_memory(mem_cfg, name, weights_dir, list(memory_pages), memory_size):

@@ -475,7 +475,7 @@ def train(
                      batch_psnr(bicubic, val[1]))
 
         with _seeded(tcfg.seed):
-            net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels, tcfg.skip)
+            net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels, tcfg.skip, tcfg.arch)
         init_from = None
         if init_weights is not None:
             init_from = init_generator(net_g, init_weights, weights_dir, tcfg.scale)
@@ -748,7 +748,7 @@ _OVERRIDES = {  # CLI option -> training key
     "lr": "lr", "gan_lr": "gan_lr", "lr_schedule": "lr_schedule", "lr_min": "lr_min", "ema_decay": "ema_decay",
     "text_height": "text_height", "skip": "skip", "x_height_min": "x_height_min", "x_height_max": "x_height_max",
     "synthetic_max_side": "synthetic_max_side", "held_out_family_pages": "held_out_family_pages",
-    "normalise": "normalise", "gap_weight": "gap_weight",
+    "normalise": "normalise", "gap_weight": "gap_weight", "arch": "arch",
 }
 
 
@@ -786,7 +786,8 @@ def build_parser() -> argparse.ArgumentParser:
                      ("eval_every", int), ("vgg_weights", str), ("precision", str), ("lr", float),
                      ("gan_lr", float), ("lr_schedule", str), ("lr_min", float), ("ema_decay", float),
                      ("text_height", float), ("skip", str), ("x_height_min", float), ("x_height_max", float),
-                     ("synthetic_max_side", int), ("held_out_family_pages", int), ("gap_weight", float)):
+                     ("synthetic_max_side", int), ("held_out_family_pages", int), ("gap_weight", float),
+                     ("arch", str)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
     p.add_argument("--mix", type=parse_mix, metavar="bicubic=W,scan=W,rvl=W",
                    help="training.mix: the chains' weights for --degradation mix (chains left out weigh 0)")
