@@ -33,6 +33,9 @@ def test_shipped_pipeline_yaml_loads_and_covers_every_key():
         ("training:\n  mix:\n    bicubic: 0\n    scan: 0\n    rvl: 0\n", "training.mix"),
         ("training:\n  mix:\n    jpeg: 1\n", "training.mix.jpeg"),
         ("training:\n  gap_weight: -1\n", "training.gap_weight"),
+        ("training:\n  arch: espcn\n", "training.arch"),
+        ("engine:\n  runtime: tensorrt\n", "engine.runtime"),
+        ("engine:\n  runtime_cache: 5\n", "engine.runtime_cache"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path, yaml_text, key):

@@ -63,13 +63,14 @@ from srgan.inference.engine import Engine
 from srgan.inference.fold import fold_generator
 from srgan.models import Generator
 from srgan.pipeline.run import cpu_stage_workers, run_pipeline
+from srgan.runtimes.choose import build_engine
 from srgan.weights import load_generator, resolve_weights_dir
 
 
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
               memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000,
-              orchestration_pages: int = 2000) -> list[dict]:
+              orchestration_pages: int = 2000, runtimes: tuple[str, ...] = ()) -> list[dict]:
     rows = bench_archive(cfg, archive_pages, memory_size) if "archive" in cases else []
     if "colour" in cases:
         rows += bench_colour(cfg, n_pages, size)
@@ -82,14 +83,17 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
     pages = synthetic_pages(n_pages, size)
     engine_cfg = dataclasses.replace(cfg.engine, device=device)
     peak = None
-    for name in models:
+    pairs = [(name, runtime) for name in models for runtime in (runtimes or (cfg.engine.runtime,))]
+    for name, runtime in pairs:
         net_g, manifest = load_generator(name, weights_dir)
-        engine = Engine(net_g, engine_cfg, cfg.tiling)
+        run_cfg = dataclasses.replace(cfg, engine=dataclasses.replace(engine_cfg, runtime=runtime))
+        engine = build_engine(net_g, run_cfg.engine, cfg.tiling)
         win = engine.tile + 2 * engine.pad
         flops_per_tile = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, win, win))
         if peak is None:
             peak = matmul_tflops(engine.device)
         base = {"device": engine.info.device, "device_name": engine.info.device_name, "model": name,
+                "runtime": engine.info.runtime, "runtime_asked": runtime,
                 "scale": net_g.scale, "page_size": f"{size[0]}x{size[1]}", "precision": engine.info.precision,
                 "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile,
                 "compile_mode": cfg.engine.compile_mode if cfg.engine.compile else None}
@@ -135,7 +139,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                     for i, p in enumerate(pages):
                         Image.fromarray(p).save(src / f"page{i:05d}.png", dpi=(100, 100))
                     c0, t0 = time.process_time(), time.perf_counter()
-                    summary = run_pipeline([str(src)], Path(tmp) / "out", cfg, engine, name,
+                    summary = run_pipeline([str(src)], Path(tmp) / "out", run_cfg, engine, name,
                                            manifest.get("sha256", ""), manifest.get("text_height"))
                     sync_device(engine.device)
                     seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
@@ -177,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive-pages", type=int, default=2000, help="pages in the archive case's .tar.gz")
     p.add_argument("--orchestration-pages", type=int, default=2000,
                    help="pages (of --memory-size) in the orchestration case's tar")
+    p.add_argument("--runtimes", default="", help="model and pipeline cases: CPU runtimes to run each model on, "
+                   "comma-separated (engine.runtime values; default: engine.runtime), one row each")
     p.add_argument("--json", help="write the rows to this JSON file")
     p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench/scale.py)")
     p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         cases.remove("pdf_dpi")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
-                                   a.orchestration_pages)
+                                   a.orchestration_pages, tuple(r for r in a.runtimes.split(",") if r))
                          if cases else [])
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))

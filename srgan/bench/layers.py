@@ -80,18 +80,18 @@ def profile_layers(net: nn.Module, shape: tuple[int, int, int, int], precision: 
         per_forward = [sum(times[name][i * calls[name]:(i + 1) * calls[name]]) for i in range(repeats)]
         ms = 1000 * statistics.median(per_forward)
         gflop = row["gflop"] * calls[name]
-        rows.append({**row, "gflop": round(gflop, 3), "ms": round(ms, 2),
-                     "gflop_per_s": round(gflop / (ms / 1000), 1) if gflop else None})
+        rows.append({**row, "gflop": gflop, "ms": round(ms, 3),
+                     "gflop_per_s": round(gflop / (ms / 1000), 1) if gflop and ms else None})
     total_ms = 1000 * statistics.median(whole)
     layers_ms = sum(r["ms"] for r in rows)
     total_gflop = sum(r["gflop"] for r in rows)
     for r in rows:
         r["share"] = round(r["ms"] / total_ms, 3)
-    rows.append({"layer": "(between layers)", "op": "adds, bicubic skip, hooks", "ms": round(total_ms - layers_ms, 2),
+    rows.append({"layer": "(between layers)", "op": "adds, bicubic skip, hooks", "ms": round(total_ms - layers_ms, 3),
                  "share": round((total_ms - layers_ms) / total_ms, 3), "gflop": 0.0, "gflop_per_s": None,
                  "out_shape": None})
-    rows.append({"layer": "(forward)", "op": f"{precision}, batch {list(shape)}", "ms": round(total_ms, 2),
-                 "share": 1.0, "gflop": round(total_gflop, 3),
+    rows.append({"layer": "(forward)", "op": f"{precision}, batch {list(shape)}", "ms": round(total_ms, 3),
+                 "share": 1.0, "gflop": total_gflop,
                  "gflop_per_s": round(total_gflop / (total_ms / 1000), 1), "out_shape": None})
     return rows
 

@@ -74,6 +74,7 @@ SCHEMA = pa.schema(
         ("text_layer", pa.string()),  # PDF pages of output documents: kept | added | none
         ("seconds_ocr", pa.float64()),  # upscale.ocr_layer add: tesseract on the upscaled page
         ("dpi_assumed", pa.bool_()),  # input_dpi is upscale.assumed_dpi: the file had no dpi tag
+        ("runtime", pa.string()),  # engine.runtime that ran the model (torch, openvino-bf16, ...; null in older parts)
     ]
 )
 
