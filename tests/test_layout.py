@@ -107,7 +107,7 @@ def test_arrows_run_one_way_between_concerns():
     """readers, imaging, inference and the shared top level never import the pipeline, the studies, the
     benchmark or training; the pipeline never imports the studies, the benchmark or training."""
     below_pipeline = ("srgan.readers", "srgan.pdf", "srgan.imaging", "srgan.inference", "srgan.config",
-                      "srgan.models", "srgan.weights", "srgan.atomic", "srgan.storage")
+                      "srgan.models", "srgan.weights", "srgan.atomic", "srgan.storage", "srgan.runtimes")
     above = {"srgan.pipeline", "srgan.fidelity", "srgan.bench", "srgan.training"}
     for mod, deps in graph().items():
         if mod.startswith(below_pipeline):

@@ -10,6 +10,9 @@ Cases, for every selected model in weights/:
 - ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do;
 - ``layers``: a per-layer profile (ms, share, GFLOP/s of each convolution) of the engine's inference
   form on one batch of tiles, fp32 and the engine's precision: srgan/bench/layers.py;
+- ``runtimes``: every CPU runtime (``--runtimes``, default srgan/bench/runtimes.py's list) on the same
+  weights and pages (``--hr-pages``: HR image files, shrunk by the scale; default synthetic pages of
+  ``--size``): seconds per page and mean PSNR against the HR pages beside PyTorch fp32's;
 - ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
   (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
   not grow with the archive.
@@ -49,6 +52,7 @@ from srgan.bench.layers import format_layers, profile_layers
 from srgan.bench.memory import bench_memory, write_tar
 from srgan.bench.orchestration import bench_orchestration
 from srgan.bench.orchestration import format_row as format_orchestration
+from srgan.bench.runtimes import DEFAULT_RUNTIMES, bench_runtimes, format_runtime_row
 from srgan.bench.throughput import (
     bench_model,
     conv_flops,
@@ -64,20 +68,31 @@ from srgan.inference.fold import fold_generator
 from srgan.models import Generator
 from srgan.pipeline.run import cpu_stage_workers, run_pipeline
 from srgan.runtimes.choose import build_engine
+from srgan.runtimes.export import grey_pages
 from srgan.weights import load_generator, resolve_weights_dir
 
 
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
               memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000,
-              orchestration_pages: int = 2000, runtimes: tuple[str, ...] = ()) -> list[dict]:
+              orchestration_pages: int = 2000, runtimes: tuple[str, ...] = (),
+              hr_pages: tuple[str, ...] = ()) -> list[dict]:
     rows = bench_archive(cfg, archive_pages, memory_size) if "archive" in cases else []
     if "colour" in cases:
         rows += bench_colour(cfg, n_pages, size)
     if "orchestration" in cases:
         rows.append(bench_orchestration(cfg, orchestration_pages, memory_size, device, write_tar, synthetic_pages))
         print(format_orchestration(rows[-1]), flush=True)
-    cases = [c for c in cases if c not in ("archive", "colour", "orchestration")]
+    if "runtimes" in cases:
+        originals = (grey_pages([Path(p) for p in hr_pages]) if hr_pages
+                     else synthetic_pages(n_pages, size))
+        loaded = [(name, load_generator(name, weights_dir)[0]) for name in models]
+        print("| model | asked | ran | precision | s/page | pages/s | PSNR | vs first |")
+        print("|---|---|---|---|---:|---:|---:|---:|")
+        for row in bench_runtimes(cfg, loaded, originals, runtimes or DEFAULT_RUNTIMES):
+            rows.append(row)
+            print(format_runtime_row(row), flush=True)
+    cases = [c for c in cases if c not in ("archive", "colour", "orchestration", "runtimes")]
     if not cases:
         return rows
     pages = synthetic_pages(n_pages, size)
@@ -183,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="pages (of --memory-size) in the orchestration case's tar")
     p.add_argument("--runtimes", default="", help="model and pipeline cases: CPU runtimes to run each model on, "
                    "comma-separated (engine.runtime values; default: engine.runtime), one row each")
+    p.add_argument("--hr-pages", nargs="*", default=[], help="runtimes case: HR page images or folders")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="engine.precision for every case")
     p.add_argument("--json", help="write the rows to this JSON file")
     p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench/scale.py)")
     p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
@@ -208,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.compile or mode:
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True,
                                                                   compile_mode=mode or cfg.engine.compile_mode))
+    if a.precision:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, precision=a.precision))
     if a.cpu_workers is not None:
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, cpu_workers=a.cpu_workers))
     wdir = resolve_weights_dir(cfg.upscale.weights_dir)
@@ -239,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         cases.remove("pdf_dpi")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
-                                   a.orchestration_pages, tuple(r for r in a.runtimes.split(",") if r))
+                                   a.orchestration_pages, tuple(r for r in a.runtimes.split(",") if r),
+                                   tuple(a.hr_pages))
                          if cases else [])
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))

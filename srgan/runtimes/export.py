@@ -122,8 +122,11 @@ def grey_pages(paths: Sequence[Path]) -> list[np.ndarray]:
     for f in files:
         if f.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"):
             continue
-        with Image.open(f) as im:
-            pages.append(to_grey(im))
+        try:
+            with Image.open(f) as im:
+                pages.append(to_grey(im))
+        except (OSError, ValueError) as exc:  # one line for a bad file; the other pages still count
+            log.warning("%s: skipped (%s)", f, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return pages
 
 
