@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -22,15 +23,14 @@ from srgan.imaging.metrics import psnr
 from srgan.models import Generator
 from srgan.runtimes.choose import engine_for
 
-DEFAULT_RUNTIMES = ("torch:fp32", "torch:bf16", "torch-compile:bf16", "onnxruntime", "onnxruntime-int8", "openvino",
-                    "openvino-bf16", "openvino-int8")
+DEFAULT_RUNTIMES = ("torch:fp32", "torch:bf16", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16",
+                    "openvino-int8", "torch-compile:bf16")
 
 
 def bench_runtimes(cfg: PipelineConfig, models: list[tuple[str, Generator]], originals: list[np.ndarray],
-                   items: tuple[str, ...] = DEFAULT_RUNTIMES, repeats: int = 2) -> list[dict]:
-    """One row per model and runtime item: seconds per page (median of ``repeats`` passes), pages/s,
-    mean PSNR against the HR pages and its difference from the model's first item."""
-    rows = []
+                   items: tuple[str, ...] = DEFAULT_RUNTIMES, repeats: int = 2) -> Iterator[dict]:
+    """One row per model and runtime item, as each is measured: seconds per page (median of ``repeats``
+    passes), pages/s, mean PSNR against the HR pages and its difference from the model's first item."""
     for name, net_g in models:
         pairs = [make_lr(o, net_g.scale) for o in originals]
         first = None
@@ -49,12 +49,11 @@ def bench_runtimes(cfg: PipelineConfig, models: list[tuple[str, Generator]], ori
             seconds = statistics.median(passes) / len(lrs)
             mean_psnr = float(np.mean([psnr(out, hr) for out, (hr, _lr) in zip(outs, pairs, strict=True)]))
             first = mean_psnr if first is None else first
-            rows.append({"case": "runtimes", "model": name, "asked": item, "runtime": engine.info.runtime,
-                         "precision": engine.info.precision, "pages": len(lrs),
-                         "lr_megapixels": round(sum(lr.size for lr in lrs) / 1e6, 2),
-                         "seconds_per_page": round(seconds, 3), "pages_per_s": round(1 / seconds, 3),
-                         "psnr": round(mean_psnr, 3), "psnr_vs_first": round(mean_psnr - first, 3)})
-    return rows
+            yield {"case": "runtimes", "model": name, "asked": item, "runtime": engine.info.runtime,
+                   "precision": engine.info.precision, "pages": len(lrs),
+                   "lr_megapixels": round(sum(lr.size for lr in lrs) / 1e6, 2),
+                   "seconds_per_page": round(seconds, 3), "pages_per_s": round(1 / seconds, 3),
+                   "psnr": round(mean_psnr, 3), "psnr_vs_first": round(mean_psnr - first, 3)}
 
 
 def format_runtime_row(r: dict) -> str:
