@@ -142,7 +142,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                                  "page_size": f"{memory_size[0]}x{memory_size[1]}", "pages": r["pages"],
                                  "seconds": round(r["seconds"], 3), "pages_per_s": round(r["pages"] / r["seconds"], 3),
                                  "tflops": None, "pct_of_matmul_peak": None,
-                                 "matmul_peak_tflops": None if peak is None else round(peak, 1),
+                                 "matmul_peak_tflops": None if peak is None else round(peak, 3),
                                  "archive_pages": r["archive_pages"], "errors": r["errors"],
                                  "peak_rss_mb": round(r["peak_rss_mb"], 1)})
                     print(format_row(rows[-1]), flush=True)
@@ -169,7 +169,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
             rows.append({"case": case, **base, "precision": precision, "pages": n, "seconds": round(seconds, 3),
                          "pages_per_s": round(n / seconds, 3), "tflops": None if tflops is None else round(tflops, 2),
                          "pct_of_matmul_peak": None if (tflops is None or not peak) else round(100 * tflops / peak, 1),
-                         "matmul_peak_tflops": None if peak is None else round(peak, 1),
+                         "matmul_peak_tflops": None if peak is None else round(peak, 3),
                          "process_cpu_s_per_page": round(cpu_s / max(n, 1), 3), **extra})
             print(format_row(rows[-1]), flush=True)
     return rows
