@@ -93,10 +93,9 @@ def calibration_batches(pages: Sequence[np.ndarray], shape: tuple[int, int, int,
 def quantize_int8(fp32: Path, out: Path, batches: Sequence[np.ndarray]) -> Path:
     """ONNX Runtime static quantisation (QDQ; u8 activations, per-channel s8 weights) calibrated on
     ``batches``; raises ValueError when there is nothing to calibrate on."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
     if not batches:
         raise ValueError("int8 calibration: no tile with ink in the pages given")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
