@@ -372,7 +372,8 @@ def to_dict(cfg: PipelineConfig) -> dict:
 
 # left out of the hash; engine.fold_tail computes the same function (srgan/inference/fold.py), so it keeps the
 # rerun key of pages written before it existed
-NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"))
+NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"),
+                     ("engine", "runtime_cache"))  # engine.runtime stays in the key: int8 changes pixels
 
 
 def output_config_hash(cfg: PipelineConfig) -> str:
