@@ -25,7 +25,7 @@ import torch
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import CPU_RUNTIMES, EngineConfig, TilingConfig
-from srgan.inference.engine import Engine, pick_device
+from srgan.inference.engine import Engine, cpu_has_fast_bf16, pick_device
 from srgan.models import Generator
 from srgan.runtimes.export import cache_root, export_onnx, runtime_files
 
@@ -46,6 +46,21 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_signature() -> str:
+    """The CPU as the auto choice keys it: model name, family and model (virtual machines of different
+    generations can share one model name) and whether it has native bf16."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("cpu family", "model") and key.strip() not in fields:
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    family = f" family {fields['cpu family']} model {fields['model']}" if len(fields) == 2 else ""
+    return f"{cpu_model()}{family}{', native bf16' if cpu_has_fast_bf16() else ''}"
 
 
 def batch_shape(net_g: Generator, tiling: TilingConfig) -> tuple[int, int, int, int]:
@@ -109,7 +124,7 @@ def machine_key(net_g: Generator, tiling: TilingConfig, engine: EngineConfig) ->
     shape = batch_shape(net_g, tiling)
     weights = runtime_files(net_g, shape, Path()).fp32.stem
     threads = engine.threads or torch.get_num_threads()
-    return f"{cpu_model()}|{os.cpu_count()} cpus|{threads} threads|torch {torch.__version__}|{weights}"
+    return f"{cpu_signature()}|{os.cpu_count()} cpus|{threads} threads|torch {torch.__version__}|{weights}"
 
 
 def measure_runtimes(net_g: Generator, engine: EngineConfig, tiling: TilingConfig,
