@@ -52,6 +52,7 @@ from srgan.readers.refs import one_line, refs_from_json
 from srgan.readers.spool import spool_archives
 from srgan.report.build import make_report
 from srgan.report.markdown import report_markdown
+from srgan.runtimes.choose import build_engine
 from srgan.storage.files import exists, join, read_bytes, scratch_root
 from srgan.storage.files import normalise as location
 from srgan.weights import decision_range, load_generator, read_manifest, resolve_weights
@@ -62,7 +63,7 @@ def cached_engine(weights_path: str, sha256: str, config_json: str) -> Engine:
     """The model is loaded once per process (per weights file and engine settings)."""
     cfg = config_from_dict(json.loads(config_json))
     net_g, _ = load_generator(weights_path, cfg.upscale.weights_dir, cfg.upscale.scale)
-    return Engine(net_g, cfg.engine, cfg.tiling)
+    return build_engine(net_g, cfg.engine, cfg.tiling)  # engine.runtime: PyTorch or a CPU runtime (srgan/runtimes)
 
 
 @task(cache_policy=NO_CACHE)

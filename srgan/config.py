@@ -61,6 +61,10 @@ class TilingConfig:
         return self.tile, self.batch_size
 
 
+CPU_RUNTIMES = ("torch", "torch-compile", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16",
+                "openvino-int8")  # engine.runtime's values beside auto (srgan/runtimes)
+
+
 @dataclass
 class EngineConfig:
     device: str = "auto"  # auto | cpu | cuda
@@ -71,6 +75,8 @@ class EngineConfig:
     cpu_workers: int = 0  # threads normalising and writing pages beside the model; 0 = auto (cpu_stage_workers)
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     fold_tail: bool = True  # the generator's exact inference form (inference/fold.py): last stage + tail at LR
+    runtime: str = "torch"  # CPU runtime (srgan/runtimes): auto or one of CPU_RUNTIMES
+    runtime_cache: str = ""  # runtime files and the auto choice; "" = the user's cache ($XDG_CACHE_HOME/srgan)
 
 
 @dataclass
@@ -151,6 +157,7 @@ class TrainingConfig:
     num_block: int = 16
     in_channels: int = 1
     skip: str = "bicubic"  # generator output skip: none (the paper) or bicubic (residual over bicubic)
+    arch: str = "srresnet"  # srresnet | lr_shuffle (every convolution at LR, PixelShuffle last; srgan.models)
     crop: int = 96  # HR crop side
     batch_size: int = 16
     pretrain_steps: int = 2000  # stage 1: L1 (PSNR-oriented)
@@ -238,6 +245,8 @@ class PipelineConfig:
             ("engine.precision", self.engine.precision in ("auto", "fp32", "bf16", "fp16"),
              "must be auto, fp32, bf16 or fp16"),
             ("engine.threads", self.engine.threads >= 0, "must be >= 0"),
+            ("engine.runtime", self.engine.runtime in ("auto", *CPU_RUNTIMES),
+             "must be auto or one of " + ", ".join(CPU_RUNTIMES)),
             ("engine.cpu_workers", self.engine.cpu_workers >= 0, "must be >= 0"),
             ("engine.compile_mode", self.engine.compile_mode in ("default", "reduce-overhead", "max-autotune"),
              "must be default, reduce-overhead or max-autotune"),
@@ -265,6 +274,7 @@ class PipelineConfig:
              "must be >= 16 and divisible by training.scale"),
             ("training.in_channels", self.training.in_channels in (1, 3), "must be 1 or 3"),
             ("training.skip", self.training.skip in ("none", "bicubic"), "must be none or bicubic"),
+            ("training.arch", self.training.arch in ("srresnet", "lr_shuffle"), "must be srresnet or lr_shuffle"),
             ("training.degradation", self.training.degradation in ("bicubic", "scan", "rvl", "mix"),
              "must be bicubic, scan, rvl or mix"),
             ("training.mix", min(self.training.mix.bicubic, self.training.mix.scan, self.training.mix.rvl) >= 0
@@ -377,7 +387,8 @@ def to_dict(cfg: PipelineConfig) -> dict:
 
 # left out of the hash; engine.fold_tail computes the same function (srgan/inference/fold.py), so it keeps the
 # rerun key of pages written before it existed
-NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"))
+NOT_PIXEL_SHAPING = (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"),
+                     ("engine", "runtime_cache"))  # engine.runtime stays in the key: int8 changes pixels
 
 
 def output_config_hash(cfg: PipelineConfig) -> str:

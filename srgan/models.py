@@ -22,9 +22,15 @@ class GeneratorSpec:
     num_block: int = 16
     in_channels: int = 1
     skip: str = "none"  # "none" (the paper) or "bicubic": the body learns a residual over bicubic
+    arch: str = "srresnet"  # "srresnet" (9x9 head, upsample stages, 9x9 tail at HR) or "lr_shuffle" (below)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The spec as a dict; an srresnet spec leaves ``arch`` out, so manifests and checkpoints written
+        before the key existed compare equal to the specs rebuilt from them."""
+        out = asdict(self)
+        if self.arch == "srresnet":
+            del out["arch"]
+        return out
 
 
 class ResidualBlock(nn.Module):
@@ -60,8 +66,11 @@ class UpsampleStage(nn.Module):
         return self.act(x)
 
 
+ARCHS = ("srresnet", "lr_shuffle")
+
+
 class Generator(nn.Module):
-    """SRResNet generator.
+    """SRResNet generator, or its CPU-shaped variant with every convolution at the input resolution.
 
     Args:
         scale: upscaling factor, 2, 4 or 8 (log2(scale) PixelShuffle stages). Default 2.
@@ -71,22 +80,34 @@ class Generator(nn.Module):
         skip: "none" (default, as in the paper) or "bicubic": add the bicubic upscale of the input to
             the output, so an untrained network starts at bicubic quality; this makes short CPU
             trainings reach useful weights (a deviation from the paper, recorded in the spec).
+        arch: "srresnet" (default: 9x9 head, log2(scale) conv + PixelShuffle stages, 9x9 tail at the
+            output resolution) or "lr_shuffle" (issue 34, shaped for CPUs as ESPCN is: a 3x3 head, the
+            same body, a 3x3 tail to C*scale*scale channels at the input resolution and one
+            PixelShuffle(scale) last; no convolution runs at the output resolution).
     """
 
     def __init__(self, scale: int = 2, num_feat: int = 64, num_block: int = 16, in_channels: int = 1,
-                 skip: str = "none") -> None:
+                 skip: str = "none", arch: str = "srresnet") -> None:
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
         if skip not in ("none", "bicubic"):
             raise ValueError(f"skip must be none or bicubic, got {skip!r}")
+        if arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
         self.spec = GeneratorSpec(scale=scale, num_feat=num_feat, num_block=num_block, in_channels=in_channels,
-                                  skip=skip)
-        self.head = nn.Sequential(nn.Conv2d(in_channels, num_feat, 9, padding=4), nn.PReLU(num_feat))
+                                  skip=skip, arch=arch)
+        head_kernel = 9 if arch == "srresnet" else 3
+        self.head = nn.Sequential(nn.Conv2d(in_channels, num_feat, head_kernel, padding=head_kernel // 2),
+                                  nn.PReLU(num_feat))
         self.body = nn.Sequential(*[ResidualBlock(num_feat) for _ in range(num_block)])
         self.body_tail = nn.Conv2d(num_feat, num_feat, 3, padding=1)
-        self.upsample = nn.Sequential(*[UpsampleStage(num_feat) for _ in range(int(math.log2(scale)))])
-        self.tail = nn.Conv2d(num_feat, in_channels, 9, padding=4)
+        if arch == "srresnet":
+            self.upsample = nn.Sequential(*[UpsampleStage(num_feat) for _ in range(int(math.log2(scale)))])
+            self.tail = nn.Conv2d(num_feat, in_channels, 9, padding=4)
+        else:  # one sub-pixel channel per output pixel of each LR pixel, shuffled last
+            self.upsample = nn.Sequential()
+            self.tail = nn.Conv2d(num_feat, in_channels * scale * scale, 3, padding=1)
         if skip == "bicubic":  # start exactly at bicubic; the body's detail grows from zero
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
@@ -95,7 +116,7 @@ class Generator(nn.Module):
     def from_spec(cls, spec: GeneratorSpec | dict) -> Generator:
         if isinstance(spec, dict):
             spec = GeneratorSpec(**spec)
-        return cls(spec.scale, spec.num_feat, spec.num_block, spec.in_channels, spec.skip)
+        return cls(spec.scale, spec.num_feat, spec.num_block, spec.in_channels, spec.skip, spec.arch)
 
     @property
     def scale(self) -> int:
@@ -105,8 +126,12 @@ class Generator(nn.Module):
         feat = self.head(lq)  # (N, C, H, W) -> (N, F, H, W)
         body = self.body_tail(self.body(feat))  # (N, F, H, W)
         x = feat + body  # long skip: the body learns only the residual detail
-        x = self.upsample(x)  # (N, F, H, W) -> (N, F, sH, sW)
-        out = self.tail(x)  # (N, F, sH, sW) -> (N, C, sH, sW)
+        if self.spec.arch == "lr_shuffle":
+            x = self.tail(x)  # (N, F, H, W) -> (N, C*s*s, H, W): still at the input resolution
+            out = F.pixel_shuffle(x, self.spec.scale)  # (N, C*s*s, H, W) -> (N, C, sH, sW)
+        else:
+            x = self.upsample(x)  # (N, F, H, W) -> (N, F, sH, sW)
+            out = self.tail(x)  # (N, F, sH, sW) -> (N, C, sH, sW)
         if self.spec.skip == "bicubic":
             # (N, C, H, W) -> (N, C, sH, sW): the body only adds the detail bicubic misses
             out = out + F.interpolate(lq, scale_factor=self.spec.scale, mode="bicubic", align_corners=False)

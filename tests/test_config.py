@@ -38,6 +38,9 @@ def test_shipped_pipeline_yaml_loads_and_covers_every_key():
         ("training:\n  content_weight: -0.5\n", "training.content_weight"),
         ("training:\n  pixel_weight: -1\n", "training.pixel_weight"),
         ("training:\n  disc_feat: 0\n", "training.disc_feat"),
+        ("training:\n  arch: espcn\n", "training.arch"),
+        ("engine:\n  runtime: tensorrt\n", "engine.runtime"),
+        ("engine:\n  runtime_cache: 5\n", "engine.runtime_cache"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path, yaml_text, key):

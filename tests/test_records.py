@@ -30,3 +30,18 @@ def test_unknown_column_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown columns"):
         write_part([{"nope": 1}], tmp_path, "r")
     assert read_records(tmp_path / "missing").num_rows == 0
+
+
+def test_parts_written_before_the_runtime_column_still_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    now = datetime.now(UTC)
+    records = tmp_path / "records"
+    write_part([{"run_id": "new", "started_at": now, "source": "s", "page_index": 0, "status": "ok",
+                 "runtime": "openvino-bf16"}], records, "new")
+    old_schema = pa.schema([f for f in SCHEMA if f.name != "runtime"])  # a part of an earlier release
+    pq.write_table(pa.Table.from_pylist([{"run_id": "old", "started_at": now, "source": "s", "page_index": 1,
+                                          "status": "ok"}], schema=old_schema), records / "part-old.parquet")
+    rows = {r["run_id"]: r["runtime"] for r in read_records(records).to_pylist()}
+    assert rows == {"new": "openvino-bf16", "old": None}

@@ -8,6 +8,11 @@ Cases, for every selected model in weights/:
   else running: srgan/bench/stage_cpu.py), their sum (``cpu_ms_per_page_total``) and the page rate that CPU
   work alone allows with the configured workers (``cpu_bound_pages_per_s``);
 - ``naive``: tiles one at a time in fp32, as the original script and Real-ESRGAN's tiler do;
+- ``layers``: a per-layer profile (ms, share, GFLOP/s of each convolution) of the engine's inference
+  form on one batch of tiles, fp32 and the engine's precision: srgan/bench/layers.py;
+- ``runtimes``: every CPU runtime (``--runtimes``, default srgan/bench/runtimes.py's list) on the same
+  weights and pages (``--hr-pages``: HR image files, shrunk by the scale; default synthetic pages of
+  ``--size``): seconds per page and mean PSNR against the HR pages beside PyTorch fp32's;
 - ``memory``: peak RSS of whole pipeline runs over tar archives of ``--memory-pages`` pages each
   (default 100 and 2000, small pages of ``--memory-size``), each run in a fresh process: memory must
   not grow with the archive.
@@ -45,9 +50,11 @@ from pathlib import Path
 from PIL import Image
 
 from srgan.bench.decoding import bench_archive, bench_colour
+from srgan.bench.layers import format_layers, profile_layers
 from srgan.bench.memory import bench_memory, write_tar
 from srgan.bench.orchestration import bench_orchestration
 from srgan.bench.orchestration import format_row as format_orchestration
+from srgan.bench.runtimes import DEFAULT_RUNTIMES, bench_runtimes, format_runtime_row
 from srgan.bench.throughput import (
     bench_model,
     conv_flops,
@@ -59,35 +66,51 @@ from srgan.bench.throughput import (
 )
 from srgan.config import EngineConfig, PipelineConfig, load_config
 from srgan.inference.engine import Engine
+from srgan.inference.fold import fold_generator
 from srgan.models import Generator
 from srgan.pipeline.run import cpu_stage_workers, run_pipeline
+from srgan.runtimes.choose import build_engine
+from srgan.runtimes.export import grey_pages
 from srgan.weights import load_generator, resolve_weights_dir
 
 
 def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: str, n_pages: int,
               size: tuple[int, int], weights_dir: Path, memory_pages: tuple[int, ...] = (100, 2000),
               memory_size: tuple[int, int] = (320, 240), archive_pages: int = 2000,
-              orchestration_pages: int = 2000) -> list[dict]:
+              orchestration_pages: int = 2000, runtimes: tuple[str, ...] = (),
+              hr_pages: tuple[str, ...] = ()) -> list[dict]:
     rows = bench_archive(cfg, archive_pages, memory_size) if "archive" in cases else []
     if "colour" in cases:
         rows += bench_colour(cfg, n_pages, size)
     if "orchestration" in cases:
         rows.append(bench_orchestration(cfg, orchestration_pages, memory_size, device, write_tar, synthetic_pages))
         print(format_orchestration(rows[-1]), flush=True)
-    cases = [c for c in cases if c not in ("archive", "colour", "orchestration")]
+    if "runtimes" in cases:
+        originals = (grey_pages([Path(p) for p in hr_pages]) if hr_pages
+                     else synthetic_pages(n_pages, size))
+        loaded = [(name, load_generator(name, weights_dir)[0]) for name in models]
+        print("| model | asked | ran | precision | s/page | pages/s | PSNR | vs first |")
+        print("|---|---|---|---|---:|---:|---:|---:|")
+        for row in bench_runtimes(cfg, loaded, originals, runtimes or DEFAULT_RUNTIMES):
+            rows.append(row)
+            print(format_runtime_row(row), flush=True)
+    cases = [c for c in cases if c not in ("archive", "colour", "orchestration", "runtimes")]
     if not cases:
         return rows
     pages = synthetic_pages(n_pages, size)
     engine_cfg = dataclasses.replace(cfg.engine, device=device)
     peak = None
-    for name in models:
+    pairs = [(name, runtime) for name in models for runtime in (runtimes or (cfg.engine.runtime,))]
+    for name, runtime in pairs:
         net_g, manifest = load_generator(name, weights_dir)
-        engine = Engine(net_g, engine_cfg, cfg.tiling)
+        run_cfg = dataclasses.replace(cfg, engine=dataclasses.replace(engine_cfg, runtime=runtime))
+        engine = build_engine(net_g, run_cfg.engine, cfg.tiling)
         win = engine.tile + 2 * engine.pad
         flops_per_tile = conv_flops(Generator.from_spec(manifest["spec"]), (1, 1, win, win))
         if peak is None:
             peak = matmul_tflops(engine.device)
         base = {"device": engine.info.device, "device_name": engine.info.device_name, "model": name,
+                "runtime": engine.info.runtime, "runtime_asked": runtime,
                 "scale": net_g.scale, "page_size": f"{size[0]}x{size[1]}", "precision": engine.info.precision,
                 "tile": engine.tile, "batch_size": engine.batch_size, "compile": cfg.engine.compile,
                 "compile_mode": cfg.engine.compile_mode if cfg.engine.compile else None}
@@ -107,6 +130,13 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                 seconds, flops, cpu_s = bench_model(naive, few, naive_flops)
                 precision = naive.info.precision
                 n = len(few)
+            elif case == "layers":
+                for layer_precision in dict.fromkeys(("fp32", engine.info.precision)):
+                    layer_rows = profile_layers(fold_generator(net_g) if cfg.engine.fold_tail else net_g,
+                                                (engine.batch_size, 1, win, win), layer_precision)
+                    rows.append({"case": case, **base, "precision": layer_precision, "layers": layer_rows})
+                    print(format_layers(f"{name} {layer_precision}", layer_rows), flush=True)
+                continue
             elif case == "memory":
                 mem_cfg = dataclasses.replace(cfg, engine=engine_cfg)
                 for r in bench_memory(mem_cfg, name, weights_dir, list(memory_pages), memory_size):
@@ -114,7 +144,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                                  "page_size": f"{memory_size[0]}x{memory_size[1]}", "pages": r["pages"],
                                  "seconds": round(r["seconds"], 3), "pages_per_s": round(r["pages"] / r["seconds"], 3),
                                  "tflops": None, "pct_of_matmul_peak": None,
-                                 "matmul_peak_tflops": None if peak is None else round(peak, 1),
+                                 "matmul_peak_tflops": None if peak is None else round(peak, 3),
                                  "archive_pages": r["archive_pages"], "errors": r["errors"],
                                  "peak_rss_mb": round(r["peak_rss_mb"], 1)})
                     print(format_row(rows[-1]), flush=True)
@@ -126,7 +156,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
                     for i, p in enumerate(pages):
                         Image.fromarray(p).save(src / f"page{i:05d}.png", dpi=(100, 100))
                     c0, t0 = time.process_time(), time.perf_counter()
-                    summary = run_pipeline([str(src)], Path(tmp) / "out", cfg, engine, name,
+                    summary = run_pipeline([str(src)], Path(tmp) / "out", run_cfg, engine, name,
                                            manifest.get("sha256", ""), manifest.get("text_height"))
                     sync_device(engine.device)
                     seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
@@ -141,7 +171,7 @@ def run_cases(cfg: PipelineConfig, models: list[str], cases: list[str], device: 
             rows.append({"case": case, **base, "precision": precision, "pages": n, "seconds": round(seconds, 3),
                          "pages_per_s": round(n / seconds, 3), "tflops": None if tflops is None else round(tflops, 2),
                          "pct_of_matmul_peak": None if (tflops is None or not peak) else round(100 * tflops / peak, 1),
-                         "matmul_peak_tflops": None if peak is None else round(peak, 1),
+                         "matmul_peak_tflops": None if peak is None else round(peak, 3),
                          "process_cpu_s_per_page": round(cpu_s / max(n, 1), 3), **extra})
             print(format_row(rows[-1]), flush=True)
     return rows
@@ -168,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive-pages", type=int, default=2000, help="pages in the archive case's .tar.gz")
     p.add_argument("--orchestration-pages", type=int, default=2000,
                    help="pages (of --memory-size) in the orchestration case's tar")
+    p.add_argument("--runtimes", default="", help="model and pipeline cases: CPU runtimes to run each model on, "
+                   "comma-separated (engine.runtime values; default: engine.runtime), one row each")
+    p.add_argument("--hr-pages", nargs="*", default=[], help="runtimes case: HR page images or folders")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="engine.precision for every case")
     p.add_argument("--json", help="write the rows to this JSON file")
     p.add_argument("--scale-pages", type=int, default=2000, help="pages of the scale case (srgan/bench/scale.py)")
     p.add_argument("--scale-db", default="postgresql", choices=("postgresql", "sqlite"), help="scale case's server")
@@ -200,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.compile or mode:
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, compile=True,
                                                                   compile_mode=mode or cfg.engine.compile_mode))
+    if a.precision:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, precision=a.precision))
     if a.cpu_workers is not None:
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, cpu_workers=a.cpu_workers))
     wdir = resolve_weights_dir(cfg.upscale.weights_dir)
@@ -248,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         cases.remove("pdf_dpi")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
-                                   a.orchestration_pages)
+                                   a.orchestration_pages, tuple(r for r in a.runtimes.split(",") if r),
+                                   tuple(a.hr_pages))
                          if cases else [])
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from srgan.bench.stage_cpu import stage_cpu_ms
 from srgan.config import PipelineConfig
-from srgan.inference.engine import Engine
+from srgan.inference.engine import Engine, cpu_has_fast_bf16
 from srgan.inference.tiling import split_tiles
 
 
@@ -56,21 +56,23 @@ def synthetic_pages(n: int, size: tuple[int, int], seed: int = 0) -> list[np.nda
     return pages
 
 
-def matmul_tflops(device: torch.device) -> float | None:
-    """The card's measured bf16 matrix rate (8192^3 products), for the percentage column."""
-    if device.type != "cuda":
-        return None
-    n = 8192
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+def matmul_tflops(device: torch.device) -> float:
+    """The device's measured matrix rate, for the percentage column: bf16 8192^3 products on a card;
+    on a CPU 2048^3 products in bf16 where it has native bf16 (AMX / AVX512-BF16), else fp32, on
+    torch's threads."""
+    cuda = device.type == "cuda"
+    n = 8192 if cuda else 2048
+    dtype = torch.bfloat16 if cuda or cpu_has_fast_bf16() else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
-    torch.cuda.synchronize()
+    sync_device(device)
     t0 = time.perf_counter()
     reps = 10
     for _ in range(reps):
         a @ b
-    torch.cuda.synchronize()
+    sync_device(device)
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
 
 
@@ -112,7 +114,8 @@ def cpu_stage_costs(inputs: list[str], out_dir: Path, cfg: PipelineConfig, engin
 
 def format_row(r: dict) -> str:
     case = f"{r['case']}/{r['mode']}" if "mode" in r else r["case"]
-    return (f"{case:14s} {r['model']:12s} x{r['scale']} {r['device_name'][:22]:22s} {r['precision']:5s} "
+    return (f"{case:14s} {r['model']:12s} x{r['scale']} {r['device_name'][:22]:22s} "
+            f"{r.get('runtime', 'torch'):16s} {r['precision']:5s} "
             f"{r['pages']:4d} pages {r['seconds']:8.2f} s {r['pages_per_s']:8.2f} pages/s "
             f"{r['tflops'] if r['tflops'] is not None else '-':>7} TFLOP/s "
             f"{r['pct_of_matmul_peak'] if r['pct_of_matmul_peak'] is not None else '-':>5} %peak"

@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -41,17 +40,8 @@ from srgan.fidelity.sweep import (
     write_range,
     xheight_sweep,
 )
+from srgan.runtimes.choose import cpu_model
 from srgan.weights import WeightsError, load_generator
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def ocr_verdict(gate: GateResult) -> dict:

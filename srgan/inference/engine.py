@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +69,7 @@ class EngineInfo:
     device: str
     device_name: str
     precision: str
+    runtime: str = "torch"  # torch | torch-compile | the name of the runtime handed in (srgan.runtimes)
 
 
 class Engine:
@@ -78,9 +79,13 @@ class Engine:
         net_g: the generator (moved to the engine's device, eval mode).
         engine: EngineConfig (device, precision, channels_last, fold_tail, compile, threads).
         tiling: TilingConfig (tile, overlap, batch_size).
+        runtime: None (PyTorch), or a CPU runtime of the same function (srgan.runtimes): a callable from a
+            float32 (B, C, win, win) batch in [0, 1] to its (B, C, win*s, win*s) output, with ``name`` and
+            ``precision``; it is handed full batches of the tiling's CPU shape.
     """
 
-    def __init__(self, net_g: Generator, engine: EngineConfig, tiling: TilingConfig) -> None:
+    def __init__(self, net_g: Generator, engine: EngineConfig, tiling: TilingConfig,
+                 runtime: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         if engine.threads:
             torch.set_num_threads(engine.threads)
         self.device = pick_device(engine.device)
@@ -103,8 +108,12 @@ class Engine:
                 self.forward = torch.compile(net_g, dynamic=False, mode=mode)
             except Exception as exc:  # noqa: BLE001 - any compile failure falls back to eager
                 log.warning("torch.compile unavailable (%s); running eager", str(exc).splitlines()[0])
+        self.runtime = runtime
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        self.info = EngineInfo(str(self.device.type), name, self.precision)
+        runtime_name = "torch-compile" if self.forward is not self.net_g else "torch"
+        if runtime is not None:
+            self.precision, runtime_name = runtime.precision, runtime.name
+        self.info = EngineInfo(str(self.device.type), name, self.precision, runtime_name)
 
     @torch.inference_mode()
     def _run_batch(self, batch: np.ndarray) -> np.ndarray:
@@ -113,6 +122,9 @@ class Engine:
         if n < self.batch_size:  # fixed shapes so compiled graphs and cuDNN plans are reused
             fill = np.zeros((self.batch_size - n, *batch.shape[1:]), dtype=batch.dtype)
             batch = np.concatenate([batch, fill])
+        if self.runtime is not None:  # (B, C, win, win) float32 in [0, 1] -> (B, C, win*s, win*s)
+            y = torch.from_numpy(self.runtime(batch.astype(np.float32) / 255.0))
+            return y.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)[:n].numpy()
         x = torch.from_numpy(batch)
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
@@ -135,6 +147,7 @@ class Engine:
             log.warning("torch.compile failed on the first batch (%s); running eager",
                         str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             self.forward = self.net_g
+            self.info.runtime = "torch"
             return self.net_g(x)
         self._compiled_ran = True
         return y

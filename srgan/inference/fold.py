@@ -122,6 +122,9 @@ class FoldedGenerator(nn.Module):
         return out
 
 
-def fold_generator(net_g: Generator) -> FoldedGenerator:
-    """The inference form of a trained generator (eval mode, no gradients needed)."""
+def fold_generator(net_g: Generator) -> nn.Module:
+    """The inference form of a trained generator (eval mode, no gradients needed). An lr_shuffle
+    generator already runs every convolution at the input resolution: it is returned as it is."""
+    if net_g.spec.arch == "lr_shuffle":
+        return net_g.eval()
     return FoldedGenerator(net_g).eval()

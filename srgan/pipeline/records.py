@@ -75,6 +75,7 @@ SCHEMA = pa.schema(
         ("seconds_ocr", pa.float64()),  # upscale.ocr_layer add: tesseract on the upscaled page
         ("dpi_assumed", pa.bool_()),  # input_dpi is upscale.assumed_dpi: the file had no dpi tag
         ("finished_at", pa.timestamp("us", tz="UTC")),  # when the write step took the page (the report's pace)
+        ("runtime", pa.string()),  # engine.runtime that ran the model (torch, openvino-bf16, ...; null in older parts)
     ]
 )
 

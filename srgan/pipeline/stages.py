@@ -238,7 +238,7 @@ def make_run_context(cfg: PipelineConfig, out_dir: Location, engine_info: Engine
     """The one place a run's shared row fields are gathered (plain runner and Prefect flow alike)."""
     return RunContext(run_id=new_run_id(), started_at=datetime.now(UTC), out_dir=str(out_dir),
                       scale=cfg.upscale.scale, weights_name=weights_name, weights_sha256=weights_sha256,
-                      device=engine_info.device, precision=engine_info.precision,
+                      device=engine_info.device, precision=engine_info.precision, runtime=engine_info.runtime,
                       config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,
                       compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level,
                       records_dir=str(join(out_dir, cfg.records.dir)), ocr_layer=cfg.upscale.ocr_layer,
@@ -348,6 +348,7 @@ def base_row(work: PageWork, ctx: RunContext) -> dict:
         "weights_sha256": ctx.weights_sha256,
         "device": ctx.device,
         "precision": ctx.precision,
+        "runtime": ctx.runtime,
         "seconds_decode": work.seconds.get("decode"),
         "seconds_normalise": work.seconds.get("normalise"),
         "seconds_infer": work.seconds.get("infer"),

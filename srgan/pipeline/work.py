@@ -88,3 +88,4 @@ class RunContext:
     ocr_layer: str = "none"  # upscale.ocr_layer: add = tesseract's text layer on PDF pages without text
     ocr_language: str = "eng"
     max_member_bytes: int = 512 * 1024 * 1024  # limits.max_member_bytes: a PDF re-read from its archive to rebuild it
+    runtime: str = "torch"  # the engine's runtime (srgan/runtimes): every row records it

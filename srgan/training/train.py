@@ -500,7 +500,7 @@ def train(
                      batch_psnr(bicubic, val[1]))
 
         with _seeded(tcfg.seed):
-            net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels, tcfg.skip)
+            net_g = Generator(tcfg.scale, tcfg.num_feat, tcfg.num_block, tcfg.in_channels, tcfg.skip, tcfg.arch)
         init_from = None
         if init_weights is not None:
             init_from = init_generator(net_g, init_weights, weights_dir, tcfg.scale)
@@ -779,7 +779,7 @@ _OVERRIDES = {  # CLI option -> training key
     "synthetic_max_side": "synthetic_max_side", "held_out_family_pages": "held_out_family_pages",
     "normalise": "normalise", "gap_weight": "gap_weight", "content_features": "content_features",
     "content_layers": "content_layers", "content_weight": "content_weight", "pixel_weight": "pixel_weight",
-    "adv_weight": "adv_weight", "disc_feat": "disc_feat",
+    "adv_weight": "adv_weight", "disc_feat": "disc_feat", "arch": "arch",
 }
 
 
@@ -819,7 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
                      ("text_height", float), ("skip", str), ("x_height_min", float), ("x_height_max", float),
                      ("synthetic_max_side", int), ("held_out_family_pages", int), ("gap_weight", float),
                      ("content_features", str), ("content_layers", str), ("content_weight", float),
-                     ("pixel_weight", float), ("adv_weight", float), ("disc_feat", int)):
+                     ("pixel_weight", float), ("adv_weight", float), ("disc_feat", int), ("arch", str)):
         p.add_argument("--" + opt.replace("_", "-"), type=typ, help=f"training.{opt}")
     p.add_argument("--mix", type=parse_mix, metavar="bicubic=W,scan=W,rvl=W",
                    help="training.mix: the chains' weights for --degradation mix (chains left out weigh 0)")
