@@ -20,7 +20,7 @@ from srgan.models import Generator
 from srgan.pdf.placement import ImageDraw
 from srgan.pdf.plan import Orientation, orientation_of, plan_page
 from srgan.pdf.rebuild import PageOut, rebuild_pdf
-from srgan.pipeline.png import encode_grey_png
+from srgan.encoding.png import encode_grey_png
 from srgan.pipeline.records import read_records
 from srgan.pipeline.run import run_pipeline
 from srgan.readers import discover, read_pages
