@@ -72,3 +72,35 @@ def test_orchestration_case_runs_plain_and_flow_on_the_same_pages(tmp_path, tiny
     assert row["pages_per_task"] == 2 and row["task_runs"] == 1 + 1 + 4 * 3  # discover, spool, 3 batches of 4
     assert row["plain_pages_per_s"] > 0 and row["flow_pages_per_s"] > 0
     assert abs(row["flow_over_plain"] - row["flow_pages_per_s"] / row["plain_pages_per_s"]) < 0.01
+
+
+def test_encoding_case_reports_bytes_per_page_of_each_encoding_and_the_pdf(tmp_path, tiny_weights):
+    import numpy as np
+    import pikepdf
+    from PIL import Image
+
+    from srgan.encoding.codecs import NAMES
+    from tests import scanpdf
+    from tests.conftest import text_like_page
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i in range(3):
+        Image.fromarray(text_like_page(60, 48, i)).save(pages / f"p{i}.png", dpi=(100, 100))
+    pdf = pikepdf.new()
+    scanpdf.image_page(pdf, np.ascontiguousarray(text_like_page(80, 64)), 50)
+    pdf.save(tmp_path / "scan.pdf")
+    out, cfg = tmp_path / "bench.json", write_config(tmp_path, tiny_weights)
+    cfg.write_text(cfg.read_text().replace("dpi: 50", "dpi: native"))  # the scan read in place
+    rc = bench.main(["--config", str(cfg), "--models", "srgan_x2", "--device", "cpu",
+                     "--cases", "encoding", "--encoding-pages", str(pages), "--pages", "2",
+                     "--pdfs", str(tmp_path / "scan.pdf"), "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())
+    assert [(r["kind"], r["encoding"]) for r in rows] == [("pages", n) for n in NAMES] + [("pdf", n) for n in NAMES]
+    by = {(r["kind"], r["encoding"]): r for r in rows}
+    assert all(by["pages", n]["pages"] == 2 and by["pages", n]["kb_per_page"] > 0 for n in NAMES)
+    assert by["pages", "png8"]["share_of_png8"] == 1.0
+    assert by["pages", "bitonal"]["kb_per_page"] < by["pages", "png4"]["kb_per_page"] < by["pages", "png8"]["kb_per_page"]
+    assert by["pdf", "png8"]["paths"] == ["in_place"] and by["pdf", "png8"]["pdf_in_kb"] > 0
+    assert by["pdf", "bitonal"]["pdf_out_kb"] < by["pdf", "png8"]["pdf_out_kb"]

@@ -27,6 +27,9 @@ And once, whatever the models:
   night started twice, store unreachable 10 s, Prefect server restarted): ``srgan/bench/scaleout.py``.
 - ``pdf_dpi``: the PDFs given by ``--pdfs`` through the plain runner (``output_format: document``) with
   ``pdf.dpi`` native and ``--pdf-fixed-dpi`` (150), with the first of ``--models``: ``srgan/bench/pdfdpi.py``.
+- ``encoding``: bytes per page of each page encoding (``upscale.encoding``) on the pages of ``--encoding-pages``
+  folders (``--pages`` per folder at most), upscaled by the first of ``--models``, and the output PDF of each of
+  ``--pdfs`` in each encoding: ``srgan/bench/pagebytes.py``.
 Timings live here, never in pass/fail tests.
 """
 
@@ -181,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="scaleout case: workers share every core (default: one core each, as one-core machines)")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
     p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
+    p.add_argument("--encoding-pages", nargs="*", default=[], help="encoding case: folders of page images")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -220,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         scale_rows += bench_pdf_dpi(cfg, models[0], wdir, [Path(x) for x in a.pdfs], a.device,
                                     ("native", a.pdf_fixed_dpi))
         cases.remove("pdf_dpi")
+    if "encoding" in cases:
+        from srgan.bench.pagebytes import bench_encoding
+
+        scale_rows += bench_encoding(cfg, models[0], wdir, [Path(x) for x in a.encoding_pages],
+                                     [Path(x) for x in a.pdfs], a.device, a.pages)
+        cases.remove("encoding")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
                                    a.orchestration_pages)
