@@ -6,17 +6,21 @@
   milliseconds per page.
 - PDFs (``--pdfs``): each PDF through the plain runner once (``output_format: document``, png8), then rebuilt
   from the same upscaled pages in every encoding (srgan.pdf.rebuild, as a run with that encoding writes it):
-  a row per PDF and encoding with the input and output sizes and their ratio.
+  a row per PDF and encoding with the input and output sizes and their ratio. With ``--pdf-crooked DEG`` each PDF's
+  first page is also run as a one-page copy whose content is turned by DEG degrees about the page's centre (a
+  crooked scan: its image placed with a rotated matrix, :func:`crooked_copy`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pikepdf
 from PIL import Image
 
 from srgan.config import PipelineConfig, override
@@ -82,9 +86,25 @@ def pdf_rows(engine: Engine, cfg: PipelineConfig, pdf: Path, model: str, sha256:
     return rows
 
 
+def crooked_copy(src: Path, dst: Path, degrees: float) -> Path:
+    """A one-page PDF: src's first page with its content turned by ``degrees`` about the crop box's centre."""
+    with pikepdf.open(src) as pdf:
+        del pdf.pages[1:]
+        page = pdf.pages[0]
+        x0, y0, x1, y1 = (float(v) for v in page.cropbox)
+        cx, cy, t = (x0 + x1) / 2, (y0 + y1) / 2, math.radians(degrees)
+        c, s = math.cos(t), math.sin(t)
+        turn = f"q {c:.6f} {s:.6f} {-s:.6f} {c:.6f} {cx - c * cx + s * cy:.4f} {cy - s * cx - c * cy:.4f} cm\n"
+        page.contents_add(turn.encode(), prepend=True)
+        page.contents_add(b"\nQ\n")
+        pdf.remove_unreferenced_resources()
+        pdf.save(dst)
+    return dst
+
+
 def bench_encoding(cfg: PipelineConfig, model: str, weights_dir: Path, folders: list[Path], pdfs: list[Path],
-                   device: str, max_pages: int) -> list[dict]:
-    """The ``encoding`` case's rows: pages (at most max_pages per folder), then each PDF."""
+                   device: str, max_pages: int, crooked: float = 0.0) -> list[dict]:
+    """The ``encoding`` case's rows: pages (at most max_pages per folder), then each PDF (and its crooked copy)."""
     net_g, manifest = load_generator(model, weights_dir)
     engine = Engine(net_g, dataclasses.replace(cfg.engine, device=device), cfg.tiling)
     files = [f for folder in folders for f in sorted(p for p in folder.iterdir()
@@ -92,8 +112,10 @@ def bench_encoding(cfg: PipelineConfig, model: str, weights_dir: Path, folders: 
     rows = page_rows(engine, decision_range(manifest), cfg, files, model) if files else []
     with tempfile.TemporaryDirectory() as tmp:
         for pdf in pdfs:
-            rows += pdf_rows(engine, cfg, pdf, model, manifest.get("sha256", ""), manifest.get("text_height"),
-                             Path(tmp))
+            copies = [crooked_copy(pdf, Path(tmp) / f"{pdf.stem}_crooked.pdf", crooked)] if crooked else []
+            for one in ([] if crooked else [pdf]) + copies:
+                rows += pdf_rows(engine, cfg, one, model, manifest.get("sha256", ""), manifest.get("text_height"),
+                                 Path(tmp))
     for row in rows:
         print(row, flush=True)
     return rows

@@ -118,7 +118,8 @@ def format_summary(summary: Sequence[dict], engines: Sequence[str]) -> str:
     for s in summary:
         lines.append(f"| {s['set']} ({s['pages']}) | {s['encoding']} | {s['kb_per_page']:,.0f} | "
                      f"{s['bytes_share']:.3f} | " + " | ".join(
-                         f"{s[f'f1_{e}']:.3f} ({s[f'f1_minus_{BASE}_{e}']:+.3f}; {s[f'worst_page_minus_{BASE}_{e}']:+.3f})"
+                         f"{s[f'f1_{e}']:.3f} ({s[f'f1_minus_{BASE}_{e}']:+.3f}; "
+                         f"{s[f'worst_page_minus_{BASE}_{e}']:+.3f})"
                          for e in engines) + " |")
     return "\n".join(lines)
 

@@ -10,8 +10,8 @@
   (TIFF -> TIFF, JPEG -> JPEG, PNG -> PNG).
 
 The pages of PDFs and multi-page TIFFs are written first as page files in ``OUT/pages/`` (as in
-``png``, in ``upscale.encoding``); a document is assembled from them once its last page is written, and only when every page
-is ``ok`` (pages done by an earlier run are looked up in the records). It is written atomically, so
+``png``, in ``upscale.encoding``); a document is assembled from them once its last page is written, and only when
+every page is ``ok`` (pages done by an earlier run are looked up in the records). It is written atomically, so
 a run with a failed page leaves the page files and the error rows, and the rerun that completes the
 pages writes the document. Rows of the run that writes a document carry its path (``document_path``).
 """

@@ -74,7 +74,7 @@ SCHEMA = pa.schema(
         ("text_layer", pa.string()),  # PDF pages of output documents: kept | added | none
         ("seconds_ocr", pa.float64()),  # upscale.ocr_layer add: tesseract on the upscaled page
         ("dpi_assumed", pa.bool_()),  # input_dpi is upscale.assumed_dpi: the file had no dpi tag
-        ("encoding", pa.string()),  # the page file's: png8 | png4 | png2 | bitonal | jp2 (upscale.encoding) | tiff | jpeg
+        ("encoding", pa.string()),  # the page file's: png8 | png4 | png2 | bitonal | jp2 (upscale.encoding), tiff, jpeg
         ("output_bytes", pa.int64()),  # bytes of the page file written
         ("document_bytes", pa.int64()),  # bytes of the output document (on the rows that carry document_path)
     ]

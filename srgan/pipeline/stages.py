@@ -19,6 +19,7 @@ from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
+from srgan.encoding import codecs
 from srgan.imaging.colour import merge_luma, recombine, split_luma
 from srgan.imaging.metrics import bicubic_consistency_psnr, bicubic_upscale, consistency_psnr, lanczos_upscale
 from srgan.imaging.textsize import (
@@ -33,7 +34,6 @@ from srgan.inference.engine import Engine, EngineInfo
 from srgan.pdf.textlayer import write_text_layer
 from srgan.pipeline.captions import side_by_side
 from srgan.pipeline.documents import page_format
-from srgan.encoding import codecs
 from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import Page, printable
 from srgan.readers.refs import container_path, one_line, where
