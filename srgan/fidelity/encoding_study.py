@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "a study split over several processes")
     p.add_argument("--pages", nargs="*", default=[], help="folders of HR scans with a .txt beside them (paired)")
     p.add_argument("--held-out", action="store_true", help="add one text page per held-out type family (paired)")
+    p.add_argument("--families", nargs="*", help="with --held-out: only these families (page names, e.g. carlito)")
     p.add_argument("--lr-dpi", type=float, default=100.0, help="dpi the paired pages are made RVL-like at")
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("--weights", default="", help="weights name or path (default weights/srgan_x<scale>)")
@@ -171,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                               if args.max_native else 0)
     pages = [("native", p) for p in native[args.native_skip:]]
     pages += [("scans", p) for p in load_truth_pages(args.pages, 300.0)]
-    pages += [("held_out", p) for p in (held_out_pages() if args.held_out else [])]
+    pages += [("held_out", p) for p in (held_out_pages() if args.held_out else [])
+              if not args.families or p.name.split("/")[-1] in args.families]
     if not pages and not args.combine:
         print("error: no page with ground truth (--native, --pages or --held-out)", file=sys.stderr)
         return 2
