@@ -383,6 +383,8 @@ def output_config_hash(cfg: PipelineConfig) -> str:
     shaping = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("upscale", "tiling", "engine", "pdf")}
     for section, key in NOT_PIXEL_SHAPING:
         shaping[section].pop(key, None)
+    if shaping["upscale"].get("encoding") == "png8":  # the pages written before upscale.encoding existed keep their key
+        shaping["upscale"].pop("encoding")
     if cfg.pdf.native:  # the native resolution of a large page is capped by limits.max_pixels
         shaping["limits"] = {"max_pixels": cfg.limits.max_pixels}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]

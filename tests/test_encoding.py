@@ -4,7 +4,10 @@ encoding and the bytes written."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
+import json
 import math
 import shutil
 import subprocess
@@ -15,7 +18,7 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from srgan.config import ConfigError, PdfConfig, config_from_dict
+from srgan.config import ConfigError, PdfConfig, PipelineConfig, config_from_dict, output_config_hash, override
 from srgan.encoding import codecs
 from srgan.pdf.image import read_pixels, replace_image
 from srgan.pdf.plan import plan_page
@@ -158,3 +161,16 @@ def test_rows_carry_encoding_and_bytes_written(tmp_path: Path) -> None:
     with pikepdf.open(rows["b.pdf"]["document_path"]) as doc:
         (image,) = [o for o in doc.objects if isinstance(o, pikepdf.Stream) and o.get("/Subtype") == "/Image"]
         assert str(image.Filter) == "/CCITTFaxDecode" and (int(image.Width), int(image.Height)) == (128, 160)
+
+
+def test_encoding_is_part_of_the_rerun_key_and_png8_keeps_the_key_of_pages_written_before() -> None:
+    cfg = PipelineConfig().validate()
+    eight = override(cfg, "upscale.encoding", "png8")
+    assert output_config_hash(override(cfg, "upscale.encoding", "png2")) != output_config_hash(eight)
+    shaping = {k: dataclasses.asdict(getattr(eight, k)) for k in ("upscale", "tiling", "engine", "pdf")}
+    for section, key in (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"),
+                         ("upscale", "encoding")):
+        shaping[section].pop(key)
+    shaping["limits"] = {"max_pixels": eight.limits.max_pixels}
+    before = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+    assert output_config_hash(eight) == before  # the hash as it was computed before the key existed
