@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from srgan.encoding.codecs import NAMES as ENCODING_NAMES
+
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "pipeline.yaml"
 
 
@@ -34,7 +36,8 @@ class UpscaleConfig:
     normalise_min_factor: float = 1.0  # 1.0: never shrink (large text is left alone; see textsize_study)
     normalise_max_factor: float = 4.0  # enlarge small text at most this much before the model
     output_format: str = "png"  # png, tiff, or document (PDF in -> PDF out, multi-page TIFF -> TIFF)
-    png_compress_level: int = 1  # zlib level of PNG pages (pipeline/png.py, Z_RLE: level barely matters; 0 = stored)
+    png_compress_level: int = 1  # zlib level of PNG pages (encoding/png.py, Z_RLE: level barely matters; 0 = stored)
+    encoding: str = "png8"  # page (and PDF image) encoding: png8 | png4 | png2 | bitonal | jp2 (encoding/codecs.py)
     compare_pages: int = 3  # side-by-side pictures for the first N pages of a run
     compare_crop: int = 256  # size of the input crop shown in each picture
     color: str = "auto"  # auto (pages with colour stay colour: model on luminance) or grey (every page grey)
@@ -218,6 +221,8 @@ class PipelineConfig:
             ("upscale.normalise_max_factor", self.upscale.normalise_max_factor >= 1, "must be >= 1"),
             ("upscale.normalise_tolerance", 0 <= self.upscale.normalise_tolerance < 1, "must be in [0, 1)"),
             ("upscale.png_compress_level", 0 <= self.upscale.png_compress_level <= 9, "must be in [0, 9]"),
+            ("upscale.encoding", self.upscale.encoding in ENCODING_NAMES, "must be " + ", ".join(ENCODING_NAMES[:-1])
+             + " or " + ENCODING_NAMES[-1]),
             ("upscale.compare_pages", self.upscale.compare_pages >= 0, "must be >= 0"),
             ("upscale.compare_crop", self.upscale.compare_crop >= 16, "must be >= 16"),
             ("upscale.out_of_range", self.upscale.out_of_range in ("lanczos", "model", "model_warn"),
@@ -404,6 +409,8 @@ def output_config_hash(cfg: PipelineConfig) -> str:
     shaping = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("upscale", "tiling", "engine", "pdf")}
     for section, key in NOT_PIXEL_SHAPING:
         shaping[section].pop(key, None)
+    if shaping["upscale"].get("encoding") == "png8":  # the pages written before upscale.encoding existed keep their key
+        shaping["upscale"].pop("encoding")
     if cfg.pdf.native:  # the native resolution of a large page is capped by limits.max_pixels
         shaping["limits"] = {"max_pixels": cfg.limits.max_pixels}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]

@@ -81,3 +81,34 @@ def test_train_speed_case_times_each_objective():
                                 disc_feat=4, precisions=("fp32",), channels_last=(False,), steps=1, warmup=1)
     assert [r["objective"] for r in rows] == list(OBJECTIVES)
     assert all(r["steps_per_s"] > 0 and r["lr_crop"] == 12 and r["case"] == "train_speed" for r in rows)
+def test_encoding_case_reports_bytes_per_page_of_each_encoding_and_the_pdf(tmp_path, tiny_weights):
+    import numpy as np
+    import pikepdf
+    from PIL import Image
+
+    from srgan.encoding.codecs import NAMES
+    from tests import scanpdf
+    from tests.conftest import text_like_page
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i in range(3):
+        Image.fromarray(text_like_page(60, 48, i)).save(pages / f"p{i}.png", dpi=(100, 100))
+    pdf = pikepdf.new()
+    scanpdf.image_page(pdf, np.ascontiguousarray(text_like_page(80, 64)), 50)
+    pdf.save(tmp_path / "scan.pdf")
+    out, cfg = tmp_path / "bench.json", write_config(tmp_path, tiny_weights)
+    cfg.write_text(cfg.read_text().replace("dpi: 50", "dpi: native"))  # the scan read in place
+    rc = bench.main(["--config", str(cfg), "--models", "srgan_x2", "--device", "cpu",
+                     "--cases", "encoding", "--encoding-pages", str(pages), "--pages", "2",
+                     "--pdfs", str(tmp_path / "scan.pdf"), "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())
+    assert [(r["kind"], r["encoding"]) for r in rows] == [("pages", n) for n in NAMES] + [("pdf", n) for n in NAMES]
+    by = {(r["kind"], r["encoding"]): r for r in rows}
+    assert all(by["pages", n]["pages"] == 2 and by["pages", n]["kb_per_page"] > 0 for n in NAMES)
+    assert by["pages", "png8"]["share_of_png8"] == 1.0
+    kb = {n: by["pages", n]["kb_per_page"] for n in NAMES}
+    assert kb["bitonal"] < kb["png4"] < kb["png8"]
+    assert by["pdf", "png8"]["paths"] == ["in_place"] and by["pdf", "png8"]["pdf_in_kb"] > 0
+    assert by["pdf", "bitonal"]["pdf_out_kb"] < by["pdf", "png8"]["pdf_out_kb"]

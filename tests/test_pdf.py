@@ -15,12 +15,12 @@ import torch
 from PIL import Image
 
 from srgan.config import LimitsConfig, PdfConfig, override
+from srgan.encoding.png import encode_grey_png
 from srgan.inference.engine import Engine
 from srgan.models import Generator
 from srgan.pdf.placement import ImageDraw
 from srgan.pdf.plan import Orientation, orientation_of, plan_page
 from srgan.pdf.rebuild import PageOut, rebuild_pdf
-from srgan.pipeline.png import encode_grey_png
 from srgan.pipeline.records import read_records
 from srgan.pipeline.run import run_pipeline
 from srgan.readers import discover, read_pages

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan.pipeline.png import encode_grey_png
+from srgan.encoding.png import encode_grey_png
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (64, 48)])

@@ -34,6 +34,10 @@ And once, whatever the models:
   process: seconds and peak RSS (srgan/bench/report.py).
 - ``pdf_dpi``: the PDFs given by ``--pdfs`` through the plain runner (``output_format: document``) with
   ``pdf.dpi`` native and ``--pdf-fixed-dpi`` (150), with the first of ``--models``: ``srgan/bench/pdfdpi.py``.
+- ``encoding``: bytes per page of each page encoding (``upscale.encoding``) on the pages of ``--encoding-pages``
+  folders (``--pages`` per folder at most), upscaled by the first of ``--models``, and the output PDF of each of
+  ``--pdfs`` in each encoding (``--pdf-crooked DEG``: their first pages turned, as crooked scans):
+  ``srgan/bench/pagebytes.py``.
 Timings live here, never in pass/fail tests.
 """
 
@@ -224,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-rows", type=int, default=400_000, help="report case: rows of the synthetic night")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
     p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
+    p.add_argument("--encoding-pages", nargs="*", default=[], help="encoding case: folders of page images")
+    p.add_argument("--pdf-crooked", type=float, default=0.0,
+                   help="encoding case: run each PDF's first page turned by this many degrees instead (a crooked scan)")
     a = p.parse_args(argv)
     cfg = load_config(a.config)
     if a.tile or a.batch_size:
@@ -282,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         scale_rows += bench_pdf_dpi(cfg, models[0], wdir, [Path(x) for x in a.pdfs], a.device,
                                     ("native", a.pdf_fixed_dpi))
         cases.remove("pdf_dpi")
+    if "encoding" in cases:
+        from srgan.bench.pagebytes import bench_encoding
+
+        scale_rows += bench_encoding(cfg, models[0], wdir, [Path(x) for x in a.encoding_pages],
+                                     [Path(x) for x in a.pdfs], a.device, a.pages, a.pdf_crooked)
+        cases.remove("encoding")
     rows = scale_rows + (run_cases(cfg, models, cases, a.device, a.pages, (w, h), wdir,
                                    tuple(int(n) for n in a.memory_pages.split(",")), (mw, mh), a.archive_pages,
                                    a.orchestration_pages, tuple(r for r in a.runtimes.split(",") if r),

@@ -18,6 +18,7 @@ MAX_FORM_DEPTH = 8  # form XObjects nested deeper than this are not looked into
 MAX_OPERATORS = 200_000  # operators walked per page (forms drawn many times count each time): a hostile page
 #                          of forms in forms stops here, marked truncated, instead of walking 40**6 draws
 _TEXT_SHOWING = {"Tj", "TJ", "'", '"'}
+_PAINTING = {"S", "s", "f", "F", "f*", "B", "B*", "b", "b*", "sh"}  # path painting and shading operators
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,12 @@ class ImageDraw:
 
 @dataclass
 class PageLayout:
-    """The images a page paints and how many text-showing operators it has (invisible OCR text included)."""
+    """The images a page paints, how many text-showing operators it has (invisible OCR text included) and how many
+    path-painting ones."""
 
     draws: list[ImageDraw] = field(default_factory=list)
     text_ops: int = 0
+    paint_ops: int = 0  # path painting and shading operators (vector graphics: rules, boxes, drawn letters)
     operators: int = 0  # walked so far
     truncated: bool = False  # the walk stopped at MAX_OPERATORS: draws and text_ops are incomplete
     parsed: dict = field(default_factory=dict, repr=False)  # form objgen -> its instructions (parsed once)
@@ -103,6 +106,8 @@ def _walk(instructions: list, resources: pikepdf.Object | None, ctm: Matrix, lay
                 ctm = multiply(m, ctm)
         elif op in _TEXT_SHOWING:
             layout.text_ops += 1
+        elif op in _PAINTING:
+            layout.paint_ops += 1
         elif op == "INLINE IMAGE":
             image = operands[0]
             layout.draws.append(ImageDraw(int(image.width), int(image.height), ctm, None, bool(image.image_mask)))

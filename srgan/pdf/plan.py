@@ -88,6 +88,14 @@ class ScanImage:
     others: float  # share of the page the other images cover together
     orientation: Orientation | None  # None: rotated by another angle or skewed
     ppi: tuple[float, float]  # (across the displayed page, down it); for a skewed image (along u, along v)
+    nearest: Orientation | None = None  # the multiple of 90 degrees nearest its placement (None: sheared past 45)
+    alone: bool = False  # the page shows nothing else: no text, no vector graphics, no other image
+
+    @property
+    def placed(self) -> Orientation | None:
+        """How the image is read and written in place: its exact orientation, or for a skewed (or slightly
+        rotated) image that is all the page shows, the nearest multiple of 90 degrees."""
+        return self.orientation or (self.nearest if self.alone else None)
 
 
 def page_box(page: pikepdf.Page) -> tuple[Box, int]:
@@ -141,6 +149,22 @@ def orientation_of(draw: ImageDraw, rotate: int) -> Orientation | None:
     return None
 
 
+def nearest_orientation(draw: ImageDraw, rotate: int) -> Orientation | None:
+    """The multiple of 90 degrees nearest to how the image's grid lies on the displayed page (a skewed or slightly
+    rotated scan: its own grid turned that way is nearest to upright); None when both of its axes lie nearer the
+    same page axis (sheared or turned by about 45 degrees) or it has no area."""
+    a, b, c, d, _, _ = draw.ctm
+    du = _display_vector(a, b, rotate)
+    dv = _display_vector(-c, -d, rotate)
+    u_axis = 0 if abs(du[0]) > abs(du[1]) else 1 if abs(du[1]) > abs(du[0]) else None
+    v_axis = 0 if abs(dv[0]) > abs(dv[1]) else 1 if abs(dv[1]) > abs(dv[0]) else None
+    if u_axis is None or v_axis is None or u_axis == v_axis:
+        return None
+    if u_axis == 0:
+        return Orientation(False, dv[1] < 0, du[0] < 0)
+    return Orientation(True, du[1] < 0, dv[0] < 0)
+
+
 def scan_image(layout: PageLayout, box: Box, rotate: int) -> ScanImage | None:
     """The page's largest picture (stencil masks aside) and how it sits; None without one."""
     page_area = (box[2] - box[0]) * (box[3] - box[1])
@@ -153,9 +177,11 @@ def scan_image(layout: PageLayout, box: Box, rotate: int) -> ScanImage | None:
     a, b, c, d, _, _ = best.ctm
     ppi_u = 72 * best.width / math.hypot(a, b) if math.hypot(a, b) else 0.0
     ppi_v = 72 * best.height / math.hypot(c, d) if math.hypot(c, d) else 0.0
-    ppi = (ppi_v, ppi_u) if orient is not None and orient.transpose else (ppi_u, ppi_v)
+    nearest = orient or nearest_orientation(best, rotate)
+    ppi = (ppi_v, ppi_u) if nearest is not None and nearest.transpose else (ppi_u, ppi_v)
+    alone = len(pictures) == 1 and not layout.text_ops and not layout.paint_ops
     return ScanImage(best, best_area / page_area, best_area / best.area() if best.area() else 0.0,
-                     others / page_area, orient, ppi)
+                     others / page_area, orient, ppi, nearest, alone)
 
 
 def in_place_obstacle(pdf: pikepdf.Pdf, scan: ScanImage, max_pixels: int) -> str | None:
@@ -165,8 +191,9 @@ def in_place_obstacle(pdf: pikepdf.Pdf, scan: ScanImage, max_pixels: int) -> str
         return "the scan is an inline image"
     if scan.others > OTHERS_MAX:
         return f"other images cover {scan.others:.0%} of the page"
-    if scan.orientation is None:
-        return "the scan image is rotated by an angle that is not a multiple of 90 degrees, or skewed"
+    if scan.placed is None:
+        return ("the scan image is rotated by an angle that is not a multiple of 90 degrees, or skewed"
+                + ("" if scan.alone else ", and the page shows more than the image"))
     if scan.visible < VISIBLE_MIN:
         return f"only {scan.visible:.0%} of the scan image lies on the page"
     if draw.width * draw.height > max_pixels:
@@ -241,7 +268,7 @@ def plan_page(pdf: pikepdf.Pdf, page: pikepdf.Page, cfg: PdfConfig, max_pixels: 
     obstacle = in_place_obstacle(pdf, scan, max_pixels)
     if obstacle is None:
         return PagePlan("in_place", round(scan.ppi[0], 2), "native", size, layout.has_text, None,
-                        scan.draw.objgen, scan.orientation)
+                        scan.draw.objgen, scan.placed)
     return rendered(max(MIN_DPI, round(max(scan.ppi))), "native", size, layout.has_text, obstacle, max_pixels)
 
 

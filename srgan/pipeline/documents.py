@@ -9,9 +9,9 @@
 - A single image is its own document: its page file in ``OUT/pages/`` in its own format family
   (TIFF -> TIFF, JPEG -> JPEG, PNG -> PNG).
 
-The pages of PDFs and multi-page TIFFs are written first as PNG files in ``OUT/pages/`` (as in
-``png``); a document is assembled from them once its last page is written, and only when every page
-is ``ok`` (pages done by an earlier run are looked up in the records). It is written atomically, so
+The pages of PDFs and multi-page TIFFs are written first as page files in ``OUT/pages/`` (as in
+``png``, in ``upscale.encoding``); a document is assembled from them once its last page is written, and only when
+every page is ``ok`` (pages done by an earlier run are looked up in the records). It is written atomically, so
 a run with a failed page leaves the page files and the error rows, and the rerun that completes the
 pages writes the document. Rows of the run that writes a document carry its path (``document_path``).
 """
@@ -34,7 +34,7 @@ from PIL import Image
 from srgan.atomic import atomic_target
 from srgan.pdf.rebuild import NotRebuildable, PageOut, rebuild_pdf
 from srgan.pdf.textlayer import text_pdf_path
-from srgan.storage.files import Location, exists, is_url, join, local_copy, read_bytes, remove
+from srgan.storage.files import Location, exists, is_url, join, local_copy, read_bytes, remove, size
 
 if TYPE_CHECKING:
     from srgan.pipeline.work import PageWork, RunContext
@@ -45,15 +45,17 @@ log = logging.getLogger(__name__)
 Pair = tuple["PageWork", dict]  # a page's work item and its record row
 
 
-def page_format(output_format: str, page_count: int, kind: str, source_format: str) -> tuple[str, str]:
-    """(encoder format png | tiff | jpeg, file extension) of one page's file in OUT/pages/."""
+def page_format(output_format: str, page_count: int, kind: str, source_format: str, encoding: str = "png8"
+                ) -> str:
+    """The encoder of one page's file in OUT/pages/: ``encoding`` (upscale.encoding: png8, png4, png2, bitonal,
+    jp2; srgan.encoding.codecs) for PNG pages, or tiff | jpeg."""
     if output_format == "png":
-        return "png", "png"
+        return encoding
     if output_format == "tiff":
-        return "tiff", "tif"
-    if kind == "pdf" or page_count > 1:  # a page of a document assembled later: lossless PNG
-        return "png", "png"
-    return {"TIFF": ("tiff", "tif"), "JPEG": ("jpeg", "jpg")}.get(source_format.upper(), ("png", "png"))
+        return "tiff"
+    if kind == "pdf" or page_count > 1:  # a page of a document assembled later: in upscale.encoding
+        return encoding
+    return {"TIFF": "tiff", "JPEG": "jpeg"}.get(source_format.upper(), encoding)
 
 
 def document_path(out_dir: Location, doc: DocumentRef, page_count: int) -> Location | None:
@@ -86,7 +88,7 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
     target = document_path(ctx.out_dir, doc, count)
     if target is None:  # a single image: its page file is the document
         for row in rows:
-            row["document_path"] = row["output_path"]
+            row["document_path"], row["document_bytes"] = row["output_path"], row.get("output_bytes")
         return rows
     try:
         pages = {w.page_index: EarlierPage(row["output_path"], w.page_size_pt, row["output_dpi"], w.pdf_path,
@@ -116,8 +118,9 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
     for page in ordered:  # the document holds each text layer now: no text-only PDF stays among the pages
         if page.text_pdf:
             remove(page.text_pdf)
+    written = size(target)
     for row in rows:
-        row["document_path"] = str(target)
+        row["document_path"], row["document_bytes"] = str(target), written
     return rows
 
 

@@ -76,6 +76,9 @@ SCHEMA = pa.schema(
         ("dpi_assumed", pa.bool_()),  # input_dpi is upscale.assumed_dpi: the file had no dpi tag
         ("finished_at", pa.timestamp("us", tz="UTC")),  # when the write step took the page (the report's pace)
         ("runtime", pa.string()),  # engine.runtime that ran the model (torch, openvino-bf16, ...; null in older parts)
+        ("encoding", pa.string()),  # the page file's: png8 | png4 | png2 | bitonal | jp2 (upscale.encoding), tiff, jpeg
+        ("output_bytes", pa.int64()),  # bytes of the page file written
+        ("document_bytes", pa.int64()),  # bytes of the output document (on the rows that carry document_path)
     ]
 )
 

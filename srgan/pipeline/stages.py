@@ -19,6 +19,7 @@ from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
 from srgan.config import PipelineConfig, UpscaleConfig, output_config_hash
+from srgan.encoding import codecs
 from srgan.imaging.colour import merge_luma, recombine, split_luma
 from srgan.imaging.metrics import bicubic_consistency_psnr, bicubic_upscale, consistency_psnr, lanczos_upscale
 from srgan.imaging.textsize import (
@@ -33,7 +34,6 @@ from srgan.inference.engine import Engine, EngineInfo
 from srgan.pdf.textlayer import write_text_layer
 from srgan.pipeline.captions import side_by_side
 from srgan.pipeline.documents import page_format
-from srgan.pipeline.png import encode_grey_png
 from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import Page, printable
 from srgan.readers.refs import container_path, one_line, where
@@ -192,18 +192,17 @@ JPEG_QUALITY = 95  # pages of JPEG inputs written as JPEG (output_format documen
 
 
 def encode_image(image: np.ndarray, fmt: str, dpi: float | None, compress_level: int = 6) -> bytes:
-    """(H, W) grey or (H, W, 3) RGB uint8 -> PNG, TIFF or JPEG bytes (fmt png | tiff | jpeg).
-
-    Grey PNGs go through srgan.pipeline.png (no row filter, zlib Z_RLE: same pixels, a fraction of the CPU)."""
-    if fmt == "png" and image.ndim == 2 and image.dtype == np.uint8:
-        return encode_grey_png(image, dpi, compress_level)
+    """(H, W) grey or (H, W, 3) RGB uint8 -> the bytes of fmt: a page encoding (png8, png4, png2, bitonal, jp2:
+    srgan.encoding.codecs; grey PNGs by srgan.encoding.png, no row filter, zlib Z_RLE), png, tiff or jpeg."""
+    if fmt == "png":
+        fmt = "png8"
+    if fmt in codecs.ENCODINGS:
+        return codecs.encode(image, codecs.get(fmt), dpi, compress_level)
     buf = io.BytesIO()
     kwargs: dict = {"dpi": (dpi, dpi)} if dpi else {}
-    if fmt == "png":
-        kwargs["compress_level"] = compress_level
     if fmt == "jpeg":
         kwargs.update(quality=JPEG_QUALITY, subsampling=0)
-    Image.fromarray(image).save(buf, format={"png": "PNG", "jpeg": "JPEG"}.get(fmt, "TIFF"), **kwargs)
+    Image.fromarray(image).save(buf, format="JPEG" if fmt == "jpeg" else "TIFF", **kwargs)
     return buf.getvalue()
 
 
@@ -241,6 +240,7 @@ def make_run_context(cfg: PipelineConfig, out_dir: Location, engine_info: Engine
                       device=engine_info.device, precision=engine_info.precision, runtime=engine_info.runtime,
                       config_hash=output_config_hash(cfg), output_format=cfg.upscale.output_format,
                       compare_crop=cfg.upscale.compare_crop, png_compress_level=cfg.upscale.png_compress_level,
+                      encoding=cfg.upscale.encoding,
                       records_dir=str(join(out_dir, cfg.records.dir)), ocr_layer=cfg.upscale.ocr_layer,
                       ocr_language=cfg.upscale.ocr_language, max_member_bytes=cfg.limits.max_member_bytes)
 
@@ -268,10 +268,14 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
         t2 = clock()
         chroma = work.load("chroma") if work.color == "rgb" else None
         page = out if chroma is None else recombine(out, chroma)  # model's Y + Lanczos-upscaled chroma
-        fmt, ext = page_format(ctx.output_format, work.page_count, work.doc.kind, work.source_format)
+        fmt = page_format(ctx.output_format, work.page_count, work.doc.kind, work.source_format, ctx.encoding)
+        if fmt in codecs.ENCODINGS:
+            fmt = codecs.for_page(fmt, page).name  # colour pages stay 8-bit under the grey-level encodings
+        ext = codecs.ENCODINGS[fmt].ext if fmt in codecs.ENCODINGS else {"tiff": "tif", "jpeg": "jpg"}[fmt]
         out_path = join(ctx.out_dir, "pages", f"{work.stem}.{ext}")  # a local path or a URL
         out_dpi = work.dpi * s if work.dpi else None
-        atomic_write_bytes(out_path, encode_image(page, fmt, out_dpi, ctx.png_compress_level))
+        data = encode_image(page, fmt, out_dpi, ctx.png_compress_level)
+        atomic_write_bytes(out_path, data)
         if compare:
             if chroma is None:
                 pic = compare_picture(inp, bicubic_upscale(inp, size), out, s, ctx.compare_crop, ctx.weights_name)
@@ -287,6 +291,8 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
             output_width=size[0],
             output_height=size[1],
             output_dpi=out_dpi,
+            encoding=fmt,
+            output_bytes=len(data),
             seconds_metrics=t2 - t1,
             seconds_write=(t1 - t0) + (t3 - t2),
             status="ok",

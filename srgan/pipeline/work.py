@@ -84,6 +84,7 @@ class RunContext:
     output_format: str = "png"
     compare_crop: int = 256
     png_compress_level: int = 1
+    encoding: str = "png8"  # upscale.encoding: how grey pages are stored (srgan.encoding.codecs)
     records_dir: str = ""  # where earlier runs' rows are (documents finished by a rerun look up their pages)
     ocr_layer: str = "none"  # upscale.ocr_layer: add = tesseract's text layer on PDF pages without text
     ocr_language: str = "eng"

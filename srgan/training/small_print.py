@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from srgan.atomic import atomic_write_bytes
+from srgan.encoding.png import encode_grey_png
 from srgan.imaging.textsize import estimate_text_height, resize
-from srgan.pipeline.png import encode_grey_png
 
 SKIP_FACTOR = 0.95  # a copy that would shrink the page less than this is not small print: left out
 
