@@ -411,6 +411,8 @@ def output_config_hash(cfg: PipelineConfig) -> str:
         shaping[section].pop(key, None)
     if shaping["upscale"].get("encoding") == "png8":  # the pages written before upscale.encoding existed keep their key
         shaping["upscale"].pop("encoding")
+    if shaping["engine"].get("runtime") == "torch":  # likewise the pages written before engine.runtime existed
+        shaping["engine"].pop("runtime")
     if cfg.pdf.native:  # the native resolution of a large page is capped by limits.max_pixels
         shaping["limits"] = {"max_pixels": cfg.limits.max_pixels}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]

@@ -91,3 +91,13 @@ def test_auto_pages_per_task_keeps_task_runs_bounded():
     assert FlowConfig(pages_per_task=8).per_task(400_000) == 8
     for docs in (1, 7, 255, 1_000, 33_333, 400_000, 1_000_000):
         assert -(-docs // auto.per_task(docs)) <= auto.max_batches
+
+
+def test_engine_runtime_is_in_the_rerun_key_except_at_the_default():
+    """int8 runtimes change pixels: another runtime redoes pages; torch keeps the key pages had before the key."""
+    from srgan.config import output_config_hash
+
+    cfg = PipelineConfig().validate()
+    torch_cfg = override(cfg, "engine.runtime", "torch")
+    assert output_config_hash(override(cfg, "engine.runtime", "onnxruntime-int8")) != output_config_hash(torch_cfg)
+    assert output_config_hash(override(cfg, "engine.runtime_cache", "/tmp/x")) == output_config_hash(cfg)

@@ -169,7 +169,7 @@ def test_encoding_is_part_of_the_rerun_key_and_png8_keeps_the_key_of_pages_writt
     assert output_config_hash(override(cfg, "upscale.encoding", "png2")) != output_config_hash(eight)
     shaping = {k: dataclasses.asdict(getattr(eight, k)) for k in ("upscale", "tiling", "engine", "pdf")}
     for section, key in (("upscale", "png_compress_level"), ("engine", "cpu_workers"), ("engine", "fold_tail"),
-                         ("upscale", "encoding")):
+                         ("upscale", "encoding"), ("engine", "runtime"), ("engine", "runtime_cache")):
         shaping[section].pop(key)
     shaping["limits"] = {"max_pixels": eight.limits.max_pixels}
     before = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
