@@ -6,6 +6,9 @@
   (``pipe_file``; larger temp files through ``put_file``, whose multipart upload also appears only
   once complete). A store that does not answer for a while (a restart, a network blip) is retried
   for up to ``RETRY_FOR_S`` seconds before the write fails.
+
+Before every attempt of a write to a URL the output's fence is checked (``srgan.storage.fence``): a run
+whose lease on the output is lost or overdue raises ``FencedError`` instead of writing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from srgan.storage.fence import check_write
 from srgan.storage.files import Location, filesystem, is_url
 
 log = logging.getLogger(__name__)
@@ -53,7 +57,12 @@ def atomic_target(path: Location) -> Iterator[Path]:
             tmp = Path(tmp_dir) / Path(str(path)).name
             yield tmp
             fs, key = filesystem(str(path))
-            retrying(f"upload {path}", lambda: fs.put_file(str(tmp), key))
+
+            def upload() -> None:
+                check_write(path)  # before every attempt: a retried write may outlast the lease
+                fs.put_file(str(tmp), key)
+
+            retrying(f"upload {path}", upload)
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +82,12 @@ def atomic_write_bytes(path: Location, data: bytes) -> None:
     """Write data to path whole: temp file and rename, or one PUT of the object."""
     if is_url(path):
         fs, key = filesystem(str(path))
-        retrying(f"write {path}", lambda: fs.pipe_file(key, data))
+
+        def put() -> None:
+            check_write(path)
+            fs.pipe_file(key, data)
+
+        retrying(f"write {path}", put)
         return
     with atomic_target(path) as tmp:
         tmp.write_bytes(data)

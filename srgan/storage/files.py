@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from srgan.storage.fence import check_write
+
 Location = str | Path
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -145,6 +147,7 @@ def list_names(folder: Location, suffix: str = "") -> list[str]:
 def remove(loc: Location) -> None:
     """Delete one file or object; absent is fine."""
     if is_url(loc):
+        check_write(loc)  # a delete under a fenced output is a write (srgan.storage.fence)
         fs, path = filesystem(loc)
         try:
             fs.rm_file(path)
