@@ -46,7 +46,7 @@ with fenced(out, held.check):
             print(json.dumps({"n": n, "t": time.time(), "ok": True}), flush=True)
         except FencedError:
             print(json.dumps({"n": n, "t": time.time(), "ok": False}), flush=True)
-        except OSError:
+        except Exception:  # the store out of reach (s3fs gives up with botocore's errors)
             print(json.dumps({"n": n, "t": time.time(), "ok": None}), flush=True)
         time.sleep(0.2)
 """
@@ -119,7 +119,8 @@ def test_a_cut_off_worker_fences_itself_before_its_lease_is_taken_and_lands_noth
     fenced = [a for a in attempts if a.get("ok") is False]
     assert fenced, held_err[-2000:]
     assert fenced[0]["t"] < took_at  # it stopped writing before the lease could be taken
-    assert took_at - cut_at >= 3.0  # not taken before the TTL by the store's clock (minus 1 s resolution)
+    assert took_at - cut_at > 2.0  # not before its renewal deadline, counted from the cut (TTL 4 s from its
+    #                                last renewal, up to 1 s before the cut, by the store's 1 s clock)
     healed = [a for a in attempts if a["t"] > cut_at + 7.5]
     assert healed and all(a["ok"] is False for a in healed)  # after the link is back: still fenced
     written = {int(name.split("-")[1]) for name in listing if name.startswith("w0-")}

@@ -246,6 +246,7 @@ def test_a_holder_that_cannot_renew_stops_writing_before_its_lease_can_be_taken(
         atomic_write_bytes(f"{out}/pages/b.png", b"b")
     taker.release()
     holder.release()  # lost: leaves the taker's lease alone (already released here)
+    fs.invalidate_cache()
     assert fs.cat_file(f"{bucket}/out/pages/b.png") == b"b"
 
 

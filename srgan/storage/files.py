@@ -69,6 +69,32 @@ def filesystem(url: str):
     return fs, fsspec.core.strip_protocol(url) if protocol != "file" else url.split("://", 1)[1]
 
 
+WRITE_CONNECT_S, WRITE_READ_S = 5, 15  # one write attempt to S3 ends (or fails) within about 20 s
+
+
+@functools.lru_cache(maxsize=None)
+def _write_filesystem(protocol_root: str, endpoint: str):
+    """endpoint: the AWS endpoint the environment names (a part of the key: tests change it)."""
+    import fsspec
+
+    if protocol_root != "s3://":
+        return _filesystem(protocol_root)
+    # one attempt, bounded: srgan.atomic retries, checking the output's fence before every attempt, so
+    # that no attempt of a fenced run starts, and none still under way lands, after the output's lease can
+    # be taken over (srgan.storage.lease: 40 s between the renewal deadline and the takeover)
+    fs, _ = fsspec.core.url_to_fs(protocol_root, skip_instance_cache=True, config_kwargs={
+        "connect_timeout": WRITE_CONNECT_S, "read_timeout": WRITE_READ_S, "retries": {"max_attempts": 1}})
+    fs.retries = 1  # s3fs's own retry loop (a class attribute, 5): one try
+    return fs
+
+
+def write_filesystem(url: str):
+    """filesystem(url) for whole-object writes: on S3 one bounded attempt per call (srgan.atomic retries)."""
+    fs, path = filesystem(url)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    return _write_filesystem(f"{url.split('://', 1)[0]}://", endpoint), path
+
+
 def exists(loc: Location) -> bool:
     if is_url(loc):
         fs, path = filesystem(loc)
