@@ -23,13 +23,13 @@ PG_USER=${PG_USER:-prefect}
 PG_HOST=${PG_HOST:-127.0.0.1}
 PREFECT=${PREFECT:-.venv/bin/prefect}
 STATE=${STATE:-.server}
+mkdir -p "$STATE" && chmod 700 "$STATE" && STATE=$(cd "$STATE" && pwd)  # absolute: the lines it prints work anywhere
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 
 die() { echo "server: $*" >&2; exit 1; }
 
 secret() {  # secret NAME GIVEN: GIVEN, else the one kept in STATE/NAME, else a new one kept there
   local file="$STATE/$1"
-  mkdir -p "$STATE" && chmod 700 "$STATE"
   if [ -n "$2" ]; then
     (umask 077; printf '%s' "$2" >"$file")
   elif [ ! -s "$file" ]; then
@@ -48,14 +48,14 @@ cluster() {  # "version name port status" of the first cluster
 as_postgres() { $SUDO runuser -u postgres -- "$@"; }
 
 pg_up() {
+  [ "${PG_PASSWORD:-}" != prefect ] || die "PG_PASSWORD: the old default 'prefect' is refused; leave it unset (a generated one is kept in $STATE/pg_password) or choose another"
+  case "${PG_PASSWORD:-}" in *[\'\\]*) die "PG_PASSWORD: no quote or backslash in it, please" ;; esac
   read -r ver name pgport status <<<"$(cluster)"
   [ -n "${ver:-}" ] || die "no PostgreSQL cluster (pg_createcluster 15 main)"
   if [ "$status" != online ]; then
     $SUDO pg_ctlcluster "$ver" "$name" start
   fi
   PG_PORT=${PG_PORT:-$pgport}
-  [ "${PG_PASSWORD:-}" != prefect ] || die "PG_PASSWORD: the old default 'prefect' is refused; leave it unset (a generated one is kept in $STATE/pg_password) or choose another"
-  case "${PG_PASSWORD:-}" in *[\'\\]*) die "PG_PASSWORD: no quote or backslash in it, please" ;; esac
   PG_PASSWORD=$(secret pg_password "${PG_PASSWORD:-}")
   for _ in $(seq 1 60); do
     as_postgres pg_isready -q -p "$PG_PORT" && break
@@ -90,7 +90,7 @@ start() {
   else
     # its own session (setsid), so that `stop` ends the server and its children as one group; the
     # secrets go in through the environment, never on a command line
-    PREFECT_HOME="$PWD/$STATE/home" \
+    PREFECT_HOME="$STATE/home" \
     PREFECT_SERVER_DATABASE_CONNECTION_URL="$DB_URL" \
     PREFECT_SERVER_API_AUTH_STRING="$auth" \
     PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE=prefect.server.concurrency.lease_storage.filesystem \
@@ -111,7 +111,7 @@ start() {
         # the string itself stays in its file (0600): copy that file to the worker machines
         curl -s -o /dev/null -w '%{http_code}' -X POST "$url/flow_runs/count" | grep -qx 401 \
           || die "the server answered an API call without the auth string"
-        echo "export PREFECT_API_AUTH_STRING=\"\$(cat $PWD/$STATE/auth_string)\""
+        echo "export PREFECT_API_AUTH_STRING=\"\$(cat $STATE/auth_string)\""
       fi
       return 0
     fi

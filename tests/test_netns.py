@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from srgan.bench.netns import Network, start_postgres, start_prefect, start_s3, unavailable
+from srgan.bench.netns import PG_BIN, Network, start_postgres, start_prefect, start_s3, unavailable
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(bool(unavailable()), reason=str(unavailable()))
@@ -126,3 +126,42 @@ def test_a_cut_off_worker_fences_itself_before_its_lease_is_taken_and_lands_noth
     written = {int(name.split("-")[1]) for name in listing if name.startswith("w0-")}
     assert written == {a["n"] for a in attempts if a.get("ok") is True}  # nothing fenced landed
     assert "w1-after" in listing
+
+
+# A Prefect client call from a worker's namespace: count the flow runs; prints the status or the error.
+CLIENT = """
+import asyncio
+from prefect.client.orchestration import get_client
+async def main():
+    async with get_client() as client:
+        print("runs", await client.count_flow_runs(), flush=True)
+try:
+    asyncio.run(main())
+except Exception as exc:
+    print("refused", type(exc).__name__, str(exc).splitlines()[0], flush=True)
+"""
+
+
+def test_the_pool_refuses_a_client_without_the_auth_string_from_another_namespace(scratch):
+    """The Prefect server (its own PostgreSQL, generated password) in the hub, listening on the hub's
+    addresses with basic auth: a client in a worker's namespace is refused without the string and served
+    with it; neither secret is in the server's or PostgreSQL's log."""
+    auth, pg_password = f"srgan:{secrets.token_urlsafe(18)}", secrets.token_urlsafe(18)
+    with Network(workers=1) as net:
+        db_url = start_postgres(net, scratch / "pg", pg_password)
+        start_prefect(net, scratch / "prefect", db_url, auth)
+        base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(scratch),
+                "PREFECT_HOME": str(scratch / "client"), "PREFECT_API_URL": f"http://{net.hub_addr(0)}:4200/api"}
+        without = net.run(net.worker(0), [sys.executable, "-c", CLIENT], env=base)
+        wrong = net.run(net.worker(0), [sys.executable, "-c", CLIENT], env={**base, "PREFECT_API_AUTH_STRING": "srgan:x"})
+        right = net.run(net.worker(0), [sys.executable, "-c", CLIENT], env={**base, "PREFECT_API_AUTH_STRING": auth})
+        old_pg = net.run(net.hub, [str(PG_BIN[-1] / "psql"), "-h", "127.0.0.1", "-U", "postgres", "-d", "prefect",
+                                   "-c", "SELECT 1"], env={"PGPASSWORD": "prefect", "PATH": "/usr/bin:/bin"})
+        worker_cli = net.run(net.worker(0), [sys.executable, "-m", "srgan.cli", "worker"], env=base)
+    assert without.stdout.startswith("refused") and "401" in without.stdout, without.stdout + without.stderr[-1500:]
+    assert wrong.stdout.startswith("refused") and "401" in wrong.stdout, wrong.stdout + wrong.stderr[-1500:]
+    assert right.stdout.startswith("runs 0"), right.stdout + right.stderr[-1500:]
+    assert old_pg.returncode != 0 and "password authentication failed" in old_pg.stderr
+    assert worker_cli.returncode == 2 and "PREFECT_API_AUTH_STRING is not set" in worker_cli.stderr
+    logs = (scratch / "prefect" / "server.log").read_text() + (scratch / "pg" / "postgres.log").read_text()
+    assert auth.split(":", 1)[1] not in logs and pg_password not in logs
