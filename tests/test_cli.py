@@ -85,3 +85,18 @@ def test_console_script_in_ephemeral_mode_speaks_once_unless_verbose(tmp_path, t
     assert verbose.returncode == 0, verbose.stderr[-2000:]
     assert "pages: 1  ok: 1  errors: 0" in verbose.stdout
     assert "Finished in state Completed" in verbose.stdout + verbose.stderr
+
+
+def test_clients_of_a_server_beyond_loopback_need_its_auth_string():
+    from srgan.cli import UsageError, check_api_auth
+
+    check_api_auth("worker", {"PREFECT_API_URL": "http://127.0.0.1:4200/api"})  # loopback: no string needed
+    check_api_auth("worker", {"PREFECT_API_URL": "http://server:4200/api", "PREFECT_API_AUTH_STRING": "a:b"})
+    with pytest.raises(UsageError, match="PREFECT_API_AUTH_STRING is not set for the server at server"):
+        check_api_auth("worker", {"PREFECT_API_URL": "http://server:4200/api"})
+    with pytest.raises(UsageError, match="unset PREFECT_API_KEY") as both:
+        check_api_auth("deploy", {"PREFECT_API_URL": "http://server:4200/api", "PREFECT_API_AUTH_STRING": "a:b",
+                                  "PREFECT_API_KEY": "k"})
+    assert "a:b" not in str(both.value)
+    with pytest.raises(UsageError, match="PREFECT_API_URL is not set"):
+        check_api_auth("worker", {})
