@@ -152,9 +152,10 @@ def test_the_pool_refuses_a_client_without_the_auth_string_from_another_namespac
         start_prefect(net, scratch / "prefect", db_url, auth)
         base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(scratch),
                 "PREFECT_HOME": str(scratch / "client"), "PREFECT_API_URL": f"http://{net.hub_addr(0)}:4200/api"}
-        without = net.run(net.worker(0), [sys.executable, "-c", CLIENT], env=base)
-        wrong = net.run(net.worker(0), [sys.executable, "-c", CLIENT], env={**base, "PREFECT_API_AUTH_STRING": "srgan:x"})
-        right = net.run(net.worker(0), [sys.executable, "-c", CLIENT], env={**base, "PREFECT_API_AUTH_STRING": auth})
+        client = [sys.executable, "-c", CLIENT]
+        without = net.run(net.worker(0), client, env=base)
+        wrong = net.run(net.worker(0), client, env={**base, "PREFECT_API_AUTH_STRING": "srgan:x"})
+        right = net.run(net.worker(0), client, env={**base, "PREFECT_API_AUTH_STRING": auth})
         old_pg = net.run(net.hub, [str(PG_BIN[-1] / "psql"), "-h", "127.0.0.1", "-U", "postgres", "-d", "prefect",
                                    "-c", "SELECT 1"], env={"PGPASSWORD": "prefect", "PATH": "/usr/bin:/bin"})
         worker_cli = net.run(net.worker(0), [sys.executable, "-m", "srgan.cli", "worker"], env=base)

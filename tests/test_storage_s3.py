@@ -185,8 +185,7 @@ def test_a_live_lease_refuses_a_second_run_and_a_dead_one_expires(prefect_harnes
     assert len(read_records(f"{out}/records")) == 1
 
 
-def test_lease_rules(bucket, monkeypatch):
-    monkeypatch.setattr(lease_mod, "SKEW_S", 0.0)
+def test_lease_rules(bucket):
     url = f"s3://{bucket}/x/.locks/all.json"
     first = Lease(url, "first", key="run-1", attempt=1, ttl_s=4)
     first.acquire()
@@ -196,7 +195,7 @@ def test_lease_rules(bucket, monkeypatch):
         Lease(url, "first, attempt 2", key="run-1", attempt=2, ttl_s=4).acquire()
     first._stop.set()  # the first attempt goes silent (dead, or cut off: then it has fenced itself by now)
     first._thread.join(5)
-    time.sleep(first.renew_deadline_s + 1.2)  # past its renewal deadline, not yet past its TTL
+    time.sleep(first.ttl_s + 1.2)  # past its TTL, not yet past TTL + SKEW_S (10 s)
     with pytest.raises(LeaseBusyError, match="first"):
         Lease(url, "second", key="run-2").acquire()
     again = Lease(url, "first, attempt 2", key="run-1", attempt=2, ttl_s=30)

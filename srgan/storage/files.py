@@ -72,7 +72,7 @@ def filesystem(url: str):
 WRITE_CONNECT_S, WRITE_READ_S = 5, 15  # one write attempt to S3 ends (or fails) within about 20 s
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _write_filesystem(protocol_root: str, endpoint: str):
     """endpoint: the AWS endpoint the environment names (a part of the key: tests change it)."""
     import fsspec

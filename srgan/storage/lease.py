@@ -8,15 +8,16 @@ one this holder wrote (``If-Match: <ETag>``), and deleted on release. A lease wh
 rewritten for ``ttl`` seconds (plus ``SKEW_S``) belongs to a dead holder: the next taker replaces it
 with an ``If-Match`` PUT, so of two takers only one wins. A later attempt of the same Prefect flow run
 (same ``key``, higher ``attempt``) may take its own earlier attempt's lease sooner, once it is older
-than the renewal deadline plus ``SKEW_S``: the earlier attempt may still be alive behind a partition,
-but by then it has fenced itself.
+than its TTL without ``SKEW_S``: the earlier attempt may still be alive behind a partition, but by then
+it has fenced itself.
 
 Fencing: the holder may write only while its last renewal is younger than ``renew_deadline_s``
 (``ttl / 2``), shorter than any takeover time; ``check`` raises ``FencedError`` past it, and a holder
 past it, or whose renewal was refused, counts the lease as lost for good (``srgan.storage.fence`` makes
 every write under the output call ``check`` first). The gap between the deadline and the takeover
-(``ttl / 2 + SKEW_S``, 40 s at the defaults; ``SKEW_S`` for an earlier attempt) is the time a write
-that passed its check may still take to land.
+(``ttl / 2 + SKEW_S``, 40 s at the defaults; ``ttl / 2``, 30 s, for the run's own next attempt) is
+longer than one write attempt may take (about 20 s on S3: ``srgan.storage.files.write_filesystem``), so
+a write that passed its check lands before anyone can take over.
 
 Clocks: an age is the store's own clock against the store's own clock (the ``Date`` header of the HEAD
 answer minus the object's ``LastModified``), so a taker whose clock is ahead or behind takes over
@@ -171,7 +172,7 @@ class Lease:
             if held_etag is None:
                 continue
             own_earlier = bool(self.key) and held.get("key") == self.key and held.get("attempt", 0) < self.attempt
-            fenced_off = own_earlier and age is not None and age > float(held.get("ttl_s") or self.ttl_s) / 2 + SKEW_S
+            fenced_off = own_earlier and age is not None and age > float(held.get("ttl_s") or self.ttl_s)
             if not (fenced_off or self._expired(held, age)):
                 raise LeaseBusyError(self.url, held)
             etag = self._put(held_etag)
