@@ -25,6 +25,9 @@ And once, whatever the models:
 - ``scaleout``: one night of ``--scale-pages`` pages over ``--workers`` unit workers (one row per count and
   ``--storage``: local folder or a local S3 server), then one row per ``--faults`` item (worker killed,
   night started twice, store unreachable 10 s, Prefect server restarted): ``srgan/bench/scaleout.py``.
+- ``scaleout_apart``: the same nights with every machine in its own network namespace, delay, jitter and
+  loss on every worker link, and ``--faults cut-unit,cut-parent,cut-store`` (as root):
+  ``srgan/bench/scaleout_apart.py``.
 - ``pdf_dpi``: the PDFs given by ``--pdfs`` through the plain runner (``output_format: document``) with
   ``pdf.dpi`` native and ``--pdf-fixed-dpi`` (150), with the first of ``--models``: ``srgan/bench/pdfdpi.py``.
 Timings live here, never in pass/fail tests.
@@ -179,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scaleout-model", default="2x8", help="scaleout case: the untrained generator, BLOCKSxFEATURES")
     p.add_argument("--no-pin", action="store_true",
                    help="scaleout case: workers share every core (default: one core each, as one-core machines)")
+    p.add_argument("--delay-ms", type=float, default=50.0, help="scaleout_apart case: each worker link's delay")
+    p.add_argument("--jitter-ms", type=float, default=10.0, help="scaleout_apart case: +/- this around the delay")
+    p.add_argument("--loss-pct", type=float, default=0.5, help="scaleout_apart case: random loss on each worker link")
+    p.add_argument("--cut-s", type=float, default=90.0, help="scaleout_apart case: cut-unit / cut-parent length")
+    p.add_argument("--store-cut-s", type=float, default=30.0, help="scaleout_apart case: cut-store length")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
     p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
     a = p.parse_args(argv)
@@ -214,6 +222,16 @@ def main(argv: list[str] | None = None) -> int:
                                      units_per_worker=a.units_per_worker,
                                      model=tuple(int(v) for v in a.scaleout_model.split("x"))[::-1])
         cases.remove("scaleout")
+    if "scaleout_apart" in cases:  # the same nights with every machine in its own network namespace
+        from srgan.bench.scaleout_apart import Link, bench_scaleout_apart
+
+        sw, sh = (int(v) for v in a.scaleout_size.lower().split("x"))
+        scale_rows += bench_scaleout_apart([int(n) for n in a.workers.split(",")], a.scale_pages, (sw, sh),
+                                           [f for f in a.faults.split(",") if f],
+                                           Link(a.delay_ms, a.jitter_ms, a.loss_pct), a.cut_s, a.store_cut_s,
+                                           Path(a.keep) if a.keep else None, night_timeout_s=a.scale_timeout,
+                                           model=tuple(int(v) for v in a.scaleout_model.split("x"))[::-1])
+        cases.remove("scaleout_apart")
     if "pdf_dpi" in cases:
         from srgan.bench.pdfdpi import bench_pdf_dpi
 
