@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jitter-ms", type=float, default=10.0, help="scaleout_apart case: +/- this around the delay")
     p.add_argument("--loss-pct", type=float, default=0.5, help="scaleout_apart case: random loss on each worker link")
     p.add_argument("--cut-s", type=float, default=90.0, help="scaleout_apart case: cut-unit / cut-parent length")
+    p.add_argument("--faults-only", action="store_true", help="scaleout_apart case: only the --faults nights")
     p.add_argument("--store-cut-s", type=float, default=30.0, help="scaleout_apart case: cut-store length")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
     p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
@@ -230,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                                            [f for f in a.faults.split(",") if f],
                                            Link(a.delay_ms, a.jitter_ms, a.loss_pct), a.cut_s, a.store_cut_s,
                                            Path(a.keep) if a.keep else None, night_timeout_s=a.scale_timeout,
-                                           model=tuple(int(v) for v in a.scaleout_model.split("x"))[::-1])
+                                           model=tuple(int(v) for v in a.scaleout_model.split("x"))[::-1],
+                                           units_per_worker=a.units_per_worker, faults_only=a.faults_only)
         cases.remove("scaleout_apart")
     if "pdf_dpi" in cases:
         from srgan.bench.pdfdpi import bench_pdf_dpi

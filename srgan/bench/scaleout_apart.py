@@ -173,8 +173,11 @@ class Pool:
 def bench_scaleout_apart(workers: list[int], pages: int, size: tuple[int, int] = (320, 240),
                          faults: list[str] | tuple[str, ...] = (), link: Link | None = None,
                          cut_s: float = 90.0, store_cut_s: float = 30.0, keep: Path | None = None,
-                         night_timeout_s: float = 3600, model: tuple[int, int] = (8, 2)) -> list[dict]:
-    """One row per worker count (the same night), then one per fault at the largest count."""
+                         night_timeout_s: float = 3600, model: tuple[int, int] = (8, 2),
+                         units_per_worker: int | None = None, faults_only: bool = False) -> list[dict]:
+    """One row per worker count (the same night), then one per fault at the largest count.
+    units_per_worker: flow.units_per_worker of the night (None: the shipped default); faults_only: only
+    the fault nights."""
     unknown = [f for f in faults if f not in FAULTS_APART]
     if unknown:
         raise ValueError(f"faults: unknown {unknown}; known: {', '.join(FAULTS_APART)}")
@@ -186,7 +189,8 @@ def bench_scaleout_apart(workers: list[int], pages: int, size: tuple[int, int] =
     save_weights(Generator(scale=2, num_feat=model[0], num_block=model[1]).eval(), wdir, "srgan_x2",
                  {"text_height": 9.0, "trained_on": "bench scaleout_apart: untrained generator"})
     config = root / "pipeline.yaml"
-    config.write_text(f"upscale:\n  weights_dir: {wdir}\n  compare_pages: 0\nengine:\n  threads: 1\n")
+    config.write_text(f"upscale:\n  weights_dir: {wdir}\n  compare_pages: 0\nengine:\n  threads: 1\n"
+                      + (f"flow:\n  units_per_worker: {units_per_worker}\n" if units_per_worker else ""))
     pool = Pool(root, config, max(workers), link)
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
                                             "AWS_ENDPOINT_URL", "PREFECT_API_AUTH_STRING")}
@@ -200,9 +204,9 @@ def bench_scaleout_apart(workers: list[int], pages: int, size: tuple[int, int] =
             inputs = make_inputs(root / "inputs", pages, size, _Store())
             common = {"case": "scaleout_apart", "storage": "s3", "delay_ms": link.delay_ms,
                       "jitter_ms": link.jitter_ms, "loss_pct": link.loss_pct, "page_size": f"{size[0]}x{size[1]}",
-                      "model": f"{model[1]} x {model[0]}"}
+                      "model": f"{model[1]} x {model[0]}", "units_per_worker": units_per_worker or 4}
             one = None
-            for n in sorted(workers):
+            for n in [] if faults_only else sorted(workers):
                 row = run_night_apart(pool, root / f"w{n}", n, inputs, f"s3://{BUCKET}/out-w{n}", pages, None,
                                       night_timeout_s, cut_s, store_cut_s)
                 one = row["pages_per_s"] if n == 1 else one
