@@ -143,6 +143,8 @@ def quiet_run_logs(verbose: bool) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
+    if os.environ.get("PREFECT_API_URL"):  # a run on a server (not ephemeral): its auth string, if it needs one
+        check_api_auth("upscale")
     cfg = _config(args.config, upscale__scale=args.scale, upscale__weights=args.weights,
                   upscale__normalise=args.normalise)
     for inp in args.inputs:
