@@ -347,21 +347,20 @@ def test_console_script_on_s3_in_a_fresh_process(s3_server, bucket, tiny_weights
 def test_a_run_that_cannot_renew_its_lease_ends_failed_and_writes_nothing(prefect_harness, bucket, tiny_weights,
                                                                           tmp_path, capsys, monkeypatch):
     """The run's renewals never reach the store (its renewal thread silenced: the store's side of a cut);
-    past the deadline its next write raises FencedError, the flow run ends Failed, and nothing after the
-    deadline lands (no record part: the rows are written last)."""
+    past the deadline its first write raises FencedError, the flow run ends Failed, and nothing lands."""
     from prefect import get_client
 
     local_in = _inputs(tmp_path / "in")
     _upload(local_in / "a.png", f"s3://{bucket}/in/a.png")
     cfg = write_config(tmp_path, tiny_weights)
-    monkeypatch.setattr(lease_mod, "TTL_S", 1.0)  # renewal deadline 0.5 s: passed long before the run ends
+    monkeypatch.setattr(lease_mod, "TTL_S", 0.002)  # renewal deadline 1 ms: passed before the first write
     monkeypatch.setattr(Lease, "_renew_loop", lambda self: self._stop.wait(60))
     out = f"s3://{bucket}/out"
     assert main(["upscale", f"s3://{bucket}/in", "--out", out, "--config", str(cfg), "--no-progress"]) == 1
     assert "FencedError" in capsys.readouterr().err
     fs, _ = filesystem(out)
     fs.invalidate_cache()
-    assert not [p for p in fs.find(f"{bucket}/out") if "/records/" in p]
+    assert not [p for p in fs.find(f"{bucket}/out") if "/.locks/" not in p]
     with get_client(sync_client=True) as client:
         (run,) = client.read_flow_runs(limit=1, sort="EXPECTED_START_TIME_DESC")
     assert run.state.is_failed(), run.state
