@@ -12,9 +12,10 @@ install: system $(STAMP)
 
 # Debian packages the pipeline needs: poppler (pdf2image), fonts for the sample writer, tesseract (OCR checks and
 # upscale.ocr_layer), jbig2dec (JBIG2 scan images read in place by pikepdf), qpdf (the PDF tests' --check),
-# the type families of the synthetic training documents (srgan/training/fonts.py), and PostgreSQL (with
+# the type families of the synthetic training documents (srgan/training/fonts.py), PostgreSQL (with
 # pg_trgm) for the Prefect server of `make server` and the deployment tests; Chromium, in which the report
-# test opens `srgan report`'s HTML page headless (tests/browser.py).
+# test opens `srgan report`'s HTML page headless (tests/browser.py); and for the hosts-apart tests
+# (srgan/bench/netns.py) iproute2 (ip netns), nftables (random loss) and faketime (clock skew).
 system:
 	@missing=""; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
@@ -31,6 +32,9 @@ system:
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -43,12 +43,13 @@ from prefect.deployments import run_deployment
 from prefect.states import Failed, Scheduled
 
 from flows.recovery import GAVE_UP, gives_up_after_max_attempts
-from flows.upscale import attach_report, discover_documents, shard_of
+from flows.upscale import attach_report, discover_documents, resolve_config, shard_of
 from srgan.atomic import atomic_write_bytes
-from srgan.config import load_config, to_dict
+from srgan.config import to_dict
 from srgan.readers.refs import refs_to_json
 from srgan.storage.files import is_url, join, list_names, remove
 from srgan.storage.files import normalise as location
+from srgan.weights import resolve_weights
 
 DEPLOYMENT = "upscale/upscale-folder"
 RESUBMIT_S = 30.0  # a Crashed/Failed unit the automation has not scheduled again by then: the parent does
@@ -100,6 +101,8 @@ def upscale_sharded(
     shards: int = 2,
     scale: int | None = None,
     config_path: str | None = None,
+    weights: str | None = None,
+    normalise: bool | None = None,
     deployment: str = DEPLOYMENT,
     poll_s: float = 2.0,
     timeout_s: float | None = None,
@@ -107,11 +110,14 @@ def upscale_sharded(
 ) -> dict:
     """Run every non-empty unit of the documents under input_path as a run of `deployment`; wait for all.
 
-    shards: the number of units; 0 = flow.units_per_worker per online worker of the pool."""
+    shards: the number of units; 0 = flow.units_per_worker per online worker of the pool.
+    scale, config_path, weights, normalise: the choices of the folder deployment, handed to every unit
+    (the weights are resolved here first, so a wrong name fails the night before any unit starts)."""
     logger = get_run_logger()
     if shards < 0:
         raise ValueError(f"shards: must be >= 0 (0 = one unit per online worker x flow.units_per_worker), got {shards}")
-    cfg = load_config(config_path)
+    cfg = resolve_config(config_path, scale, weights, normalise)
+    resolve_weights(cfg.upscale.weights, cfg.upscale.weights_dir, cfg.upscale.scale)
     inputs = [input_path] if isinstance(input_path, str) else list(input_path)
     docs = discover_documents(inputs, to_dict(cfg))
     parent = prefect.runtime.flow_run.id
@@ -123,7 +129,8 @@ def upscale_sharded(
         by_unit[shard_of(d, count)].append(d)
     logger.info("%d documents in %d units%s: %s", len(docs), count, " (adopted after a restart)" if adopted else "",
                 ", ".join(f"{i}: {len(by_unit.get(i, ()))}" for i in range(count)))
-    base = {"input_path": input_path, "output_dir": output_dir, "scale": scale, "config_path": config_path}
+    base = {"input_path": input_path, "output_dir": output_dir, "scale": scale, "config_path": config_path,
+            "weights": weights, "normalise": normalise}
     units = {i: Unit(i, len(by_unit[i])) for i in sorted(by_unit)}
     lists = join(location(output_dir), ".units", str(parent or uuid.uuid4()))
     for i, unit in units.items():

@@ -6,6 +6,9 @@
   (``pipe_file``; larger temp files through ``put_file``, whose multipart upload also appears only
   once complete). A store that does not answer for a while (a restart, a network blip) is retried
   for up to ``RETRY_FOR_S`` seconds before the write fails.
+
+Before every attempt of a write to a URL the output's fence is checked (``srgan.storage.fence``): a run
+whose lease on the output is lost or overdue raises ``FencedError`` instead of writing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from srgan.storage.files import Location, filesystem, is_url
+from srgan.storage.fence import check_write
+from srgan.storage.files import Location, is_url, write_filesystem
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +40,20 @@ def retrying(what: str, call: Callable[[], object], retry_for_s: float = RETRY_F
             return call()
         except (FileNotFoundError, PermissionError, FileExistsError):
             raise  # answers, not outages
-        except OSError as exc:
+        except Exception as exc:
+            if not _outage(exc):
+                raise
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("%s: %s; retrying in %.0f s", what, exc, delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def _outage(exc: BaseException) -> bool:
+    """A store that did not answer: OSError (fsspec's translation), or botocore's and aiohttp's own
+    connection and timeout errors, which s3fs passes through untranslated."""
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp")
 
 
 @contextlib.contextmanager
@@ -52,8 +64,13 @@ def atomic_target(path: Location) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="srgan-upload-") as tmp_dir:
             tmp = Path(tmp_dir) / Path(str(path)).name
             yield tmp
-            fs, key = filesystem(str(path))
-            retrying(f"upload {path}", lambda: fs.put_file(str(tmp), key))
+            fs, key = write_filesystem(str(path))
+
+            def upload() -> None:
+                check_write(path)  # before every attempt: a retried write may outlast the lease
+                fs.put_file(str(tmp), key)
+
+            retrying(f"upload {path}", upload)
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +89,13 @@ def atomic_target(path: Location) -> Iterator[Path]:
 def atomic_write_bytes(path: Location, data: bytes) -> None:
     """Write data to path whole: temp file and rename, or one PUT of the object."""
     if is_url(path):
-        fs, key = filesystem(str(path))
-        retrying(f"write {path}", lambda: fs.pipe_file(key, data))
+        fs, key = write_filesystem(str(path))
+
+        def put() -> None:
+            check_write(path)
+            fs.pipe_file(key, data)
+
+        retrying(f"write {path}", put)
         return
     with atomic_target(path) as tmp:
         tmp.write_bytes(data)

@@ -149,6 +149,8 @@ def quiet_run_logs(verbose: bool) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
+    if os.environ.get("PREFECT_API_URL"):  # a run on a server (not ephemeral): its auth string, if it needs one
+        check_api_auth("upscale")
     cfg = _config(args.config, upscale__scale=args.scale, upscale__weights=args.weights,
                   upscale__normalise=args.normalise)
     for inp in args.inputs:
@@ -248,8 +250,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK if report.summary["pages"] else EXIT_FAILED
 
 
+def check_api_auth(command: str, env: dict[str, str] | None = None) -> None:
+    """UsageError when the client would talk to a server beyond loopback without its auth string (the
+    server of `make server HOST=...` refuses it), or with PREFECT_API_KEY too (Prefect sends the key
+    instead, and a self-hosted server answers 401). Never prints the secrets themselves."""
+    from urllib.parse import urlsplit
+
+    env = os.environ if env is None else env
+    url = env.get("PREFECT_API_URL", "")
+    if not url:
+        raise UsageError(f"srgan {command}: PREFECT_API_URL is not set (make server prints it)")
+    host = urlsplit(url).hostname or ""
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    if not loopback and not env.get("PREFECT_API_AUTH_STRING"):
+        raise UsageError(f"srgan {command}: PREFECT_API_AUTH_STRING is not set for the server at {host} "
+                         "(make server prints the line to export)")
+    if env.get("PREFECT_API_AUTH_STRING") and env.get("PREFECT_API_KEY"):
+        raise UsageError(f"srgan {command}: unset PREFECT_API_KEY (Prefect Cloud's): it takes precedence over "
+                         "PREFECT_API_AUTH_STRING and the server refuses it")
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     from flows.deploy import PREFECT_FILE, deploy  # lazy, as above
+
+    if os.environ.get("PREFECT_API_URL"):
+        check_api_auth("deploy")
 
     for name in deploy(config_path=args.config, prefect_file=Path(args.prefect_file or PREFECT_FILE)):
         print(f"deployment: {name}")
@@ -272,8 +297,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(" ".join(cmd))
         return EXIT_OK
-    if not os.environ.get("PREFECT_API_URL"):
-        raise UsageError("srgan worker: PREFECT_API_URL is not set (make server prints it)")
+    check_api_auth("worker")
     os.execv(cmd[0], cmd)  # the worker replaces this process: signals and exit status are its own
 
 

@@ -92,3 +92,18 @@ def test_make_sample_prints_one_path_a_line(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"archive: {tmp_path / 's' / 'rvl_sample.tar.gz'}", f"pdf: {tmp_path / 's' / 'sample.pdf'}",
                      f"originals: {tmp_path / 's' / 'originals'} (2 pages at full resolution)"]
+
+
+def test_clients_of_a_server_beyond_loopback_need_its_auth_string():
+    from srgan.cli import UsageError, check_api_auth
+
+    check_api_auth("worker", {"PREFECT_API_URL": "http://127.0.0.1:4200/api"})  # loopback: no string needed
+    check_api_auth("worker", {"PREFECT_API_URL": "http://server:4200/api", "PREFECT_API_AUTH_STRING": "a:b"})
+    with pytest.raises(UsageError, match="PREFECT_API_AUTH_STRING is not set for the server at server"):
+        check_api_auth("worker", {"PREFECT_API_URL": "http://server:4200/api"})
+    with pytest.raises(UsageError, match="unset PREFECT_API_KEY") as both:
+        check_api_auth("deploy", {"PREFECT_API_URL": "http://server:4200/api", "PREFECT_API_AUTH_STRING": "a:b",
+                                  "PREFECT_API_KEY": "k"})
+    assert "a:b" not in str(both.value)
+    with pytest.raises(UsageError, match="PREFECT_API_URL is not set"):
+        check_api_auth("worker", {})

@@ -98,3 +98,24 @@ def test_compressed_archive_is_streamed_once_across_tasks(prefect_harness, tiny_
     assert [r["member"] for r in rows] == [f"p{i}.png" for i in range(5)]
     assert all(r["source"] == str(archive) for r in rows)  # records name the archive, not the spool
     assert not (out / ".work").exists()  # the spooled copy went with the work folder
+
+
+def test_the_night_takes_the_folder_deployments_choices():
+    """upscale-sharded (and nightly-upscale) take weights, scale, config and normalise as upscale-folder does
+    and hand them to every unit, so a pool of CPU machines can run a night on the fast weights."""
+    import inspect
+
+    import yaml
+
+    from flows.sharded import upscale_sharded
+    from flows.upscale import upscale
+    from tests.conftest import REPO
+
+    night, folder = (inspect.signature(f.fn).parameters for f in (upscale_sharded, upscale))
+    for name in ("scale", "config_path", "weights", "normalise"):
+        assert name in night and name in folder, name
+    deployments = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
+    for name in ("upscale-folder", "upscale-sharded", "nightly-upscale"):
+        assert {"scale", "config_path", "weights"} <= set(deployments[name]["parameters"]), name
+    source = inspect.getsource(upscale_sharded.fn)
+    assert '"weights": weights' in source and '"normalise": normalise' in source  # handed to every unit

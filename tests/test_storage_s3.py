@@ -5,8 +5,10 @@ leases that expire when their holder dies."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,12 +19,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from srgan.atomic import atomic_target, atomic_write_bytes
 from srgan.cli import main
 from srgan.pipeline.records import read_records
 from srgan.readers import RVL_CDIP_CLASSES
 from srgan.storage import lease as lease_mod
-from srgan.storage.files import filesystem, read_range, walk_files
-from srgan.storage.lease import Lease, LeaseBusyError
+from srgan.storage.fence import FencedError, fenced
+from srgan.storage.files import filesystem, read_range, remove, walk_files
+from srgan.storage.lease import Lease, LeaseBusyError, UnsafeLeaseError
 from tests.conftest import REPO, text_like_page, write_config
 
 pytestmark = pytest.mark.slow
@@ -75,7 +79,8 @@ def s3_server(tmp_path_factory):
 def bucket(s3_server, request) -> str:
     fs, _ = filesystem("s3://x")
     name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
-    fs.mkdir(name)
+    with contextlib.suppress(FileExistsError):  # parametrised tests share one
+        fs.mkdir(name)
     return name
 
 
@@ -182,25 +187,125 @@ def test_a_live_lease_refuses_a_second_run_and_a_dead_one_expires(prefect_harnes
 
 def test_lease_rules(bucket):
     url = f"s3://{bucket}/x/.locks/all.json"
-    first = Lease(url, "first", key="run-1", attempt=1, ttl_s=30)
+    first = Lease(url, "first", key="run-1", attempt=1, ttl_s=4)
     first.acquire()
     with pytest.raises(LeaseBusyError, match="first"):
         Lease(url, "second", key="run-2").acquire()
+    with pytest.raises(LeaseBusyError, match="first"):  # alive and renewing: not even its own next attempt
+        Lease(url, "first, attempt 2", key="run-1", attempt=2, ttl_s=4).acquire()
+    first._stop.set()  # the first attempt goes silent (dead, or cut off: then it has fenced itself by now)
+    first._thread.join(5)
+    time.sleep(first.ttl_s + 1.2)  # past its TTL, not yet past TTL + SKEW_S (10 s)
+    with pytest.raises(LeaseBusyError, match="first"):
+        Lease(url, "second", key="run-2").acquire()
     again = Lease(url, "first, attempt 2", key="run-1", attempt=2, ttl_s=30)
-    again.acquire()  # a later attempt of the same flow run takes its own dead attempt's lease at once
-    time.sleep(first.ttl_s / 4 + 1)
-    assert first.lost or first.etag != again.etag
+    again.acquire()  # a later attempt of the same flow run takes its own silent attempt's lease
+    with pytest.raises(FencedError):
+        first.check()
     assert Lease(url, "probe").live()["holder"] == "first, attempt 2"
     again.release()
     assert Lease(url, "probe").live() is None
     renewed = Lease(url, "renewing", ttl_s=2)
     renewed.acquire()
     time.sleep(3)  # renewed every 0.5 s: never expires while it lives
+    renewed.check()
     with pytest.raises(LeaseBusyError):
         Lease(url, "late").acquire()
     renewed.release()
     first.release()  # lost long ago: must not delete the newer holder's lease
     assert Lease(url, "probe").live() is None
+
+
+def test_a_holder_that_cannot_renew_stops_writing_before_its_lease_can_be_taken(bucket, monkeypatch):
+    """Fencing: past the renewal deadline every write under the output raises FencedError and lands
+    nothing, while the lease cannot be taken over yet; once it can, the new holder writes."""
+    monkeypatch.setattr(lease_mod, "SKEW_S", 0.0)
+    out = f"s3://{bucket}/out"
+    fs, _ = filesystem(out)
+    holder = Lease(f"{out}/.locks/all.json", "cut off", ttl_s=4)
+    holder.acquire()
+    with fenced(out, holder.check):
+        atomic_write_bytes(f"{out}/pages/a.png", b"a")
+        holder._stop.set()  # its renewals stop reaching the store (a partition, seen from the holder)
+        holder._thread.join(5)
+        time.sleep(holder.renew_deadline_s + 0.3)
+        with pytest.raises(FencedError, match="not renewed within 2 s"):
+            atomic_write_bytes(f"{out}/pages/b.png", b"b")
+        with pytest.raises(FencedError):
+            with atomic_target(f"{out}/pages/c.png") as tmp:
+                tmp.write_bytes(b"c")
+        with pytest.raises(FencedError):
+            remove(f"{out}/pages/a.png")
+        atomic_write_bytes(f"s3://{bucket}/elsewhere/d.png", b"d")  # other outputs are not fenced
+        with pytest.raises(LeaseBusyError):  # the deadline (2 s) comes before the takeover (4 s)
+            Lease(f"{out}/.locks/all.json", "too early").acquire()
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{bucket}/out/pages")) == ["a.png"]
+    time.sleep(2.5)
+    taker = Lease(f"{out}/.locks/all.json", "the next worker", ttl_s=4)
+    taker.acquire()
+    with fenced(out, taker.check):
+        atomic_write_bytes(f"{out}/pages/b.png", b"b")
+    taker.release()
+    holder.release()  # lost: leaves the taker's lease alone (already released here)
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{bucket}/out/pages/b.png") == b"b"
+
+
+def test_leases_on_a_store_without_conditional_writes_are_refused_unless_accepted(tmp_path, monkeypatch):
+    url = f"memory://{tmp_path.name}/out/.locks/all.json"
+    monkeypatch.delenv(lease_mod.UNSAFE_ENV, raising=False)
+    with pytest.raises(UnsafeLeaseError, match="SRGAN_UNSAFE_LEASES=accept"):
+        Lease(url, "a run").acquire()
+    monkeypatch.setenv(lease_mod.UNSAFE_ENV, "accept")
+    taken = Lease(url, "a run", ttl_s=30)
+    taken.acquire()
+    with pytest.raises(LeaseBusyError):
+        Lease(url, "another run").acquire()
+    taken.release()
+
+
+SKEWED_TAKER = """
+import sys, time
+from srgan.storage import lease
+from srgan.storage.lease import Lease, LeaseBusyError
+lease.SKEW_S = 0.0
+print("ready", time.time(), flush=True)
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    try:
+        Lease(sys.argv[1], "skewed taker", ttl_s=30).acquire()
+    except LeaseBusyError:
+        time.sleep(0.2)
+        continue
+    print("took", flush=True)
+    sys.exit(0)
+print("never", flush=True)
+"""
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime (Debian package faketime) is not installed")
+@pytest.mark.parametrize("offset", ["+30s", "-30s"])
+def test_a_taker_with_a_skewed_clock_takes_over_neither_early_nor_never(bucket, offset, s3_server):
+    """A worker whose clock is 30 s ahead or behind (faketime) judges a silent lease by the store's clock."""
+    url = f"s3://{bucket}/skew{offset}/.locks/all.json"
+    holder = Lease(url, "silent holder", ttl_s=6)
+    holder.acquire()
+    proc = subprocess.Popen(["faketime", "-f", offset, sys.executable, "-c", SKEWED_TAKER, url, "20"],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ})
+    try:
+        ready = proc.stdout.readline().split()
+        assert ready and ready[0] == "ready", ready
+        assert abs(float(ready[1]) - time.time() - float(offset[:-1])) < 5  # its clock is really skewed
+        holder._stop.set()  # the holder dies now; its last renewal is at most 1.5 s old
+        holder._thread.join(5)
+        t0 = time.monotonic()
+        said = proc.stdout.readline().strip()
+        waited = time.monotonic() - t0
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert said == "took", said
+    assert 6 - 1.5 - 1.0 <= waited <= 6 + 2.5, waited  # its TTL by the store's clock (1 s resolution)
 
 
 def test_ranged_reads_and_concurrent_takers(bucket):
@@ -237,3 +342,25 @@ def test_console_script_on_s3_in_a_fresh_process(s3_server, bucket, tiny_weights
                           env=env, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "pages: 1  ok: 1  errors: 0" in proc.stdout
+
+
+def test_a_run_that_cannot_renew_its_lease_ends_failed_and_writes_nothing(prefect_harness, bucket, tiny_weights,
+                                                                          tmp_path, capsys, monkeypatch):
+    """The run's renewals never reach the store (its renewal thread silenced: the store's side of a cut);
+    past the deadline its first write raises FencedError, the flow run ends Failed, and nothing lands."""
+    from prefect import get_client
+
+    local_in = _inputs(tmp_path / "in")
+    _upload(local_in / "a.png", f"s3://{bucket}/in/a.png")
+    cfg = write_config(tmp_path, tiny_weights)
+    monkeypatch.setattr(lease_mod, "TTL_S", 0.002)  # renewal deadline 1 ms: passed before the first write
+    monkeypatch.setattr(Lease, "_renew_loop", lambda self: self._stop.wait(60))
+    out = f"s3://{bucket}/out"
+    assert main(["upscale", f"s3://{bucket}/in", "--out", out, "--config", str(cfg), "--no-progress"]) == 1
+    assert "FencedError" in capsys.readouterr().err
+    fs, _ = filesystem(out)
+    fs.invalidate_cache()
+    assert not [p for p in fs.find(f"{bucket}/out") if "/.locks/" not in p]
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(limit=1, sort="EXPECTED_START_TIME_DESC")
+    assert run.state.is_failed(), run.state

@@ -32,6 +32,9 @@ And once, whatever the models:
   night started twice, store unreachable 10 s, Prefect server restarted): ``srgan/bench/scaleout.py``.
 - ``report``: ``srgan report`` over a synthetic night of ``--report-rows`` record rows (400,000) in a fresh
   process: seconds and peak RSS (srgan/bench/report.py).
+- ``scaleout_apart``: the same nights with every machine in its own network namespace, delay, jitter and
+  loss on every worker link, and ``--faults cut-unit,cut-parent,cut-store`` (as root):
+  ``srgan/bench/scaleout_apart.py``.
 - ``pdf_dpi``: the PDFs given by ``--pdfs`` through the plain runner (``output_format: document``) with
   ``pdf.dpi`` native and ``--pdf-fixed-dpi`` (150), with the first of ``--models``: ``srgan/bench/pdfdpi.py``.
 - ``encoding``: bytes per page of each page encoding (``upscale.encoding``) on the pages of ``--encoding-pages``
@@ -226,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--content-layers", default="conv2_2,conv3_2", help="train_speed case: CRAFT layers of the loss")
     p.add_argument("--disc-feat", type=int, default=64, help="train_speed case: discriminator stem channels")
     p.add_argument("--report-rows", type=int, default=400_000, help="report case: rows of the synthetic night")
+    p.add_argument("--delay-ms", type=float, default=50.0, help="scaleout_apart case: each worker link's delay")
+    p.add_argument("--jitter-ms", type=float, default=10.0, help="scaleout_apart case: +/- this around the delay")
+    p.add_argument("--loss-pct", type=float, default=0.5, help="scaleout_apart case: random loss on each worker link")
+    p.add_argument("--cut-s", type=float, default=90.0, help="scaleout_apart case: cut-unit / cut-parent length")
+    p.add_argument("--faults-only", action="store_true", help="scaleout_apart case: only the --faults nights")
+    p.add_argument("--store-cut-s", type=float, default=30.0, help="scaleout_apart case: cut-store length")
     p.add_argument("--pdfs", nargs="*", default=[], help="PDFs of the pdf_dpi case")
     p.add_argument("--pdf-fixed-dpi", type=int, default=150, help="pdf_dpi case: the fixed dpi native is compared with")
     p.add_argument("--encoding-pages", nargs="*", default=[], help="encoding case: folders of page images")
@@ -283,6 +292,17 @@ def main(argv: list[str] | None = None) -> int:
         scale_rows.append(bench_report(a.report_rows))
         print(json.dumps(scale_rows[-1]), flush=True)
         cases.remove("report")
+    if "scaleout_apart" in cases:  # the same nights with every machine in its own network namespace
+        from srgan.bench.scaleout_apart import Link, bench_scaleout_apart
+
+        sw, sh = (int(v) for v in a.scaleout_size.lower().split("x"))
+        scale_rows += bench_scaleout_apart([int(n) for n in a.workers.split(",")], a.scale_pages, (sw, sh),
+                                           [f for f in a.faults.split(",") if f],
+                                           Link(a.delay_ms, a.jitter_ms, a.loss_pct), a.cut_s, a.store_cut_s,
+                                           Path(a.keep) if a.keep else None, night_timeout_s=a.scale_timeout,
+                                           model=tuple(int(v) for v in a.scaleout_model.split("x"))[::-1],
+                                           units_per_worker=a.units_per_worker, faults_only=a.faults_only)
+        cases.remove("scaleout_apart")
     if "pdf_dpi" in cases:
         from srgan.bench.pdfdpi import bench_pdf_dpi
 

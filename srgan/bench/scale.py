@@ -20,6 +20,7 @@ warnings (in-memory messaging, queues of 10,000).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -49,8 +50,11 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 def _api(url: str, path: str, body: dict | None = None, method: str | None = None, timeout: float = 60) -> object:
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("PREFECT_API_AUTH_STRING"):  # a server with basic auth (make server HOST=..., the apart case)
+        headers["Authorization"] = "Basic " + base64.b64encode(os.environ["PREFECT_API_AUTH_STRING"].encode()).decode()
     req = urllib.request.Request(f"{url}{path}", data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         text = r.read().decode()
     return json.loads(text) if text else None

@@ -34,6 +34,7 @@ from PIL import Image
 from srgan.atomic import atomic_target
 from srgan.pdf.rebuild import NotRebuildable, PageOut, rebuild_pdf
 from srgan.pdf.textlayer import text_pdf_path
+from srgan.storage.fence import FencedError
 from srgan.storage.files import Location, exists, is_url, join, local_copy, read_bytes, remove, size
 
 if TYPE_CHECKING:
@@ -109,6 +110,8 @@ def settle_document(pairs: list[Pair], ctx: RunContext) -> list[dict]:
             assemble_pdf(target, doc, ordered, info, ctx)
         else:
             write_tiff(target, [p.path for p in ordered], ordered[0].dpi)
+    except FencedError:
+        raise  # the output is no longer this run's: stop (srgan.storage.fence)
     except Exception as exc:  # noqa: BLE001 - the pages stay; the document is retried by a rerun
         last = rows[-1]
         last.update(status="error", error=f"document {target} not written: {type(exc).__name__}: {exc}"

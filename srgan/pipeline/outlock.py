@@ -16,7 +16,9 @@ locks). An output on object storage (an ``s3://`` URL) has no flock: there the s
 leases that expire by themselves (``srgan.storage.lease``): ``OUT/.locks/all.json`` for a whole-
 folder run, ``OUT/.locks/shard-<i>-of-<n>.json`` for a shard; a run takes its own lease, then checks
 that no conflicting live lease exists (else it lets go and refuses), so of two conflicting runs at
-least one refuses and none ever writes beside the other.
+least one refuses and none ever writes beside the other. While it holds the lease, every write under
+the output checks it first (``srgan.storage.fence``): a run cut off from the store past its renewal
+deadline raises ``FencedError`` instead of writing, before anyone can take the output over.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from srgan.storage.fence import fenced
 from srgan.storage.files import Location, is_dir, is_url, join, list_names, normalise
-from srgan.storage.lease import Lease, LeaseBusyError, describe
+from srgan.storage.lease import Lease, LeaseBusyError, UnsafeLeaseError, describe
 
 LOCK_NAME = ".lock"
 LOCKS_DIR = ".locks"  # on object storage: the leases (see the module docstring)
@@ -138,13 +141,16 @@ def _hold_leases(out: str, holder: str, shard_index: int | None, shard_count: in
     except LeaseBusyError as exc:
         raise OutputBusyError(f"{what} is in use by {describe(exc.holder)}; wait for it to finish or choose "
                               "another --out") from None
+    except UnsafeLeaseError as exc:
+        raise OutputBusyError(str(exc)) from None
     try:
         others = ["all.json"] if sharded else [n for n in list_names(locks, ".json") if n.startswith("shard-")]
         for other in others:
             held = Lease(str(join(locks, other)), holder).live()
             if held is not None:
                 raise OutputBusyError(f"{what} cannot be taken: {out} is in use by {describe(held)}")
-        yield str(join(locks, name))
+        with fenced(out, mine.check):
+            yield str(join(locks, name))
     finally:
         mine.release()
 

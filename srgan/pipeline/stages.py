@@ -37,6 +37,7 @@ from srgan.pipeline.documents import page_format
 from srgan.pipeline.work import PageWork, RunContext
 from srgan.readers import Page, printable
 from srgan.readers.refs import container_path, one_line, where
+from srgan.storage.fence import FencedError
 from srgan.storage.files import Location, join
 
 log = logging.getLogger(__name__)
@@ -297,6 +298,8 @@ def finish_page(work: PageWork, ctx: RunContext, compare: bool = False,
             seconds_write=(t1 - t0) + (t3 - t2),
             status="ok",
         )
+    except FencedError:
+        raise  # the output is no longer this run's: stop (srgan.storage.fence)
     except TextLayerError as exc:
         row.update(status="error", error=str(exc))
         log.warning("%s", exc)

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from srgan.storage.fence import check_write
+
 Location = str | Path
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -65,6 +67,32 @@ def filesystem(url: str):
     protocol = url.split("://", 1)[0]
     fs = _filesystem(f"{protocol}://")
     return fs, fsspec.core.strip_protocol(url) if protocol != "file" else url.split("://", 1)[1]
+
+
+WRITE_CONNECT_S, WRITE_READ_S = 5, 15  # one write attempt to S3 ends (or fails) within about 20 s
+
+
+@functools.cache
+def _write_filesystem(protocol_root: str, endpoint: str):
+    """endpoint: the AWS endpoint the environment names (a part of the key: tests change it)."""
+    import fsspec
+
+    if protocol_root != "s3://":
+        return _filesystem(protocol_root)
+    # one attempt, bounded: srgan.atomic retries, checking the output's fence before every attempt, so
+    # that no attempt of a fenced run starts, and none still under way lands, after the output's lease can
+    # be taken over (srgan.storage.lease: 40 s between the renewal deadline and the takeover)
+    fs, _ = fsspec.core.url_to_fs(protocol_root, skip_instance_cache=True, config_kwargs={
+        "connect_timeout": WRITE_CONNECT_S, "read_timeout": WRITE_READ_S, "retries": {"max_attempts": 1}})
+    fs.retries = 1  # s3fs's own retry loop (a class attribute, 5): one try
+    return fs
+
+
+def write_filesystem(url: str):
+    """filesystem(url) for whole-object writes: on S3 one bounded attempt per call (srgan.atomic retries)."""
+    fs, path = filesystem(url)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    return _write_filesystem(f"{url.split('://', 1)[0]}://", endpoint), path
 
 
 def exists(loc: Location) -> bool:
@@ -145,6 +173,7 @@ def list_names(folder: Location, suffix: str = "") -> list[str]:
 def remove(loc: Location) -> None:
     """Delete one file or object; absent is fine."""
     if is_url(loc):
+        check_write(loc)  # a delete under a fenced output is a write (srgan.storage.fence)
         fs, path = filesystem(loc)
         try:
             fs.rm_file(path)
