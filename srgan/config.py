@@ -171,7 +171,7 @@ class TrainingConfig:
     lr_min: float = 1e-6  # learning rate the cosine schedule ends at
     adv_weight: float = 1e-3
     gap_weight: float = 0.0  # extra L1 weight on the paper between strokes (losses.stroke_gaps); 0 = plain L1
-    content_features: str = "craft"  # stage 2's content loss: craft (text-trained vgg16_bn), vgg19 (ImageNet file), none
+    content_features: str = "craft"  # stage 2's content: craft (text-trained vgg16_bn), vgg19 (ImageNet file), none
     content_layers: str = "conv2_2,conv3_2"  # CRAFT layers (LAYER or LAYER:WEIGHT, comma-separated)
     content_weight: float = 1.0  # weight of the content loss in stage 2
     pixel_weight: float = 1.0  # weight of L1 in stage 2 (the SRGAN paper: 0)

@@ -108,7 +108,8 @@ def test_arrows_run_one_way_between_concerns():
     benchmark, training or the report; the pipeline never imports the studies, the benchmark, training or
     the report (which reads what the pipeline wrote)."""
     below_pipeline = ("srgan.readers", "srgan.pdf", "srgan.imaging", "srgan.inference", "srgan.encoding",
-                      "srgan.config", "srgan.models", "srgan.weights", "srgan.atomic", "srgan.storage", "srgan.runtimes")
+                      "srgan.config", "srgan.models", "srgan.weights", "srgan.atomic", "srgan.storage",
+                      "srgan.runtimes")
     above = {"srgan.pipeline", "srgan.fidelity", "srgan.bench", "srgan.training", "srgan.report"}
     for mod, deps in graph().items():
         if mod.startswith(below_pipeline):

@@ -35,7 +35,8 @@ def _steps_per_second(step, batches: list[tuple[torch.Tensor, torch.Tensor]], st
 
 def bench_training_speed(scale: int, *, num_feat: int = 32, num_block: int = 8, batch: int = 8, crop: int = 96,
                          content_layers: str = "conv2_2,conv3_2", disc_feat: int = 64,
-                         precisions: tuple[str, ...] = ("fp32", "bf16"), channels_last: tuple[bool, ...] = (False, True),
+                         precisions: tuple[str, ...] = ("fp32", "bf16"),
+                         channels_last: tuple[bool, ...] = (False, True),
                          objectives: tuple[str, ...] = OBJECTIVES, steps: int = 10, warmup: int = 3) -> list[dict]:
     """One row per (objective, precision, memory format): steps/s on the CPU with torch's current threads."""
     dev = torch.device("cpu")

@@ -700,8 +700,9 @@ def evaluate_and_promote(
         },
         "stage": run.stage,
         "content_loss": content_info,  # the feature network, its file's sha256, layers and weights (stage 2)
-        "stage2_weights": {"pixel": tcfg.pixel_weight, "content": tcfg.content_weight if content_info else 0.0,
-                           "adversarial": tcfg.adv_weight, "disc_feat": tcfg.disc_feat} if run.stage == "srgan" else None,
+        "stage2_weights": None if run.stage != "srgan" else {
+            "pixel": tcfg.pixel_weight, "content": tcfg.content_weight if content_info else 0.0,
+            "adversarial": tcfg.adv_weight, "disc_feat": tcfg.disc_feat},
         "training_seconds": round(train_seconds, 1),
         "machine": machine_name(dev),
         "steps": run.step,
