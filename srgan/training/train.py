@@ -738,8 +738,8 @@ def evaluate_and_promote(
 
 def _fidelity_gate(net_g: Generator, cfg: PipelineConfig, eval_cfg: PipelineConfig, ocr_inputs: Sequence[str] | None,
                    new_eval: EvalResult | None, prev_eval: EvalResult | None):
-    """srgan.fidelity's gate: tesseract CER and EasyOCR word F1 (both engines must pass) on every page with ground
-    truth (the real ones under ``ocr_inputs`` and, when
+    """srgan.fidelity's gate: the paired words rule on tesseract and EasyOCR (both must pass) over every page with
+    ground truth (the real ones under ``ocr_inputs`` and, when
     ``training.held_out_family_pages`` > 0, a text page per held-out type family), PSNR gain against the current
     weights."""
     from srgan.fidelity.gate import GateResult, fidelity_gate, load_ocr_pages, measure_pages
@@ -751,7 +751,7 @@ def _fidelity_gate(net_g: Generator, cfg: PipelineConfig, eval_cfg: PipelineConf
         pages += held_out_ocr_pages(cfg.training.scale)
     missing = missing_engines(ENGINES)
     if pages and missing:  # pages to check but a reader missing: refuse rather than skip its rule
-        return GateResult(passed=False, failures=[{"rule": "cer", "page": None,
+        return GateResult(passed=False, failures=[{"rule": "readers", "page": None,
                                                    "detail": f"OCR engine not installed: {'; '.join(missing)}"}])
     rows = measure_pages(net_g, cfg.training.text_height, pages, eval_cfg, ocr_engines=ENGINES) if pages else []
     return fidelity_gate(rows, new_eval.mean_gain_db if new_eval is not None else None,
