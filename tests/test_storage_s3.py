@@ -32,12 +32,23 @@ from tests.conftest import REPO, text_like_page, write_config
 pytestmark = pytest.mark.slow
 
 
+def _forget_filesystems() -> None:
+    """Drop every S3 filesystem object made so far: the project's cache and fsspec's instance cache, whose key
+    leaves out the endpoint (read from the environment): another module's server on another port would
+    otherwise be reached through an object made for this one."""
+    import s3fs
+
+    from srgan.storage.files import _filesystem, _write_filesystem
+
+    _filesystem.cache_clear()
+    _write_filesystem.cache_clear()
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory):
     """moto_server in its own process on a free port; its endpoint and credentials in os.environ."""
     import socket
-
-    from srgan.storage.files import _filesystem
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,7 +62,7 @@ def s3_server(tmp_path_factory):
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    _filesystem.cache_clear()
+    _forget_filesystems()
     try:
         import urllib.request
 
@@ -72,7 +83,7 @@ def s3_server(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        _filesystem.cache_clear()
+        _forget_filesystems()
 
 
 @pytest.fixture
