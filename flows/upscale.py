@@ -211,11 +211,17 @@ def process_batches(stages: TaskRunner, doc_batches: list[list[DocumentRef]], ct
         first = False
         while pending and pending[0][2].wrapped_future.done():
             chunk, written, recorded = pending.popleft()
-            recorded.result()
-            yield chunk, written.result()
+            yield chunk, _written_and_recorded(written, recorded)
     for chunk, written, recorded in pending:
-        recorded.result()
-        yield chunk, written.result()
+        yield chunk, _written_and_recorded(written, recorded)
+
+
+def _written_and_recorded(written, recorded) -> list[dict]:
+    """The rows of a written batch once recorded. The write's own failure (a fenced lease, a full disk) is the
+    one raised, never the record task's 'upstream not completed' that follows from it."""
+    rows = written.result()
+    recorded.result()
+    return rows
 
 
 def compare_pictures(rows: list[dict], out: str, first: int) -> list[str]:

@@ -64,6 +64,28 @@ def test_onnxruntime_gives_pytorchs_output(tmp_path, arch):
 
 
 @needs_ov
+def test_openvino_models_freed_out_of_order_leave_the_threads_signal_stack_alone(tmp_path):
+    """The CPU plugin swaps the compiling thread's alternate signal stack and puts back the one it found
+    when the model is freed: compile A, compile B, free A, free B used to leave the thread on A's freed
+    stack, and the next SIGCHLD killed the process (SIGSEGV). The stack before is the stack after."""
+    import gc
+
+    from srgan.runtimes.backends import OpenVinoRuntime
+    from srgan.runtimes.signal_stack import current_signal_stack
+
+    onnx = export_onnx(tiny(), (1, 1, 16, 16), tmp_path / "g.onnx")
+    before = current_signal_stack()
+    first = OpenVinoRuntime("openvino", "fp32", onnx)
+    assert current_signal_stack() == before
+    second = OpenVinoRuntime("openvino", "fp32", onnx)
+    del first
+    gc.collect()
+    del second
+    gc.collect()
+    assert current_signal_stack() == before
+
+
+@needs_ov
 @pytest.mark.parametrize("runtime,floor", [("openvino", 50), ("openvino-bf16", 35)])
 def test_openvino_gives_pytorchs_output(tmp_path, runtime, floor):
     net, img = tiny(), page(1)

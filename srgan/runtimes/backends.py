@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from srgan.runtimes.signal_stack import keep_signal_stack
+
 
 @dataclass
 class OrtRuntime:
@@ -51,8 +53,17 @@ class OpenVinoRuntime:
         config = {"INFERENCE_PRECISION_HINT": self.hint, "PERFORMANCE_HINT": "LATENCY"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
-        compiled = core.compile_model(core.read_model(str(self.path)), "CPU", config)
-        self.request = compiled.create_infer_request()
+        with keep_signal_stack():  # the CPU plugin swaps this thread's signal stack (see signal_stack)
+            compiled = core.compile_model(core.read_model(str(self.path)), "CPU", config)
+            self.request = compiled.create_infer_request()
+
+    def __del__(self) -> None:
+        # Freeing the last request frees the compiled model, which puts back the stack it found at compile.
+        try:
+            with keep_signal_stack():
+                self.request = None
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to protect
+            pass
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         self.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
