@@ -114,18 +114,21 @@ def test_a_cut_off_worker_fences_itself_before_its_lease_is_taken_and_lands_noth
         assert listed.returncode == 0, listed.stderr[-1000:]
     listing = json.loads(listed.stdout)
     attempts = _lines(held_out)
-    took_at = took[-1]["took"]
-    assert took_at is not None, "the other worker never took the lease"
+    # what a failure prints: the holder's attempts relative to the cut, the takeover, the holder's errors
+    story = (f"cut at {cut_at:.2f}; took {took}; attempts (t - cut, ok): "
+             f"{[(a['n'], round(a['t'] - cut_at, 2), a['ok']) for a in attempts]}; holder stderr: {held_err[-1500:]}")
+    took_at = took[-1]["took"] if took else None
+    assert took_at is not None, "the other worker never took the lease; " + story
     fenced = [a for a in attempts if a.get("ok") is False]
-    assert fenced, held_err[-2000:]
-    assert fenced[0]["t"] < took_at  # it stopped writing before the lease could be taken
-    assert took_at - cut_at > 2.0  # not before its renewal deadline, counted from the cut (TTL 4 s from its
-    #                                last renewal, up to 1 s before the cut, by the store's 1 s clock)
+    assert fenced, story
+    assert fenced[0]["t"] < took_at, story  # it stopped writing before the lease could be taken
+    assert took_at - cut_at > 2.0, story  # not before its renewal deadline, counted from the cut (TTL 4 s from
+    #                                       its last renewal, up to 1 s before the cut, by the store's 1 s clock)
     healed = [a for a in attempts if a["t"] > cut_at + 7.5]
-    assert healed and all(a["ok"] is False for a in healed)  # after the link is back: still fenced
+    assert healed and all(a["ok"] is False for a in healed), story  # after the link is back: still fenced
     written = {int(name.split("-")[1]) for name in listing if name.startswith("w0-")}
-    assert written == {a["n"] for a in attempts if a.get("ok") is True}  # nothing fenced landed
-    assert "w1-after" in listing
+    assert written == {a["n"] for a in attempts if a.get("ok") is True}, f"listed {sorted(written)}; " + story
+    assert "w1-after" in listing, story
 
 
 # A Prefect client call from a worker's namespace: count the flow runs; prints the status or the error.
