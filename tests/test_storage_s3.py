@@ -196,14 +196,36 @@ def test_a_live_lease_refuses_a_second_run_and_a_dead_one_expires(prefect_harnes
     assert len(read_records(f"{out}/records")) == 1
 
 
+def test_a_later_attempt_waits_out_its_own_fenced_attempts_lease_instead_of_failing(bucket):
+    """A store outage fences a run; its last renewal may land as the link comes back. The unit's next attempt
+    (same run key, next attempt) then finds a fresh lease of its own earlier attempt: it waits past that TTL
+    and takes it over, rather than failing at once and burning the unit's retries (the 30 s store cut of the
+    scale-out bench ended its night Failed this way)."""
+    url = f"s3://{bucket}/w/.locks/shard-0-of-2.json"
+    first = Lease(url, "unit 0, attempt 1", key="run-9", attempt=1, ttl_s=3)
+    first.acquire()
+    first._stop.set()  # fenced and silent from now on
+    first._thread.join(5)
+    t0 = time.monotonic()
+    second = Lease(url, "unit 0, attempt 2", key="run-9", attempt=2, ttl_s=30)
+    second.acquire()
+    assert time.monotonic() - t0 > 2.0  # not before the earlier attempt's TTL had passed
+    assert Lease(url, "probe").live()["holder"] == "unit 0, attempt 2"
+    with pytest.raises(LeaseBusyError):  # another run does not wait: it is told at once who holds it
+        Lease(url, "other run", key="run-10", attempt=1).acquire()
+    second.release()
+
+
 def test_lease_rules(bucket):
     url = f"s3://{bucket}/x/.locks/all.json"
     first = Lease(url, "first", key="run-1", attempt=1, ttl_s=4)
     first.acquire()
     with pytest.raises(LeaseBusyError, match="first"):
         Lease(url, "second", key="run-2").acquire()
-    with pytest.raises(LeaseBusyError, match="first"):  # alive and renewing: not even its own next attempt
+    t0 = time.monotonic()
+    with pytest.raises(LeaseBusyError, match="first"):  # alive and renewing: not even its own next attempt,
         Lease(url, "first, attempt 2", key="run-1", attempt=2, ttl_s=4).acquire()
+    assert time.monotonic() - t0 > 2.0  # which waited out one TTL for it first
     first._stop.set()  # the first attempt goes silent (dead, or cut off: then it has fenced itself by now)
     first._thread.join(5)
     time.sleep(first.ttl_s + 1.2)  # past its TTL, not yet past TTL + SKEW_S (10 s)

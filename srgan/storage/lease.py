@@ -163,6 +163,7 @@ class Lease:
             raise UnsafeLeaseError(
                 f"{self.url}: this store has no conditional writes, so two runs could both take its lease; "
                 f"use S3 (or a shared folder), or accept the risk with {UNSAFE_ENV}=accept")
+        waited = False
         for _ in range(3):  # a lease released or replaced between our read and write: look again
             etag = self._put(None)
             if etag is not None:
@@ -171,9 +172,20 @@ class Lease:
             held, held_etag, age = self._read()
             if held_etag is None:
                 continue
+            held_ttl = float(held.get("ttl_s") or self.ttl_s)
             own_earlier = bool(self.key) and held.get("key") == self.key and held.get("attempt", 0) < self.attempt
-            fenced_off = own_earlier and age is not None and age > float(held.get("ttl_s") or self.ttl_s)
+            fenced_off = own_earlier and age is not None and age > held_ttl
             if not (fenced_off or self._expired(held, age)):
+                if own_earlier and not waited and age is not None:
+                    # An earlier attempt of this run that fenced itself (a store or network outage) may have
+                    # renewed once more as the link came back; it writes nothing now, and past its TTL its
+                    # lease is this attempt's. Wait for that once rather than fail and burn a retry.
+                    pause = min(held_ttl, max(0.0, held_ttl - age)) + 1.0
+                    log.info("%s: an earlier attempt of this run holds the lease (renewed %.0f s ago); waiting "
+                             "%.0f s, past its TTL, to take it over", self.url, age, pause)
+                    time.sleep(pause)
+                    waited = True
+                    continue
                 raise LeaseBusyError(self.url, held)
             etag = self._put(held_etag)
             if etag is not None:
