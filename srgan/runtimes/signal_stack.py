@@ -50,14 +50,11 @@ def keep_signal_stack() -> Iterator[None]:
     if _LIBC is None:
         yield
         return
-    before = _StackT()
-    _LIBC.sigaltstack(None, ctypes.byref(before))
+    sp, flags, size = current_signal_stack()
+    before = (sp, flags & SS_DISABLE, size)  # SS_ONSTACK says where the thread runs, not which stack it has
     try:
         yield
     finally:
-        after = _StackT()
-        _LIBC.sigaltstack(None, ctypes.byref(after))
-        if (after.ss_sp, after.ss_flags & SS_DISABLE, after.ss_size) != (before.ss_sp, before.ss_flags & SS_DISABLE,
-                                                                         before.ss_size):
-            restore = _StackT(before.ss_sp, before.ss_flags & SS_DISABLE, before.ss_size)
-            _LIBC.sigaltstack(ctypes.byref(restore), None)
+        sp, flags, size = current_signal_stack()
+        if (sp, flags & SS_DISABLE, size) != before:
+            _LIBC.sigaltstack(ctypes.byref(_StackT(*before)), None)
